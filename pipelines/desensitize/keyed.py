@@ -1,0 +1,94 @@
+"""HMAC-SHA256 as a native Spark SQL expression, with key material kept out of plans.
+
+HMAC (RFC 2104) with SHA-256 (block size 64 bytes):
+
+    K'   = SHA256(K) if len(K) > 64 else K, right-padded with zeros to 64 bytes
+    HMAC = SHA256((K' xor opad) || SHA256((K' xor ipad) || m))
+
+Spark has ``sha2`` (hex output), ``unhex`` and binary ``concat``, so the whole
+construction runs in the JVM with no Python UDF. The two padded keys are secrets:
+as SQL literals they would appear in query plans, the Spark UI and event logs.
+Instead they live in a one-row DataFrame that is cross-joined (broadcast) onto the
+data; plans then show only the column names ``__anon_k<n>_i`` / ``__anon_k<n>_o``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import BinaryType, StructField, StructType
+
+if TYPE_CHECKING:
+    from pipelines.keys import Key
+
+_BLOCK = 64
+KEY_COLUMN_PREFIX = "__anon_k"
+
+
+def hmac_pads(key: bytes) -> tuple[bytes, bytes]:
+    """The inner and outer padded keys of HMAC-SHA256 (RFC 2104)."""
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\x00")
+    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
+
+
+def utf8(col: Column) -> Column:
+    """String column to its UTF-8 bytes."""
+    return F.encode(col, "UTF-8")
+
+
+@dataclass
+class KeyRing:
+    """Collects the keyed HMAC instances a plan needs and builds their key row."""
+
+    keys: dict[str, Key]
+    _pads: dict[tuple[str, str], int] = field(default_factory=dict)
+    _material: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+    def _slot(self, key_name: str, purpose: str) -> int:
+        ident = (key_name, purpose)
+        if ident not in self._pads:
+            key = self.keys[key_name]
+            material = key.material if purpose == "" else key.derive(purpose)
+            self._pads[ident] = len(self._material)
+            self._material.append(hmac_pads(material))
+        return self._pads[ident]
+
+    def hmac_hex(self, key_name: str, message: Column, purpose: str = "") -> Column:
+        """Lower-case hex HMAC-SHA256 of ``message`` (binary); ``purpose`` selects a subkey.
+
+        With ``purpose == ""`` the key itself is used, so the result equals
+        ``hmac.new(key, message, hashlib.sha256).hexdigest()``. Null in, null out.
+        """
+        n = self._slot(key_name, purpose)
+        inner = F.unhex(F.sha2(F.concat(F.col(f"{KEY_COLUMN_PREFIX}{n}_i"), message), 256))
+        return F.sha2(F.concat(F.col(f"{KEY_COLUMN_PREFIX}{n}_o"), inner), 256)
+
+    @property
+    def used(self) -> bool:
+        """Whether any expression asked for key material."""
+        return bool(self._material)
+
+    def attach(self, df: DataFrame) -> DataFrame:
+        """Cross-join the one-row key DataFrame (broadcast) onto ``df``."""
+        if not self._material:
+            return df
+        fields, row = [], []
+        for n, (ipad, opad) in enumerate(self._material):
+            fields += [
+                StructField(f"{KEY_COLUMN_PREFIX}{n}_i", BinaryType(), False),
+                StructField(f"{KEY_COLUMN_PREFIX}{n}_o", BinaryType(), False),
+            ]
+            row += [bytearray(ipad), bytearray(opad)]
+        keyrow = df.sparkSession.createDataFrame([tuple(row)], StructType(fields))
+        return df.crossJoin(F.broadcast(keyrow))
+
+
+def hex_to_long(hex_col: Column, start: int, digits: int = 15) -> Column:
+    """Non-negative integer from ``digits`` hex characters at 1-based ``start`` (≤ 60 bits)."""
+    return F.conv(F.substring(hex_col, start, digits), 16, 10).cast("bigint")

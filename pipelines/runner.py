@@ -1,0 +1,192 @@
+"""One run of one partition: plan, read, desensitize, stage, publish atomically.
+
+Order matters for failing closed and early:
+
+1. load the spec and parse the partition (bad spec: nothing touched);
+2. resolve every key (missing key: no data read);
+3. check the source exists and its schema against the spec (undeclared columns:
+   nothing written);
+4. desensitize in one projection and write to a run-scoped staging location;
+5. write the manifest into the staged partition and publish it atomically.
+
+Any failure after staging began discards the staged data; the published table is
+left exactly as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipelines import __version__
+from pipelines.errors import PipelinesError
+from pipelines.keys import resolve_keys
+from pipelines.spec import load_spec, spec_hash
+from pipelines.spec.models import PipelineSpec
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class RunResult:
+    """What one run did; also the CLI's ``--json`` payload."""
+
+    run_id: str
+    pipeline: str
+    partition: str
+    status: str
+    input_rows: int
+    output_rows: int
+    published: str
+    manifest: dict[str, Any] = field(repr=False)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready summary without the full manifest."""
+        d = asdict(self)
+        d.pop("manifest")
+        d["timings"] = self.manifest.get("timings", {})
+        return d
+
+
+@functools.cache
+def code_version() -> str:
+    """Package version, plus the git commit when running from a checkout."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        return f"{__version__}+g{sha}"
+    except (OSError, subprocess.SubprocessError):
+        return __version__
+
+
+def _describe_actions(spec: PipelineSpec, undeclared: list[str]) -> dict[str, Any]:
+    cols: dict[str, Any] = {
+        name: action.model_dump(mode="json") for name, action in spec.columns.items()
+    }
+    for name in undeclared:
+        cols[name] = {"kind": "drop", "reason": "undeclared"}
+    return cols
+
+
+def run_partition(
+    spec: PipelineSpec | str | Path,
+    partition: str,
+    *,
+    master: str | None = None,
+    conf: dict[str, str] | None = None,
+    warehouse: str | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Anonymize and publish one source partition. Raises a :class:`PipelinesError`."""
+    # Spark imports stay inside the function: the spec and CLI help stay fast.
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as F
+
+    from pipelines.desensitize import check_schema, desensitize
+    from pipelines.session import get_session, session_warehouse
+    from pipelines.storage import Table, new_run_id, parse_partition
+
+    step = progress or (lambda _msg: None)
+    timings: dict[str, float] = {}
+    t_start = time.perf_counter()
+    mark = t_start
+
+    def lap(name: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        timings[name] = round(now - mark, 3)
+        mark = now
+
+    spec_obj = spec if isinstance(spec, PipelineSpec) else load_spec(spec)
+    partition_date = parse_partition(partition)
+    keys = resolve_keys(spec_obj)  # before any data is read
+    run_id = new_run_id()
+    log.info("run %s: pipeline %s partition %s", run_id, spec_obj.name, partition)
+
+    step("starting Spark")
+    spark = get_session(master=master, conf=conf, warehouse=warehouse)
+    wh = session_warehouse(spark)
+    source = Table(spec_obj.source, spec_obj.partition_column, wh)
+    sink = Table(spec_obj.sink, spec_obj.partition_column, wh)
+    lap("session")
+
+    step(f"checking source {source.display}")
+    raw = source.read_partition(spark, partition)
+    undeclared = check_schema(spec_obj, raw.columns, source.display)
+    lap("plan")
+
+    observed_in, observed_out = Observation("input"), Observation("output")
+    raw = raw.observe(observed_in, F.count(F.lit(1)).alias("rows"))
+    out = desensitize(raw, spec_obj, keys, partition_date)
+    out = out.observe(observed_out, F.count(F.lit(1)).alias("rows"))
+    sink.check_schema_compatible(spark, out)
+
+    staged = sink.staging_dir(spark, run_id, partition)
+    try:
+        step("desensitizing and staging")
+        sink.write_staged(out, staged)
+        input_rows = int(observed_in.get["rows"])
+        output_rows = int(observed_out.get["rows"])
+        lap("desensitize_and_stage")
+        if output_rows != input_rows:
+            raise PipelinesError(
+                f"partition {partition}: {input_rows} rows read but {output_rows} staged"
+            )
+        manifest = {
+            "run_id": run_id,
+            "pipeline": spec_obj.name,
+            "partition": {"column": spec_obj.partition_column, "value": partition},
+            "spec_hash": spec_hash(spec_obj),
+            "code_version": code_version(),
+            "key_fingerprints": {name: k.fingerprint for name, k in keys.items()},
+            "source": source.display,
+            "sink": sink.display,
+            "input_rows": input_rows,
+            "output_rows": output_rows,
+            "suppressed_rows": 0,
+            "columns": _describe_actions(spec_obj, undeclared),
+            "output_schema": {f.name: f.dataType.simpleString() for f in out.schema.fields},
+            "spark": {"version": spark.version, "master": spark.sparkContext.master},
+            "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "status": "published",
+        }
+        step("publishing")
+        lap("manifest")
+        manifest["timings"] = {**timings, "total": round(time.perf_counter() - t_start, 3)}
+        location = sink.publish(spark, staged, partition, manifest)
+    except BaseException:
+        sink.discard(staged)
+        log.error("run %s: partition %s failed; nothing published", run_id, partition)
+        raise
+    log.info(
+        "run %s: partition %s published, %d rows in, %d rows out",
+        run_id,
+        partition,
+        input_rows,
+        output_rows,
+    )
+    return RunResult(
+        run_id=run_id,
+        pipeline=spec_obj.name,
+        partition=partition,
+        status="published",
+        input_rows=input_rows,
+        output_rows=output_rows,
+        published=location,
+        manifest=manifest,
+    )

@@ -1,0 +1,72 @@
+"""SparkSession factory.
+
+Under ``spark-submit`` the session already exists (master, resources and
+properties come from the command line or ``--properties-file conf/spark/*.conf``)
+and is reused as is. In-process runs build one: ``local[*]`` unless a master is
+given, Hive support with an embedded Derby metastore inside the warehouse root,
+so catalog tables work with nothing to install.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+DEFAULT_WAREHOUSE = "warehouse"
+
+
+def warehouse_root(explicit: str | None = None) -> Path:
+    """``--warehouse``, else ``$ANONYMIZE_WAREHOUSE``, else ``./warehouse`` (absolute)."""
+    return Path(explicit or os.environ.get("ANONYMIZE_WAREHOUSE") or DEFAULT_WAREHOUSE).resolve()
+
+
+def session_warehouse(spark: SparkSession) -> Path:
+    """The warehouse root of a running session (its ``spark.sql.warehouse.dir``)."""
+    raw = spark.conf.get("spark.sql.warehouse.dir")
+    return Path(raw.removeprefix("file:").removeprefix("//") if raw.startswith("file:") else raw)
+
+
+def get_session(
+    master: str | None = None,
+    conf: dict[str, str] | None = None,
+    warehouse: str | None = None,
+    app_name: str = "anonymize",
+) -> SparkSession:
+    """Return the active session, or build a local one with a Hive/Derby catalog."""
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        for k, v in (conf or {}).items():
+            active.conf.set(k, v)
+        return active
+
+    # Python workers must use this interpreter (the virtualenv), not whatever
+    # `python3` is first on PATH, or pandas UDFs fail to import pandas.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    root = warehouse_root(warehouse)
+    root.mkdir(parents=True, exist_ok=True)
+    builder = (
+        SparkSession.builder.appName(app_name)
+        .config("spark.sql.warehouse.dir", str(root))
+        .config(
+            "spark.hadoop.javax.jdo.option.ConnectionURL",
+            f"jdbc:derby:;databaseName={root / 'metastore_db'};create=true",
+        )
+        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={root}")
+        .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.showConsoleProgress", "false")
+    )
+    if master or not os.environ.get("SPARK_MASTER"):
+        builder = builder.master(master or "local[*]")
+    for k, v in (conf or {}).items():
+        builder = builder.config(k, v)
+    spark = builder.enableHiveSupport().getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark

@@ -1,0 +1,161 @@
+"""Load a spec from YAML with errors that name the YAML path, the line, and a fix.
+
+demo.yaml:14: columns.email.kind: unknown 'hsah'; did you mean 'hash'?
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from pipelines.errors import SpecError
+from pipelines.spec import models
+from pipelines.spec.models import PipelineSpec, reference_problems
+
+
+def _all_field_names() -> set[str]:
+    names: set[str] = set()
+    for obj in vars(models).values():
+        if isinstance(obj, type) and issubclass(obj, BaseModel):
+            names.update(obj.model_fields)
+    return names
+
+
+_FIELD_NAMES = _all_field_names()
+
+
+def _line_map(text: str) -> dict[tuple[str, ...], int]:
+    """Map each YAML path (tuple of keys) to its 1-based line number."""
+    lines: dict[tuple[str, ...], int] = {}
+
+    def walk(node: yaml.Node, path: tuple[str, ...]) -> None:
+        lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                child = (*path, str(key.value))
+                lines[child] = key.start_mark.line + 1
+                walk(value, child)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, (*path, str(i)))
+
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return lines
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+def _suggest(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.5)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _clean_loc(loc: tuple[Any, ...], data: Any) -> list[str]:
+    """Drop the discriminator tags pydantic inserts into locations of tagged unions."""
+    out: list[str] = []
+    node = data
+    for part in loc:
+        if (
+            isinstance(node, dict)
+            and part not in node
+            and part
+            in (
+                node.get("kind"),
+                node.get("method"),
+            )
+        ):
+            continue  # a union tag, not a key of the document
+        out.append(str(part))
+        node = node.get(part) if isinstance(node, dict) else None
+    return out
+
+
+def _expected(ctx: dict[str, Any], key: str) -> list[str]:
+    raw = str(ctx.get(key, ""))
+    return [t.strip().strip("'\"") for t in raw.replace(" or ", ",").split(",") if t.strip()]
+
+
+def _describe(err: dict[str, Any], data: Any) -> tuple[list[str], str]:
+    loc = _clean_loc(err["loc"], data)
+    kind, ctx = err["type"], err.get("ctx", {})
+    if kind == "union_tag_invalid":
+        field = ctx.get("discriminator", "'kind'").strip("'")
+        options = _expected(ctx, "expected_tags")
+        msg = f"unknown '{ctx.get('tag')}'{_suggest(ctx.get('tag'), options)}"
+        return [*loc, field], msg + f" (one of: {', '.join(options)})"
+    if kind == "union_tag_not_found":
+        field = ctx.get("discriminator", "'kind'").strip("'")
+        return [*loc, field], "missing; every column needs a 'kind'"
+    if kind == "extra_forbidden":
+        return loc, f"unknown field{_suggest(loc[-1], _FIELD_NAMES)}"
+    if kind == "literal_error":
+        options = _expected(ctx, "expected")
+        return loc, f"unknown '{err.get('input')}'{_suggest(err.get('input'), options)} " + (
+            f"(one of: {', '.join(options)})"
+        )
+    if kind == "missing":
+        return loc, "required field is missing"
+    msg = err["msg"].removeprefix("Value error, ")
+    return loc, msg
+
+
+def spec_from_dict(data: Any, source: str = "<spec>", text: str | None = None) -> PipelineSpec:
+    """Validate a parsed document; raise :class:`SpecError` listing every problem."""
+    lines = _line_map(text) if text is not None else {}
+
+    def where(path: list[str]) -> str:
+        for n in range(len(path), -1, -1):
+            if tuple(path[:n]) in lines:
+                return f"{source}:{lines[tuple(path[:n])]}"
+        return source
+
+    if not isinstance(data, dict):
+        raise SpecError(f"{source}: the spec must be a YAML mapping at the top level")
+    try:
+        spec = PipelineSpec.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            path, msg = _describe(err, data)
+            problems.append(f"{where(path)}: {'.'.join(path) or '<top>'}: {msg}")
+        raise SpecError("invalid spec\n  " + "\n  ".join(problems)) from None
+    refs = reference_problems(spec)
+    if refs:
+        raise SpecError(
+            "invalid spec\n  " + "\n  ".join(f"{where(p.split('.'))}: {p}: {m}" for p, m in refs)
+        )
+    return spec
+
+
+def load_spec(path: str | Path) -> PipelineSpec:
+    """Read and validate a YAML spec file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(f"{p}: cannot read spec ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{p}: not valid YAML: {exc}") from None
+    return spec_from_dict(data, source=str(p), text=text)
+
+
+def spec_hash(spec: PipelineSpec) -> str:
+    """SHA-256 of the canonical JSON of the validated spec (defaults included)."""
+    canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of the spec format, for editors."""
+    return PipelineSpec.model_json_schema()

@@ -1,0 +1,329 @@
+"""Pipeline spec models: typed, frozen, unknown fields rejected.
+
+This module imports only the standard library and pydantic, so the Airflow DAG
+processor can parse specs without Spark (a test guards that).
+
+A spec declares, for one dataset: where the raw table is, where the anonymized
+table is published, the partition and privacy-unit columns, the secrets by
+reference, and one action per source column, chosen by a discriminated ``kind``.
+
+Example:
+    >>> spec = PipelineSpec.model_validate({
+    ...     "version": 1, "name": "events",
+    ...     "source": {"table": "raw.events"}, "sink": {"table": "anon.events"},
+    ...     "partition_column": "dt", "privacy_unit": "user_id",
+    ...     "keys": {"main": {"env": "EVENTS_KEY"}},
+    ...     "columns": {"user_id": {"kind": "hash"}, "note": {"kind": "drop"}},
+    ... })
+    >>> spec.columns["user_id"].encoding
+    'hex'
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SPEC_VERSION = 1
+_IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+class KeyRef(_Frozen):
+    """A secret referenced by name: an environment variable or a key file, never inline.
+
+    ``encoding`` says how the referenced text becomes key bytes: ``utf8`` takes the
+    text as is (what ``hmac.new(os.environ[NAME].encode(), ...)`` does), ``hex`` and
+    ``base64`` decode it. Surrounding whitespace (a trailing newline in a key file)
+    is stripped before decoding.
+    """
+
+    env: str | None = Field(None, description="Environment variable holding the key.")
+    file: str | None = Field(None, description="Path of a file holding the key.")
+    encoding: Literal["utf8", "hex", "base64"] = "utf8"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> KeyRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of 'env' or 'file'")
+        return self
+
+
+# --------------------------------------------------------------------------- tables
+
+
+class TableRef(_Frozen):
+    """A Spark catalog table (``table: db.name``) or a path with a ``format``.
+
+    Relative paths resolve against the warehouse root (``--warehouse``, the
+    ``ANONYMIZE_WAREHOUSE`` variable, or ``./warehouse``).
+    """
+
+    table: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+    path: str | None = None
+    format: Literal["parquet", "csv"] = "parquet"
+    options: dict[str, str] = Field(
+        default_factory=dict, description="Extra reader/writer options (e.g. CSV 'header')."
+    )
+
+    @model_validator(mode="after")
+    def _one_location(self) -> TableRef:
+        if (self.table is None) == (self.path is None):
+            raise ValueError("give exactly one of 'table' or 'path'")
+        return self
+
+    @property
+    def display(self) -> str:
+        """Human-readable location (table name or ``format:path``)."""
+        return self.table if self.table else f"{self.format}:{self.path}"
+
+
+# --------------------------------------------------------------------------- actions
+
+Normalization = Literal["trim", "lower"]
+
+
+class Keep(_Frozen):
+    """Publish the column unchanged. Use only for columns that are not PII."""
+
+    kind: Literal["keep"]
+
+
+class Drop(_Frozen):
+    """Remove the column from the output."""
+
+    kind: Literal["drop"]
+
+
+class Redact(_Frozen):
+    """Replace every non-null value with a constant (``value``; null if ``value`` is null).
+
+    ``keep_nulls: false`` replaces nulls too, so the output does not reveal which rows
+    had a value.
+    """
+
+    kind: Literal["redact"]
+    value: str | None = "[REDACTED]"
+    keep_nulls: bool = True
+
+
+class Mask(_Frozen):
+    """Mask characters, keeping the first/last few and the separator characters.
+
+    Every character that is not kept is replaced: letters by ``letter`` (default
+    ``char``), digits by ``digit`` (default ``char``), anything else by ``char``.
+    A value no longer than ``keep_first + keep_last`` is masked entirely, so a
+    short value is never published in clear. Positions count Unicode code points.
+    """
+
+    kind: Literal["mask"]
+    keep_first: int = Field(0, ge=0)
+    keep_last: int = Field(0, ge=0)
+    separators: str = Field(" -@.", description="Characters kept as is wherever they occur.")
+    char: str = Field("*", min_length=1, max_length=1)
+    letter: str | None = Field(None, min_length=1, max_length=1)
+    digit: str | None = Field(None, min_length=1, max_length=1)
+
+
+class Hash(_Frozen):
+    """Keyed pseudonym: HMAC-SHA256(key, UTF-8(normalized value)).
+
+    ``encoding`` renders the 32-byte digest as ``hex`` (64 chars), ``base32``
+    (RFC 4648 alphabet, lower case, no padding) or ``base64url`` (no padding),
+    truncated to ``length`` characters when given. A token of L characters keeps
+    4L (hex), 5L (base32) or 6L (base64url) bits; keep at least 64 bits where
+    pseudonyms must stay distinct. Non-string columns are cast to their Spark
+    string form first. Null stays null.
+    """
+
+    kind: Literal["hash"]
+    key: str = "main"
+    encoding: Literal["hex", "base32", "base64url"] = "hex"
+    length: int | None = Field(None, ge=8)
+    normalize: tuple[Normalization, ...] = ()
+
+    @model_validator(mode="after")
+    def _length_fits(self) -> Hash:
+        limit = {"hex": 64, "base32": 48, "base64url": 43}[self.encoding]
+        if self.length is not None and self.length > limit:
+            raise ValueError(f"length {self.length} exceeds {limit} for encoding {self.encoding}")
+        return self
+
+
+class Surrogate(_Frozen):
+    """Consistent fake value chosen by keyed hash from a dictionary shipped in the package.
+
+    The same input and key give the same surrogate in every partition and table
+    (the choice depends only on the key, the domain and the normalized value).
+    Distinct inputs may share a surrogate (dictionaries are finite): use ``hash``
+    where uniqueness matters.
+    """
+
+    kind: Literal["surrogate"]
+    domain: Literal["person_name", "first_name", "last_name", "email", "city", "phone"]
+    key: str = "main"
+    normalize: tuple[Normalization, ...] = ()
+
+
+class GeneralizeBucket(_Frozen):
+    """Numeric value to a bucket of ``width``, with coded tails.
+
+    Values below ``bottom`` / at or above ``top`` are coded into one open-ended bucket.
+
+    ``output: range`` gives a label (``[20, 30)``, ``<18``, ``>=90``);
+    ``output: lower`` gives the bucket's lower bound as a number (``bottom``/``top``
+    for the coded tails).
+    """
+
+    kind: Literal["generalize"]
+    method: Literal["bucket"]
+    width: float = Field(gt=0)
+    bottom: float | None = None
+    top: float | None = None
+    output: Literal["range", "lower"] = "range"
+
+    @model_validator(mode="after")
+    def _order(self) -> GeneralizeBucket:
+        if self.bottom is not None and self.top is not None and self.bottom >= self.top:
+            raise ValueError("bottom must be below top")
+        return self
+
+
+class GeneralizeDate(_Frozen):
+    """Date or timestamp to the first day of its month or year (a date)."""
+
+    kind: Literal["generalize"]
+    method: Literal["date"]
+    to: Literal["month", "year"]
+
+
+class GeneralizeAge(_Frozen):
+    """Birthdate to age in whole years as of the partition date, optionally top-coded.
+
+    ``top: 90`` publishes every age of 90 or more as 90.
+    """
+
+    kind: Literal["generalize"]
+    method: Literal["age"]
+    top: int | None = Field(None, gt=0)
+
+
+class GeneralizePrefix(_Frozen):
+    """String truncated to its first ``length`` characters (e.g. postal codes)."""
+
+    kind: Literal["generalize"]
+    method: Literal["prefix"]
+    length: int = Field(ge=0)
+
+
+Generalize = Annotated[
+    GeneralizeBucket | GeneralizeDate | GeneralizeAge | GeneralizePrefix,
+    Field(discriminator="method"),
+]
+
+
+class DateShift(_Frozen):
+    """Shift dates by a keyed per-privacy-unit offset in [-max_days, -1] ∪ [1, max_days].
+
+    Every date column of one privacy unit moves by the same offset, in every
+    partition, so intervals within a unit are preserved. A row whose privacy unit
+    is null gets a null date.
+    """
+
+    kind: Literal["date_shift"]
+    max_days: int = Field(ge=1, le=3650)
+    key: str = "main"
+
+
+class Noise(_Frozen):
+    """Bounded keyed uniform noise on a number. NOT differential privacy.
+
+    The value x becomes x + u·m with u uniform in [-1, 1] derived from
+    HMAC(key, column, privacy unit, x), and m = ``max_abs`` or ``max_relative``·|x|.
+    Integral columns are rounded. Reruns reproduce the same noise. This only blurs
+    values; it gives no formal guarantee (use a ``releases`` DP aggregate for that).
+    """
+
+    kind: Literal["noise"]
+    max_abs: float | None = Field(None, gt=0)
+    max_relative: float | None = Field(None, gt=0, le=1)
+    key: str = "main"
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> Noise:
+        if (self.max_abs is None) == (self.max_relative is None):
+            raise ValueError("give exactly one of 'max_abs' or 'max_relative'")
+        return self
+
+
+ColumnAction = Annotated[
+    Keep | Drop | Redact | Mask | Hash | Surrogate | Generalize | DateShift | Noise,
+    Field(discriminator="kind"),
+]
+
+KEYED_KINDS = ("hash", "surrogate", "date_shift", "noise")
+
+
+# --------------------------------------------------------------------------- pipeline
+
+
+class PipelineSpec(_Frozen):
+    """One dataset's anonymization pipeline."""
+
+    version: Literal[1] = Field(description="Spec format version.")
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Pipeline id (DAG anon__<name>).")
+    description: str = ""
+    source: TableRef
+    sink: TableRef
+    partition_column: str = Field(pattern=_IDENT)
+    privacy_unit: str = Field(pattern=_IDENT)
+    keys: dict[str, KeyRef] = Field(default_factory=dict)
+    undeclared: Literal["fail", "drop"] = Field(
+        "fail", description="A source column not in 'columns': fail the run, or drop it."
+    )
+    columns: dict[str, ColumnAction]
+
+    def keyed_columns(self) -> dict[str, str]:
+        """Column name -> key name, for every action that uses a secret."""
+        return {c: a.key for c, a in self.columns.items() if a.kind in KEYED_KINDS}
+
+
+def reference_problems(spec: PipelineSpec) -> list[tuple[str, str]]:
+    """Cross-field checks that name the spec path: ``[(path, message), ...]``."""
+    problems: list[tuple[str, str]] = []
+    if spec.partition_column in spec.columns:
+        problems.append(
+            (
+                f"columns.{spec.partition_column}",
+                "the partition column is carried through implicitly; remove it from 'columns'",
+            )
+        )
+    if spec.privacy_unit not in spec.columns:
+        problems.append(
+            (
+                "privacy_unit",
+                f"'{spec.privacy_unit}' must be declared in 'columns' (e.g. kind: hash)",
+            )
+        )
+    for column, key in spec.keyed_columns().items():
+        if key not in spec.keys:
+            declared = ", ".join(sorted(spec.keys)) or "none"
+            problems.append(
+                (f"columns.{column}.key", f"unknown key '{key}'; declared keys: {declared}")
+            )
+    for column in spec.columns:
+        if not re.match(_IDENT, column):
+            problems.append((f"columns.{column}", "column names must be plain identifiers"))
+    if spec.source.table and spec.sink.table and spec.source.table == spec.sink.table:
+        problems.append(("sink.table", "the sink must differ from the source"))
+    if spec.source.path and spec.sink.path and spec.source.path == spec.sink.path:
+        problems.append(("sink.path", "the sink must differ from the source"))
+    return problems

@@ -1,0 +1,310 @@
+"""Partition reads, run-scoped staging, atomic publish and manifests.
+
+Two kinds of table, both partitioned by one string column holding an ISO date:
+
+* **Path tables** (``path:`` + ``format``): ``<root>/<col>=<value>/`` directories.
+  A run writes ``<root>/_staging/<run_id>/<col>=<value>/`` (ignored by Spark's
+  partition discovery because it starts with ``_``), then swaps it into place:
+  with Linux ``renameat2(RENAME_EXCHANGE)`` the two directories trade places in one
+  atomic step, so readers listing the table see the old or the new partition, never
+  a mix and never a gap. Where the filesystem lacks it, the old directory is renamed
+  aside and the new one renamed in: still never a mix, but a reader listing in the
+  microseconds between the two renames sees the partition missing.
+* **Catalog tables** (``table: db.name``, Hive metastore): every publish writes a new
+  version directory ``<table location>/_versions/<col>=<value>/<run_id>/`` and then
+  points the metastore partition at it (``ADD PARTITION`` / ``SET LOCATION``), a single
+  metastore transaction. The previous version is kept (a query planned before the
+  swap may still be reading it); older ones are deleted.
+
+Every published partition carries ``_manifest.json`` inside its directory (so it
+swaps atomically with the data), and a copy is appended to ``<root>/_manifests/``
+as the table's publish history.
+
+The filesystem operations use the local (or mounted) filesystem: warehouses on
+HDFS/S3 need a Hadoop-FileSystem backend, which this module does not have yet.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import datetime as dt
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from pipelines.errors import MissingInputError, PublishError, SpecError
+from pipelines.spec.models import TableRef
+
+MANIFEST = "_manifest.json"
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    """Sortable, unique run id: ``YYYYmmddTHHMMSSZ-<8 hex>``."""
+    now = now or dt.datetime.now(dt.UTC)
+    return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+def parse_partition(value: str) -> dt.date:
+    """Partition values are ISO dates (``2026-11-25``)."""
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise SpecError(f"--partition: '{value}' is not an ISO date (YYYY-MM-DD)") from None
+
+
+def _sql_ident(table: str) -> str:
+    return ".".join(f"`{p}`" for p in table.split("."))
+
+
+def _qstr(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A resolved table reference: catalog name or absolute root path."""
+
+    ref: TableRef
+    partition_column: str
+    warehouse: Path
+
+    @property
+    def is_catalog(self) -> bool:
+        """Whether this is a metastore table."""
+        return self.ref.table is not None
+
+    @property
+    def display(self) -> str:
+        """Name for messages (table name or path)."""
+        return self.ref.table if self.ref.table else str(self.root_path)
+
+    @property
+    def root_path(self) -> Path:
+        """Root directory of a path table (relative paths resolve against the warehouse)."""
+        p = Path(self.ref.path or "")
+        return p if p.is_absolute() else (self.warehouse / p)
+
+    def partition_dir(self, value: str) -> Path:
+        """Directory of one partition of a path table."""
+        return self.root_path / f"{self.partition_column}={value}"
+
+    def _reader_options(self) -> dict[str, str]:
+        opts = {"header": "true"} if self.ref.format == "csv" else {}
+        return {**opts, **self.ref.options}
+
+    # ------------------------------------------------------------------ reading
+
+    def exists(self, spark: SparkSession) -> bool:
+        """Whether the table exists at all."""
+        if self.is_catalog:
+            return spark.catalog.tableExists(self.ref.table)
+        return self.root_path.is_dir()
+
+    def partition_exists(self, spark: SparkSession, value: str) -> bool:
+        """Whether the partition exists (it may be empty)."""
+        if not self.is_catalog:
+            return self.partition_dir(value).is_dir()
+        spec = f"{self.partition_column}={_qstr(value)}"
+        try:
+            rows = spark.sql(f"SHOW PARTITIONS {_sql_ident(self.ref.table)} PARTITION ({spec})")
+            return bool(rows.limit(1).collect())
+        except Exception as exc:  # not partitioned by the column, or not partitioned at all
+            raise SpecError(
+                f"partition_column: table {self.ref.table} is not partitioned by "
+                f"'{self.partition_column}' ({type(exc).__name__})"
+            ) from None
+
+    def read_partition(self, spark: SparkSession, value: str) -> DataFrame:
+        """The partition's rows without the partition column; a clear error if it is missing."""
+        if not self.exists(spark):
+            raise MissingInputError(f"source table {self.display} does not exist")
+        if not self.partition_exists(spark, value):
+            raise MissingInputError(
+                f"source partition {self.partition_column}={value} of {self.display} does not exist"
+            )
+        if self.is_catalog:
+            df = spark.table(self.ref.table)
+        else:
+            reader = spark.read.format(self.ref.format).options(**self._reader_options())
+            # Read through the root so partition discovery supplies the schema even when
+            # this partition is empty; pruning keeps the scan to the one directory.
+            df = reader.option("basePath", str(self.root_path)).load(str(self.root_path))
+        if self.partition_column not in df.columns:
+            raise SpecError(
+                f"partition_column: '{self.partition_column}' is not a column of {self.display}"
+            )
+        part = F.col(self.partition_column).cast("string")
+        return df.where(part == F.lit(value)).drop(self.partition_column)
+
+    # ------------------------------------------------------------------ writing
+
+    def sink_root(self, spark: SparkSession) -> Path:
+        """Directory that holds staging, versions and manifest history of the sink."""
+        if not self.is_catalog:
+            return self.root_path
+        if self.exists(spark):
+            return Path(_table_location(spark, self.ref.table))
+        db, _, name = self.ref.table.rpartition(".")
+        return self.warehouse / f"{db or 'default'}.db" / name
+
+    def staging_dir(self, spark: SparkSession, run_id: str, value: str) -> Path:
+        """Where this run writes the partition before publishing."""
+        root = self.sink_root(spark)
+        if self.is_catalog:
+            return root / "_versions" / f"{self.partition_column}={value}" / run_id
+        return root / "_staging" / run_id / f"{self.partition_column}={value}"
+
+    def check_schema_compatible(self, spark: SparkSession, df: DataFrame) -> None:
+        """Refuse to publish into an existing catalog table with a different schema."""
+        if not (self.is_catalog and self.exists(spark)):
+            return
+        existing = {
+            f.name: f.dataType.simpleString()
+            for f in spark.table(self.ref.table).schema.fields
+            if f.name != self.partition_column
+        }
+        new = {f.name: f.dataType.simpleString() for f in df.schema.fields}
+        if existing != new:
+            diff = sorted(set(existing.items()) ^ set(new.items()))
+            cols = sorted({name for name, _ in diff})
+            raise PublishError(
+                f"sink {self.ref.table}: output schema differs from the published table in "
+                f"columns {', '.join(cols)}; publish to a new table or migrate this one first"
+            )
+
+    def write_staged(self, df: DataFrame, staged: Path) -> None:
+        """Write the partition's data files into the run-scoped staging directory."""
+        writer = df.write.format(self.ref.format).options(**self._reader_options())
+        writer.mode("errorifexists").save(str(staged))
+
+    def publish(self, spark: SparkSession, staged: Path, value: str, manifest: dict[str, Any]) -> str:
+        """Atomically make ``staged`` the partition ``value``; return the published location."""
+        write_json(staged / MANIFEST, manifest)
+        if self.is_catalog:
+            location = self._publish_catalog(spark, staged, value, manifest)
+        else:
+            location = self._publish_path(staged, value)
+        history = self.sink_root(spark) / "_manifests" / f"{self.partition_column}={value}"
+        write_json(history / f"{manifest['run_id']}.json", manifest)
+        return location
+
+    def _publish_path(self, staged: Path, value: str) -> str:
+        final = self.partition_dir(value)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if not final.exists():
+            os.rename(staged, final)
+        elif _exchange(staged, final):
+            shutil.rmtree(staged)  # now holds the previous version
+        else:
+            trash = final.parent / "_trash" / staged.parent.name
+            trash.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(final, trash)
+            os.rename(staged, final)
+            shutil.rmtree(trash, ignore_errors=True)
+        run_dir = staged.parent
+        if run_dir.is_dir() and not any(run_dir.iterdir()):
+            run_dir.rmdir()
+        return str(final)
+
+    def _publish_catalog(
+        self, spark: SparkSession, staged: Path, value: str, manifest: dict[str, Any]
+    ) -> str:
+        table = _sql_ident(self.ref.table)
+        spec = f"{self.partition_column}={_qstr(value)}"
+        if not self.exists(spark):
+            db = self.ref.table.rpartition(".")[0]
+            if db:
+                spark.sql(f"CREATE DATABASE IF NOT EXISTS `{db}`")
+            cols = ", ".join(f"`{n}` {t}" for n, t in manifest["output_schema"].items())
+            opts = ""
+            if self.ref.format == "csv":
+                opts = " OPTIONS (header 'true')"
+            # An explicit LOCATION (external table): the version directory already
+            # exists there, and DROP TABLE must never delete published data.
+            spark.sql(
+                f"CREATE TABLE {table} ({cols}, `{self.partition_column}` STRING) "
+                f"USING {self.ref.format}{opts} PARTITIONED BY (`{self.partition_column}`) "
+                f"LOCATION {_qstr(str(self.sink_root(spark)))}"
+            )
+        if self.partition_exists(spark, value):
+            spark.sql(f"ALTER TABLE {table} PARTITION ({spec}) SET LOCATION {_qstr(str(staged))}")
+        else:
+            spark.sql(f"ALTER TABLE {table} ADD PARTITION ({spec}) LOCATION {_qstr(str(staged))}")
+        spark.catalog.refreshTable(self.ref.table)
+        versions = sorted(p for p in staged.parent.iterdir() if p.is_dir())
+        for old in versions[:-2]:  # keep the new version and the one before it
+            if old != staged:
+                shutil.rmtree(old, ignore_errors=True)
+        return str(staged)
+
+    def discard(self, staged: Path) -> None:
+        """Remove a staged partition that will not be published."""
+        shutil.rmtree(staged, ignore_errors=True)
+        parent = staged.parent
+        if parent.name and parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()
+
+    def published_location(self, spark: SparkSession, value: str) -> Path | None:
+        """Directory currently holding the published partition, if any."""
+        if not self.exists(spark):
+            return None
+        if not self.is_catalog:
+            d = self.partition_dir(value)
+            return d if d.is_dir() else None
+        if not self.partition_exists(spark, value):
+            return None
+        spec = f"{self.partition_column}={_qstr(value)}"
+        rows = spark.sql(
+            f"DESCRIBE FORMATTED {_sql_ident(self.ref.table)} PARTITION ({spec})"
+        ).collect()
+        for r in rows:
+            if r[0].strip() == "Location":
+                return Path(r[1].strip().removeprefix("file:"))
+        return None
+
+    def read_manifest(self, spark: SparkSession, value: str) -> dict[str, Any] | None:
+        """The manifest of the published partition, if any."""
+        loc = self.published_location(spark, value)
+        if loc is None or not (loc / MANIFEST).is_file():
+            return None
+        return json.loads((loc / MANIFEST).read_text())
+
+
+def _table_location(spark: SparkSession, table: str) -> str:
+    for r in spark.sql(f"DESCRIBE TABLE EXTENDED {_sql_ident(table)}").collect():
+        if r[0].strip() == "Location":
+            return r[1].strip().removeprefix("file:")
+    raise PublishError(f"cannot find the location of table {table}")
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two directories with renameat2(RENAME_EXCHANGE); False if unsupported."""
+    libc_name = ctypes.util.find_library("c")
+    if not libc_name:
+        return False
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    fn = getattr(libc, "renameat2", None)
+    if fn is None:
+        return False
+    rc = fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    return rc == 0
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    """Write JSON via a temporary file and rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
