@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 DEFAULT_WAREHOUSE = "warehouse"
+_LOG4J = Path(__file__).with_name("log4j2.properties")
 
 
 def warehouse_root(explicit: str | None = None) -> Path:
@@ -49,24 +50,46 @@ def get_session(
     # Python workers must use this interpreter (the virtualenv), not whatever
     # `python3` is first on PATH, or pandas UDFs fail to import pandas.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    submitted = _submitted_conf()
     root = warehouse_root(warehouse)
-    root.mkdir(parents=True, exist_ok=True)
-    builder = (
-        SparkSession.builder.appName(app_name)
-        .config("spark.sql.warehouse.dir", str(root))
-        .config(
-            "spark.hadoop.javax.jdo.option.ConnectionURL",
-            f"jdbc:derby:;databaseName={root / 'metastore_db'};create=true",
-        )
-        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={root}")
-        .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.ui.showConsoleProgress", "false")
-    )
-    if master or not os.environ.get("SPARK_MASTER"):
-        builder = builder.master(master or "local[*]")
+    defaults = {
+        "spark.sql.warehouse.dir": str(root),
+        "spark.hadoop.javax.jdo.option.ConnectionURL": (
+            f"jdbc:derby:;databaseName={root / 'metastore_db'};create=true"
+        ),
+        "spark.driver.extraJavaOptions": (
+            f"-Dderby.system.home={root} -Dlog4j2.configurationFile={_LOG4J}"
+        ),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+    }
+    builder = SparkSession.builder.appName(app_name)
+    for k, v in defaults.items():
+        if k not in submitted:  # never override what spark-submit / a profile set
+            builder = builder.config(k, v)
+    if "spark.sql.warehouse.dir" not in submitted:
+        root.mkdir(parents=True, exist_ok=True)
+    if master:
+        builder = builder.master(master)
+    elif "spark.master" not in submitted:
+        builder = builder.master("local[*]")
     for k, v in (conf or {}).items():
         builder = builder.config(k, v)
     spark = builder.enableHiveSupport().getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark
+
+
+def _submitted_conf() -> dict[str, str]:
+    """Spark properties set by ``spark-submit`` (empty for in-process runs).
+
+    Under spark-submit the Python driver talks to an already running JVM whose system
+    properties hold ``--master``, ``--conf`` and ``--properties-file`` settings.
+    """
+    if not os.environ.get("PYSPARK_GATEWAY_PORT"):
+        return {}
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()
+    return dict(SparkConf().getAll())

@@ -185,7 +185,9 @@ class Table:
         writer = df.write.format(self.ref.format).options(**self._reader_options())
         writer.mode("errorifexists").save(str(staged))
 
-    def publish(self, spark: SparkSession, staged: Path, value: str, manifest: dict[str, Any]) -> str:
+    def publish(
+        self, spark: SparkSession, staged: Path, value: str, manifest: dict[str, Any]
+    ) -> str:
         """Atomically make ``staged`` the partition ``value``; return the published location."""
         write_json(staged / MANIFEST, manifest)
         if self.is_catalog:

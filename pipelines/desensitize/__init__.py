@@ -87,7 +87,7 @@ def desensitize(
         compiler = COMPILERS.get(action_name(action))
         if compiler is None:
             raise InternalError(f"no compiler for action {action_name(action)}")
-        exprs.append(compiler(name, action, dtypes[name], ctx).alias(name))
+        exprs.append(compiler(name, action, dtypes[name], ctx).alias(action.rename or name))
     if not exprs:
         raise SpecError("columns: every column is dropped; the output would have no columns")
     return ring.attach(df).select(*exprs)
@@ -96,7 +96,7 @@ def desensitize(
 def output_columns(spec: PipelineSpec, source_columns: list[str]) -> list[str]:
     """Names of the published columns, in order (the output contract's column list)."""
     return [
-        c
+        spec.columns[c].rename or c
         for c in source_columns
         if c != spec.partition_column and c in spec.columns and spec.columns[c].kind != "drop"
     ]

@@ -88,22 +88,29 @@ class TableRef(_Frozen):
 
 # --------------------------------------------------------------------------- actions
 
+
+class _Action(_Frozen):
+    rename: str | None = Field(
+        None, pattern=_IDENT, description="Publish the result under this column name."
+    )
+
+
 Normalization = Literal["trim", "lower"]
 
 
-class Keep(_Frozen):
+class Keep(_Action):
     """Publish the column unchanged. Use only for columns that are not PII."""
 
     kind: Literal["keep"]
 
 
-class Drop(_Frozen):
+class Drop(_Action):
     """Remove the column from the output."""
 
     kind: Literal["drop"]
 
 
-class Redact(_Frozen):
+class Redact(_Action):
     """Replace every non-null value with a constant (``value``; null if ``value`` is null).
 
     ``keep_nulls: false`` replaces nulls too, so the output does not reveal which rows
@@ -115,7 +122,7 @@ class Redact(_Frozen):
     keep_nulls: bool = True
 
 
-class Mask(_Frozen):
+class Mask(_Action):
     """Mask characters, keeping the first/last few and the separator characters.
 
     Every character that is not kept is replaced: letters by ``letter`` (default
@@ -133,7 +140,7 @@ class Mask(_Frozen):
     digit: str | None = Field(None, min_length=1, max_length=1)
 
 
-class Hash(_Frozen):
+class Hash(_Action):
     """Keyed pseudonym: HMAC-SHA256(key, UTF-8(normalized value)).
 
     ``encoding`` renders the 32-byte digest as ``hex`` (64 chars), ``base32``
@@ -158,7 +165,7 @@ class Hash(_Frozen):
         return self
 
 
-class Surrogate(_Frozen):
+class Surrogate(_Action):
     """Consistent fake value chosen by keyed hash from a dictionary shipped in the package.
 
     The same input and key give the same surrogate in every partition and table
@@ -173,7 +180,7 @@ class Surrogate(_Frozen):
     normalize: tuple[Normalization, ...] = ()
 
 
-class GeneralizeBucket(_Frozen):
+class GeneralizeBucket(_Action):
     """Numeric value to a bucket of ``width``, with coded tails.
 
     Values below ``bottom`` / at or above ``top`` are coded into one open-ended bucket.
@@ -197,7 +204,7 @@ class GeneralizeBucket(_Frozen):
         return self
 
 
-class GeneralizeDate(_Frozen):
+class GeneralizeDate(_Action):
     """Date or timestamp to the first day of its month or year (a date)."""
 
     kind: Literal["generalize"]
@@ -205,7 +212,7 @@ class GeneralizeDate(_Frozen):
     to: Literal["month", "year"]
 
 
-class GeneralizeAge(_Frozen):
+class GeneralizeAge(_Action):
     """Birthdate to age in whole years as of the partition date, optionally top-coded.
 
     ``top: 90`` publishes every age of 90 or more as 90.
@@ -216,7 +223,7 @@ class GeneralizeAge(_Frozen):
     top: int | None = Field(None, gt=0)
 
 
-class GeneralizePrefix(_Frozen):
+class GeneralizePrefix(_Action):
     """String truncated to its first ``length`` characters (e.g. postal codes)."""
 
     kind: Literal["generalize"]
@@ -230,7 +237,7 @@ Generalize = Annotated[
 ]
 
 
-class DateShift(_Frozen):
+class DateShift(_Action):
     """Shift dates by a keyed per-privacy-unit offset in [-max_days, -1] ∪ [1, max_days].
 
     Every date column of one privacy unit moves by the same offset, in every
@@ -243,7 +250,7 @@ class DateShift(_Frozen):
     key: str = "main"
 
 
-class Noise(_Frozen):
+class Noise(_Action):
     """Bounded keyed uniform noise on a number. NOT differential privacy.
 
     The value x becomes x + u·m with u uniform in [-1, 1] derived from
@@ -319,6 +326,17 @@ def reference_problems(spec: PipelineSpec) -> list[tuple[str, str]]:
             problems.append(
                 (f"columns.{column}.key", f"unknown key '{key}'; declared keys: {declared}")
             )
+    published: dict[str, str] = {}
+    for column, action in spec.columns.items():
+        if action.kind == "drop":
+            continue
+        out = action.rename or column
+        if out in published or out == spec.partition_column:
+            clash = published.get(out, spec.partition_column)
+            problems.append(
+                (f"columns.{column}.rename", f"output column '{out}' clashes with '{clash}'")
+            )
+        published[out] = column
     for column in spec.columns:
         if not re.match(_IDENT, column):
             problems.append((f"columns.{column}", "column names must be plain identifiers"))

@@ -1,0 +1,170 @@
+"""The ``anonymize`` command.
+
+Exit codes: 0 success; 1 run failed; 2 usage error; 3 bad spec or key;
+4 missing input; 5 quality gate failed; 6 privacy budget exceeded.
+Logs go to stderr and carry run id, partition and counts, never cell values or
+keys; with ``--json`` the last line on stdout is one JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from pipelines.errors import PipelinesError
+
+# Tracebacks never show local variables: they may hold cell values or key bytes.
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help=__doc__,
+    pretty_exceptions_show_locals=False,
+)
+spec_app = typer.Typer(no_args_is_help=True, help="Validate specs and print their JSON Schema.")
+app.add_typer(spec_app, name="spec")
+
+err = Console(stderr=True)
+out = Console()
+
+
+def _setup_logging(verbose: bool) -> None:
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(name)s: %(message)s",
+        handlers=[RichHandler(console=err, show_path=False, show_time=False)],
+        force=True,
+    )
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+
+
+def _parse_conf(pairs: list[str]) -> dict[str, str]:
+    conf = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected key=value, got '{pair}'", param_hint="--conf")
+        conf[key.strip()] = value
+    return conf
+
+
+def _fail(exc: BaseException) -> None:
+    code = getattr(exc, "exit_code", 1)
+    label = type(exc).__name__
+    err.print(f"[bold red]error[/] ({label}): {exc}", markup=True, highlight=False)
+    raise typer.Exit(code)
+
+
+def _emit_json(payload: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(payload, default=str) + "\n")
+    sys.stdout.flush()
+
+
+@app.command()
+def run(
+    spec: Annotated[Path, typer.Argument(help="Pipeline spec (YAML).")],
+    partition: Annotated[str, typer.Option(help="Source partition value, e.g. 2026-11-25.")],
+    master: Annotated[str | None, typer.Option(help="Spark master URL (default local[*]).")] = None,
+    conf: Annotated[list[str] | None, typer.Option(help="Spark property key=value.")] = None,
+    warehouse: Annotated[
+        str | None,
+        typer.Option(help="Warehouse root (default $ANONYMIZE_WAREHOUSE or ./warehouse)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary last.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = True,
+) -> None:
+    """Anonymize one source partition and publish it atomically."""
+    _setup_logging(verbose)
+    from pipelines.runner import run_partition
+
+    try:
+        with err.status(f"{spec.name} {partition}") as status:
+            result = run_partition(
+                spec,
+                partition,
+                master=master,
+                conf=_parse_conf(conf or []),
+                warehouse=warehouse,
+                progress=lambda msg: status.update(f"{spec.name} {partition}: {msg}"),
+            )
+    except (PipelinesError, AssertionError) as exc:
+        _fail(exc)
+    except Exception as exc:  # Spark/IO failures: one line, no stack of cell values
+        _fail(PipelinesError(f"run failed: {type(exc).__name__}: {str(exc).splitlines()[0]}"))
+    err.print(
+        f"published {result.pipeline} {result.partition}: {result.output_rows} rows "
+        f"-> {result.published} (run {result.run_id})"
+    )
+    if as_json:
+        _emit_json(result.summary())
+
+
+@app.command()
+def demo(
+    rows: Annotated[int, typer.Option(min=0, help="Rows in the raw table.")] = 20_000,
+    days: Annotated[int, typer.Option(min=1, max=366, help="Daily partitions.")] = 3,
+    out_dir: Annotated[Path, typer.Option("--out", help="Demo warehouse directory.")] = Path(
+        "demo-warehouse"
+    ),
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary last.")] = False,
+) -> None:
+    """Generate a synthetic raw warehouse with PII and anonymize every partition."""
+    _setup_logging(False)
+    from pipelines.demo import run_demo
+
+    try:
+        summary = run_demo(rows=rows, days=days, out=out_dir, console=err)
+    except (PipelinesError, AssertionError) as exc:
+        _fail(exc)
+    except Exception as exc:
+        _fail(PipelinesError(f"demo failed: {type(exc).__name__}: {str(exc).splitlines()[0]}"))
+    if as_json:
+        _emit_json(summary)
+
+
+@spec_app.command("validate")
+def spec_validate(
+    files: Annotated[list[Path], typer.Argument(help="Spec files to validate.")],
+) -> None:
+    """Validate spec files (no Spark, no data, no keys needed)."""
+    from pipelines.spec import load_spec
+
+    failed = False
+    for f in files:
+        try:
+            spec = load_spec(f)
+        except PipelinesError as exc:
+            failed = True
+            err.print(f"[red]invalid[/] {exc}", highlight=False)
+            continue
+        out.print(f"[green]ok[/] {f}: pipeline '{spec.name}', {len(spec.columns)} columns")
+    if failed:
+        raise typer.Exit(3)
+
+
+@spec_app.command("schema")
+def spec_schema() -> None:
+    """Print the JSON Schema of the spec format (for editors)."""
+    from pipelines.spec import json_schema
+
+    _emit_json(json_schema())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point; returns the exit code."""
+    try:
+        app(args=argv, prog_name="anonymize", standalone_mode=True)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

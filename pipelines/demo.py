@@ -1,0 +1,242 @@
+"""A synthetic raw warehouse with realistic PII, and the demo run over it.
+
+The raw table ``raw.customer_events`` has one row per customer event: a customer
+id (the privacy unit; customers recur across days), full name, email, phone (in
+several national formats), national id (SSN format), payment card number (Luhn
+valid, with or without spaces), street address, postal code, birthdate, signup
+date, a free-text note that sometimes repeats the email or phone, an amount and
+an event time. Everything is drawn from a fixed seed, so the same arguments give
+the same table.
+
+Raw names come from lists that share no entry with the surrogate dictionaries, so
+a published surrogate can never coincide with a raw person's name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.table import Table as RichTable
+
+DEMO_SPEC = Path(__file__).resolve().parents[1] / "conf" / "pipelines" / "demo.yaml"
+KEY_ENV = "ANONYMIZE_DEMO_KEY"
+RAW_TABLE = "raw.customer_events"
+FIRST_DAY = dt.date(2026, 11, 1)
+SEED = 20261126
+
+_FIRST = (
+    "Abel Agnes Albert Alma Ambrose Anita Archie Astrid Barnaby Bertha Boris Brigitte Casimir "
+    "Cecilia Clement Cornelia Cyril Dagmar Desmond Dorothea Edgar Edith Elmer Enid Ernest Estelle "
+    "Eugene Florence Frederick Gertrude Gideon Gwendolyn Harold Hazel Herbert Hilda Horace Imelda "
+    "Irving Isolde Jasper Josephine Lionel Lorna Lucius Mabel Marcel Matilda Mortimer Myrtle "
+    "Nigel Octavia Oswald Pauline Percival Philippa Quentin Rosalind Rupert Sybil Thaddeus "
+    "Theodora Ulric Ursula Vernon Wilhelmina Winifred Xavier Yvonne Zachariah"
+).split()
+_LAST = (
+    "Ackerley Ashdown Balcombe Blackwood Brightwater Carrington Chamberlain Cresswell Dalrymple "
+    "Drummond Easterbrook Fairweather Fenwick Galloway Greenhalgh Hargreaves Hawthorne "
+    "Huxtable Inglewood Jarrold Kingsley Lancaster Linthwaite Marchbanks Montague Northcott "
+    "Oakenfold Pemberton Pettigrew Quartermaine Ravenscroft Rutherford Saltonstall Southwell "
+    "Thistlewood Throckmorton Underhill Vandermeer Wainwright Whitlock Winterbottom Yardley"
+).split()
+_STREETS = (
+    "Maple Oak Pine Cedar Elm Willow Birch Chestnut Walnut Spruce Juniper Magnolia Hawthorn "
+    "Aspen Poplar Sycamore Linden Laurel Holly Alder"
+).split()
+_STREET_TYPES = ["Street", "Avenue", "Road", "Lane", "Drive", "Court", "Place", "Boulevard"]
+_MAIL_DOMAINS = ["gmail.com", "yahoo.com", "outlook.com", "proton.me", "icloud.com", "gmx.de"]
+_NOTES = [
+    "Called from {phone} about a late delivery.",
+    "Asked to send the receipt to {email} instead.",
+    "Prefers contact by post.",
+    "Card ending {last4} declined twice, retried OK.",
+    "VIP customer, handle with care.",
+    "Requested invoice copy; reach at {phone} after 5pm.",
+    "Changed billing email to {email}.",
+    "",
+]
+
+
+def _luhn_complete(body: np.ndarray) -> np.ndarray:
+    """Append the Luhn check digit to each row of 15 digits (vectorized)."""
+    digits = body.copy()
+    # From the right of the final 16-digit number, every second digit (the check
+    # digit's left neighbour first) is doubled: positions 14, 12, ... of the body.
+    doubled = digits[:, ::-1][:, ::2] * 2
+    doubled = np.where(doubled > 9, doubled - 9, doubled)
+    total = doubled.sum(axis=1) + digits[:, ::-1][:, 1::2].sum(axis=1)
+    check = (10 - total % 10) % 10
+    return np.concatenate([digits, check[:, None]], axis=1)
+
+
+def customers(n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """A pool of ``n`` customers with stable PII."""
+    first = rng.choice(_FIRST, n)
+    last = rng.choice(_LAST, n)
+    ids = rng.choice(np.arange(10_000_000, 99_999_999), n, replace=False)
+    suffix = rng.integers(1, 999, n)
+    domain = rng.choice(_MAIL_DOMAINS, n)
+    area = rng.integers(201, 989, n)
+    exch = rng.integers(200, 999, n)
+    line = rng.integers(0, 9999, n)
+    phone_style = rng.integers(0, 3, n)
+    ssn = [rng.integers(1, 899, n), rng.integers(1, 99, n), rng.integers(1, 9999, n)]
+    cards = _luhn_complete(
+        np.concatenate([np.full((n, 1), 4), rng.integers(0, 10, (n, 14))], axis=1)
+    )
+    card_spaced = rng.random(n) < 0.5
+    house = rng.integers(1, 9999, n)
+    street = rng.choice(_STREETS, n)
+    stype = rng.choice(_STREET_TYPES, n)
+    postal = rng.integers(1000, 99999, n)
+    birth = pd.Timestamp(FIRST_DAY) - pd.to_timedelta(rng.integers(18 * 365, 90 * 365, n), unit="D")
+    signup = pd.Timestamp(FIRST_DAY) - pd.to_timedelta(rng.integers(1, 5 * 365, n), unit="D")
+    rows = []
+    for i in range(n):
+        a, e, ln = int(area[i]), int(exch[i]), int(line[i])
+        phone = (
+            f"+1 {a}-{e}-{ln:04d}",
+            f"({a}) {e} {ln:04d}",
+            f"+1{a}{e}{ln:04d}",
+        )[int(phone_style[i])]
+        card = "".join(map(str, cards[i]))
+        if card_spaced[i]:
+            card = " ".join(card[j : j + 4] for j in range(0, 16, 4))
+        rows.append(
+            (
+                f"C{ids[i]}",
+                f"{first[i]} {last[i]}",
+                f"{first[i].lower()}.{last[i].lower()}{suffix[i]}@{domain[i]}",
+                phone,
+                f"{ssn[0][i]:03d}-{ssn[1][i]:02d}-{ssn[2][i]:04d}",
+                card,
+                f"{house[i]} {street[i]} {stype[i]}",
+                f"{postal[i]:05d}",
+            )
+        )
+    df = pd.DataFrame(
+        rows,
+        columns=[
+            "customer_id", "full_name", "email", "phone", "national_id",
+            "card_number", "street_address", "postal_code",
+        ],
+    )  # fmt: skip
+    df["birthdate"] = pd.to_datetime(birth).date
+    df["signup_date"] = pd.to_datetime(signup).date
+    return df
+
+
+def raw_events(rows: int, days: int, seed: int = SEED) -> dict[str, pd.DataFrame]:
+    """Events per partition value; customers recur across days."""
+    rng = np.random.default_rng(seed)
+    pool = customers(max(rows // 4, 1), rng)
+    per_day = [rows // days + (1 if d < rows % days else 0) for d in range(days)]
+    out = {}
+    for d, n in enumerate(per_day):
+        day = FIRST_DAY + dt.timedelta(days=d)
+        pick = rng.integers(0, len(pool), n)
+        ev = pool.iloc[pick].reset_index(drop=True)
+        note_tpl = rng.choice(len(_NOTES), n)
+        ev["note"] = [
+            _NOTES[t].format(phone=p, email=e, last4=c[-4:])
+            for t, p, e, c in zip(
+                note_tpl, ev["phone"], ev["email"], ev["card_number"], strict=True
+            )
+        ]
+        ev["amount"] = np.round(rng.gamma(2.0, 30.0, n), 2)
+        seconds = rng.integers(0, 86_400, n)
+        ev["event_time"] = pd.Timestamp(day) + pd.to_timedelta(seconds, unit="s")
+        ev["event_id"] = [f"E{d:03d}{i:08d}" for i in range(n)]
+        out[day.isoformat()] = ev
+    return out
+
+
+RAW_SCHEMA = (
+    "event_id string, customer_id string, full_name string, email string, phone string, "
+    "national_id string, card_number string, street_address string, postal_code string, "
+    "birthdate date, signup_date date, note string, amount double, event_time timestamp, "
+    "dt string"
+)
+
+
+def write_raw(spark: Any, events: dict[str, pd.DataFrame], table: str = RAW_TABLE) -> None:
+    """(Re)create the raw catalog table, one partition per day."""
+    from pyspark.sql import functions as F
+
+    db = table.split(".")[0]
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS `{db}`")
+    spark.sql(f"DROP TABLE IF EXISTS {table}")
+    cols = [c.split()[0] for c in RAW_SCHEMA.split(", ")]
+    frames = []
+    for day, pdf in events.items():
+        pdf = pdf.assign(dt=day)[cols]
+        frames.append(spark.createDataFrame(pdf, RAW_SCHEMA))
+    df = frames[0]
+    for f in frames[1:]:
+        df = df.unionByName(f)
+    df = df.withColumn("event_time", F.col("event_time").cast("timestamp"))
+    df.write.partitionBy("dt").format("parquet").saveAsTable(table)
+
+
+def demo_key(out: Path) -> None:
+    """Use $ANONYMIZE_DEMO_KEY, else a random key kept in ``<out>/demo.key`` (mode 0600)."""
+    if os.environ.get(KEY_ENV):
+        return
+    key_file = out / "demo.key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_hex(32) + "\n")
+        key_file.chmod(0o600)
+    os.environ[KEY_ENV] = key_file.read_text().strip()
+
+
+def run_demo(rows: int, days: int, out: Path, console: Console) -> dict[str, Any]:
+    """Generate the raw warehouse under ``out`` and anonymize every partition."""
+    from pipelines.runner import run_partition
+    from pipelines.session import get_session
+    from pipelines.spec import load_spec
+    from pipelines.storage import Table
+
+    out = out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    demo_key(out)
+    spec = load_spec(DEMO_SPEC)
+    with console.status("starting Spark"):
+        spark = get_session(warehouse=str(out), app_name="anonymize-demo")
+        console.print(f"generating {rows} raw rows over {days} days (seed {SEED})")
+        events = raw_events(rows, days)
+        write_raw(spark, events)
+    results = []
+    for day in events:
+        with console.status(f"anonymizing {day}") as status:
+            results.append(
+                run_partition(spec, day, progress=lambda m, d=day: status.update(f"{d}: {m}"))
+            )
+    raw_loc = Table(spec.source, spec.partition_column, out).sink_root(spark)
+    pub_loc = Table(spec.sink, spec.partition_column, out).sink_root(spark)
+    table = RichTable(title=f"demo pipeline '{spec.name}'")
+    for col in ("partition", "rows in", "rows out", "published", "run id"):
+        table.add_column(col)
+    for r in results:
+        table.add_row(r.partition, str(r.input_rows), str(r.output_rows), r.published, r.run_id)
+    console.print(table)
+    console.print(f"raw table:       {spec.source.table}  ({raw_loc})")
+    console.print(f"published table: {spec.sink.table}  ({pub_loc})")
+    console.print(f"warehouse:       {out}  (key in {KEY_ENV} or {out / 'demo.key'})")
+    return {
+        "warehouse": str(out),
+        "spec": str(DEMO_SPEC),
+        "raw_table": spec.source.table,
+        "raw_location": str(raw_loc),
+        "published_table": spec.sink.table,
+        "published_location": str(pub_loc),
+        "partitions": [r.partition for r in results],
+        "rows": {r.partition: {"input": r.input_rows, "output": r.output_rows} for r in results},
+        "runs": {r.partition: r.run_id for r in results},
+    }
