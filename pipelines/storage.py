@@ -9,7 +9,9 @@ Two kinds of table, both partitioned by one string column holding an ISO date:
   atomic step, so readers listing the table see the old or the new partition, never
   a mix and never a gap. Where the filesystem lacks it, the old directory is renamed
   aside and the new one renamed in: still never a mix, but a reader listing in the
-  microseconds between the two renames sees the partition missing.
+  microseconds between the two renames sees the partition missing. The previous
+  version moves to ``<root>/_trash/<col>=<value>/<run_id>/`` and is kept until the
+  next publish of that partition, so a scan that listed it before the swap can finish.
 * **Catalog tables** (``table: db.name``, Hive metastore): every publish writes a new
   version directory ``<table location>/_versions/<col>=<value>/<run_id>/`` and then
   points the metastore partition at it (``ADD PARTITION`` / ``SET LOCATION``), a single
@@ -201,16 +203,22 @@ class Table:
     def _publish_path(self, staged: Path, value: str) -> str:
         final = self.partition_dir(value)
         final.parent.mkdir(parents=True, exist_ok=True)
+        run_id = staged.parent.name
+        trash = self.root_path / "_trash" / final.name
         if not final.exists():
             os.rename(staged, final)
-        elif _exchange(staged, final):
-            shutil.rmtree(staged)  # now holds the previous version
         else:
-            trash = final.parent / "_trash" / staged.parent.name
-            trash.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(final, trash)
-            os.rename(staged, final)
-            shutil.rmtree(trash, ignore_errors=True)
+            trash.mkdir(parents=True, exist_ok=True)
+            if _exchange(staged, final):
+                os.rename(staged, trash / run_id)  # `staged` now holds the previous version
+            else:
+                os.rename(final, trash / run_id)
+                os.rename(staged, final)
+        # Keep the previous version (a reader that listed it before the swap may still
+        # be scanning it); delete older ones.
+        if trash.is_dir():
+            for old in sorted(trash.iterdir())[:-1]:
+                shutil.rmtree(old, ignore_errors=True)
         run_dir = staged.parent
         if run_dir.is_dir() and not any(run_dir.iterdir()):
             run_dir.rmdir()

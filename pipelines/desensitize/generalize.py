@@ -71,8 +71,8 @@ def age(name: str, action: GeneralizeAge, dtype: DataType, ctx: Context) -> Colu
     )
     years = F.year(p) - F.year(b) - F.when(before_birthday, 1).otherwise(0)
     if action.top is not None:
-        years = F.least(years, F.lit(action.top))
-    return years.cast("int")
+        years = F.least(years, F.lit(action.top))  # least() skips nulls: guard below
+    return F.when(b.isNull(), F.lit(None)).otherwise(years).cast("int")
 
 
 def prefix(name: str, action: GeneralizePrefix, dtype: DataType, ctx: Context) -> Column:

@@ -40,6 +40,11 @@ def _pick(words: tuple[str, ...], hex_digest: Column, start: int) -> Column:
 def surrogate(name: str, action: Surrogate, dtype: DataType, ctx: Context) -> Column:
     """Fake value for the domain; null stays null."""
     require(name, "surrogate", dtype, TEXT_LIKE, "a string, integer or date column")
+    fake = _fake(name, action, ctx)
+    return F.when(F.col(name).isNull(), F.lit(None).cast("string")).otherwise(fake)
+
+
+def _fake(name: str, action: Surrogate, ctx: Context) -> Column:
     message = utf8(normalized(F.col(name), action.normalize))
     h = ctx.ring.hmac_hex(action.key, message, purpose=f"surrogate/{action.domain}")
     first = _pick(dictionary("first_names"), h, 1)

@@ -1,0 +1,43 @@
+"""Shared fixtures: one local SparkSession for the whole test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+TEST_KEY = "test-key-0123456789abcdef-0123456789abcdef"
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture(scope="session")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("warehouse")
+
+
+@pytest.fixture(scope="session")
+def spark(warehouse: Path):
+    """local[2], UI off, few shuffle partitions, Hive catalog with Derby in a temp dir."""
+    os.environ.setdefault("SPARK_TESTING", "1")
+    from pipelines.session import get_session
+
+    session = get_session(
+        master="local[2]",
+        warehouse=str(warehouse),
+        conf={
+            "spark.ui.enabled": "false",
+            "spark.sql.shuffle.partitions": "2",
+            "spark.default.parallelism": "2",
+            "spark.sql.adaptive.enabled": "false",
+        },
+        app_name="pipelines-tests",
+    )
+    yield session
+    session.stop()
+
+
+@pytest.fixture()
+def key_env(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("ANON_TEST_KEY", TEST_KEY)
+    return TEST_KEY

@@ -1,0 +1,152 @@
+"""Spec models and loader: no Spark."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipelines.errors import SpecError
+from pipelines.spec import json_schema, load_spec, spec_from_dict, spec_hash
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def base(**over):
+    spec = {
+        "version": 1,
+        "name": "t",
+        "source": {"table": "raw.t"},
+        "sink": {"table": "anon.t"},
+        "partition_column": "dt",
+        "privacy_unit": "cid",
+        "keys": {"main": {"env": "K"}},
+        "columns": {"cid": {"kind": "hash"}, "email": {"kind": "drop"}},
+    }
+    spec.update(over)
+    return spec
+
+
+def write(tmp_path: Path, data: dict) -> Path:
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump(data, sort_keys=False))
+    return p
+
+
+def test_when_kind_is_misspelled_then_error_names_path_line_and_suggests(tmp_path):
+    data = base(columns={"cid": {"kind": "hash"}, "email": {"kind": "hsah"}})
+    with pytest.raises(SpecError) as exc:
+        load_spec(write(tmp_path, data))
+    msg = str(exc.value)
+    assert "columns.email.kind: unknown 'hsah'; did you mean 'hash'?" in msg
+    assert "s.yaml:" in msg  # a line number follows the file name
+
+
+def test_when_field_is_unknown_then_rejected_with_suggestion():
+    data = base(columns={"cid": {"kind": "hash", "lenght": 16}})
+    with pytest.raises(SpecError, match=r"columns\.cid\.lenght: unknown field; did you mean 'length'"):
+        spec_from_dict(data)
+
+
+def test_when_top_level_field_is_unknown_then_rejected():
+    with pytest.raises(SpecError, match="sourse: unknown field; did you mean 'source'"):
+        spec_from_dict(base(sourse={"table": "x"}))
+
+
+def test_when_nested_generalize_method_is_wrong_then_path_names_method():
+    data = base(columns={"cid": {"kind": "hash"}, "age": {"kind": "generalize", "method": "bukket"}})
+    with pytest.raises(SpecError, match=r"columns\.age\.method: unknown 'bukket'; did you mean 'bucket'"):
+        spec_from_dict(data)
+
+
+def test_when_every_problem_exists_then_all_are_listed():
+    data = base(columns={"cid": {"kind": "hash", "encoding": "hexx"}, "x": {"kind": "mask", "keep_frist": 1}})
+    msg = str(pytest.raises(SpecError, spec_from_dict, data).value)
+    assert "columns.cid.encoding" in msg and "columns.x.keep_frist" in msg
+
+
+def test_when_key_reference_is_undeclared_then_error_names_column():
+    data = base(columns={"cid": {"kind": "hash", "key": "mian"}})
+    with pytest.raises(SpecError, match=r"columns\.cid\.key: unknown key 'mian'; declared keys: main"):
+        spec_from_dict(data)
+
+
+def test_when_key_is_inlined_then_rejected():
+    data = base(keys={"main": {"value": "s3cr3t"}})
+    with pytest.raises(SpecError, match=r"keys\.main\.value: unknown field"):
+        spec_from_dict(data)
+
+
+def test_when_privacy_unit_undeclared_or_partition_declared_then_rejected():
+    with pytest.raises(SpecError, match="privacy_unit"):
+        spec_from_dict(base(privacy_unit="user"))
+    data = base(columns={"cid": {"kind": "hash"}, "dt": {"kind": "keep"}})
+    with pytest.raises(SpecError, match=r"columns\.dt: the partition column"):
+        spec_from_dict(data)
+
+
+def test_when_rename_clashes_then_rejected():
+    data = base(columns={"cid": {"kind": "hash"}, "a": {"kind": "keep", "rename": "cid"}})
+    with pytest.raises(SpecError, match=r"columns\.a\.rename: output column 'cid' clashes"):
+        spec_from_dict(data)
+
+
+def test_models_are_frozen():
+    spec = spec_from_dict(base())
+    with pytest.raises(Exception):
+        spec.name = "other"
+
+
+def test_version_is_required_and_checked():
+    data = base()
+    del data["version"]
+    with pytest.raises(SpecError, match="version: required field is missing"):
+        spec_from_dict(data)
+    with pytest.raises(SpecError, match="version"):
+        spec_from_dict(base(version=2))
+
+
+def test_hash_length_limit_depends_on_encoding():
+    spec_from_dict(base(columns={"cid": {"kind": "hash", "encoding": "base32", "length": 48}}))
+    with pytest.raises(SpecError, match="exceeds 48"):
+        spec_from_dict(base(columns={"cid": {"kind": "hash", "encoding": "base32", "length": 49}}))
+
+
+def test_shipped_specs_validate():
+    for path in sorted((ROOT / "conf" / "pipelines").glob("*.yaml")):
+        load_spec(path)
+
+
+def test_json_schema_describes_actions():
+    schema = json_schema()
+    text = json.dumps(schema)
+    for kind in ("hash", "mask", "surrogate", "date_shift", "noise", "generalize"):
+        assert f'"{kind}"' in text
+    assert schema["additionalProperties"] is False
+
+
+def test_spec_hash_changes_with_content():
+    a, b = spec_from_dict(base()), spec_from_dict(base(description="x"))
+    assert spec_hash(a) == spec_hash(spec_from_dict(base())) != spec_hash(b)
+
+
+@given(
+    kind=st.sampled_from(["keep", "drop", "redact"]),
+    name=st.from_regex(r"[a-z][a-z0-9_]{0,10}", fullmatch=True),
+)
+def test_spec_round_trips_through_json(kind, name):
+    spec = spec_from_dict(base(columns={"cid": {"kind": "hash"}, f"c_{name}": {"kind": kind}}))
+    again = spec_from_dict(json.loads(spec.model_dump_json()))
+    assert again == spec
+
+
+def test_spec_package_imports_no_spark():
+    code = "import sys, pipelines.spec; print('pyspark' in sys.modules)"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stdout.strip() == "False"
