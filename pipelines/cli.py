@@ -29,8 +29,8 @@ app = typer.Typer(
 spec_app = typer.Typer(no_args_is_help=True, help="Validate specs and print their JSON Schema.")
 app.add_typer(spec_app, name="spec")
 
-err = Console(stderr=True)
-out = Console()
+err = Console(stderr=True, soft_wrap=True)  # never break an error line
+out = Console(soft_wrap=True)
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -82,6 +82,7 @@ def run(
 ) -> None:
     """Anonymize one source partition and publish it atomically."""
     _setup_logging(verbose)
+    spark_conf = _parse_conf(conf or [])  # usage errors exit 2, before any work
     from pipelines.runner import run_partition
 
     try:
@@ -90,7 +91,7 @@ def run(
                 spec,
                 partition,
                 master=master,
-                conf=_parse_conf(conf or []),
+                conf=spark_conf,
                 warehouse=warehouse,
                 progress=lambda msg: status.update(f"{spec.name} {partition}: {msg}"),
             )
@@ -127,6 +128,16 @@ def demo(
         _fail(PipelinesError(f"demo failed: {type(exc).__name__}: {str(exc).splitlines()[0]}"))
     if as_json:
         _emit_json(summary)
+
+
+@app.command("build-zip")
+def build_zip_cmd(
+    out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("dist"),
+) -> None:
+    """Build the package zip for spark-submit --py-files and print its path."""
+    from pipelines.packaging import build_zip
+
+    out.print(str(build_zip(out_dir)))
 
 
 @spec_app.command("validate")

@@ -1,0 +1,53 @@
+"""The anonymize CLI in-process: exit codes, JSON last line, spec commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+
+ROOT = Path(__file__).resolve().parents[2]
+runner = CliRunner()
+
+
+def test_spec_validate_ok_and_bad(tmp_path):
+    res = runner.invoke(app, ["spec", "validate", str(ROOT / "conf" / "pipelines" / "demo.yaml")])
+    assert res.exit_code == 0 and "ok" in res.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((ROOT / "conf" / "pipelines" / "demo.yaml").read_text().replace("kind: hash", "kind: hsah"))
+    res = runner.invoke(app, ["spec", "validate", str(bad)])
+    assert res.exit_code == 3
+    assert "columns.customer_id.kind: unknown 'hsah'; did you mean 'hash'?" in res.output
+
+
+def test_spec_schema_is_json():
+    res = runner.invoke(app, ["spec", "schema"])
+    assert res.exit_code == 0
+    assert json.loads(res.output)["title"] == "PipelineSpec"
+
+
+def test_run_exit_codes(spark, tmp_path, monkeypatch):
+    spec = ROOT / "conf" / "pipelines" / "demo.yaml"
+    monkeypatch.delenv("ANONYMIZE_DEMO_KEY", raising=False)
+    res = runner.invoke(app, ["run", str(spec), "--partition", "2026-11-01"])
+    assert res.exit_code == 3 and "ANONYMIZE_DEMO_KEY is not set" in res.output
+    monkeypatch.setenv("ANONYMIZE_DEMO_KEY", "k" * 32)
+    res = runner.invoke(app, ["run", str(spec), "--partition", "2026-11-01"])
+    assert res.exit_code == 4 and "raw.customer_events does not exist" in res.output
+    res = runner.invoke(app, ["run", str(spec), "--partition", "2026-11-01", "--conf", "novalue"])
+    assert res.exit_code == 2
+
+
+@pytest.mark.slow
+def test_demo_json_last_line(spark, tmp_path, monkeypatch):
+    monkeypatch.delenv("ANONYMIZE_DEMO_KEY", raising=False)
+    res = runner.invoke(app, ["demo", "--rows", "300", "--days", "2", "--out", str(tmp_path / "d"), "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert summary["partitions"] == ["2026-11-01", "2026-11-02"]
+    assert summary["rows"]["2026-11-01"] == {"input": 150, "output": 150}
+    assert summary["raw_table"] == "raw.customer_events" and summary["published_table"] == "anon.customer_events"
