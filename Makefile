@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint bench java venv
+.PHONY: demo test bench java venv
 
 venv: $(STAMP)
 
@@ -27,10 +27,9 @@ demo: java venv
 	$(BIN)/anonymize demo
 
 test: java venv
+	$(BIN)/ruff check pipelines jobs tests benchmarks
 	$(BIN)/python -m pytest
 
-lint: venv
-	$(BIN)/ruff check pipelines jobs dags tests benchmarks
 
 bench: java venv
 	$(BIN)/python benchmarks/desensitize_bench.py

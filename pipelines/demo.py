@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -166,23 +167,37 @@ RAW_SCHEMA = (
 )
 
 
-def write_raw(spark: Any, events: dict[str, pd.DataFrame], table: str = RAW_TABLE) -> None:
-    """(Re)create the raw catalog table, one partition per day."""
+def write_raw(
+    spark: Any, events: dict[str, pd.DataFrame], scratch: Path, table: str = RAW_TABLE
+) -> None:
+    """(Re)create the raw catalog table, one partition per day.
+
+    The frames are written with pyarrow to ``scratch`` and read back by Spark:
+    ``createDataFrame`` would push every row through the driver's heap.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
     from pyspark.sql import functions as F
 
+    names = [c.split()[0] for c in RAW_SCHEMA.split(", ") if not c.startswith("dt ")]
+    shutil.rmtree(scratch, ignore_errors=True)
+    for day, pdf in events.items():
+        target = scratch / f"dt={day}"
+        target.mkdir(parents=True)
+        pq.write_table(
+            pa.Table.from_pandas(pdf[names], preserve_index=False),
+            target / "part-0.parquet",
+            coerce_timestamps="us",  # Spark cannot read nanosecond Parquet timestamps
+        )
     db = table.split(".")[0]
     spark.sql(f"CREATE DATABASE IF NOT EXISTS `{db}`")
     spark.sql(f"DROP TABLE IF EXISTS {table}")
-    cols = [c.split()[0] for c in RAW_SCHEMA.split(", ")]
-    frames = []
-    for day, pdf in events.items():
-        pdf = pdf.assign(dt=day)[cols]
-        frames.append(spark.createDataFrame(pdf, RAW_SCHEMA))
-    df = frames[0]
-    for f in frames[1:]:
-        df = df.unionByName(f)
-    df = df.withColumn("event_time", F.col("event_time").cast("timestamp"))
-    df.write.partitionBy("dt").format("parquet").saveAsTable(table)
+    df = spark.read.option("basePath", str(scratch)).parquet(str(scratch))
+    typed = [
+        F.col(c.split()[0]).cast(c.split()[1]).alias(c.split()[0]) for c in RAW_SCHEMA.split(", ")
+    ]
+    df.select(*typed).write.partitionBy("dt").format("parquet").saveAsTable(table)
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 def demo_key(out: Path) -> None:
@@ -211,7 +226,7 @@ def run_demo(rows: int, days: int, out: Path, console: Console) -> dict[str, Any
         spark = get_session(warehouse=str(out), app_name="anonymize-demo")
         console.print(f"generating {rows} raw rows over {days} days (seed {SEED})")
         events = raw_events(rows, days)
-        write_raw(spark, events)
+        write_raw(spark, events, out / "_generate")
     results = []
     for day in events:
         with console.status(f"anonymizing {day}") as status:

@@ -136,8 +136,12 @@ class Table:
             df = spark.table(self.ref.table)
         else:
             reader = spark.read.format(self.ref.format).options(**self._reader_options())
-            # Read through the root so partition discovery supplies the schema even when
-            # this partition is empty; pruning keeps the scan to the one directory.
+            part_dir = self.partition_dir(value)
+            if _has_data_files(part_dir):
+                # The partition's own files define its schema (other partitions may
+                # predate a schema change).
+                return reader.load(str(part_dir))
+            # Empty partition: only the table root can supply a schema.
             df = reader.option("basePath", str(self.root_path)).load(str(self.root_path))
         if self.partition_column not in df.columns:
             raise SpecError(
@@ -286,6 +290,14 @@ class Table:
         if loc is None or not (loc / MANIFEST).is_file():
             return None
         return json.loads((loc / MANIFEST).read_text())
+
+
+def _has_data_files(directory: Path) -> bool:
+    """Whether a directory holds files Spark would read (not ``_`` or ``.`` prefixed)."""
+    return any(
+        p.is_file() and not p.name.startswith(("_", ".")) and p.stat().st_size > 0
+        for p in directory.rglob("*")
+    )
 
 
 def _table_location(spark: SparkSession, table: str) -> str:

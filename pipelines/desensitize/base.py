@@ -57,7 +57,7 @@ def normalized(col: Column, steps: tuple[str, ...]) -> Column:
     out = col.cast("string")
     for step in steps:
         if step == "trim":
-            out = F.regexp_replace(out, r"^[ \t\n\x0B\f\r]+|[ \t\n\x0B\f\r]+$", "")
+            out = F.btrim(out, F.lit(" \t\n\x0b\f\r"))  # cheaper than a regex
         elif step == "lower":
             out = F.lower(out)
     return out

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 _BLOCK = 64
 KEY_COLUMN_PREFIX = "__anon_k"
+DIGEST_COLUMN_PREFIX = "__anon_h"
 
 
 def hmac_pads(key: bytes) -> tuple[bytes, bytes]:
@@ -49,6 +50,8 @@ class KeyRing:
     keys: dict[str, Key]
     _pads: dict[tuple[str, str], int] = field(default_factory=dict)
     _material: list[tuple[bytes, bytes]] = field(default_factory=list)
+    _digest_names: dict[tuple[int, str], str] = field(default_factory=dict)
+    _digests: dict[str, Column] = field(default_factory=dict)
 
     def _slot(self, key_name: str, purpose: str) -> int:
         ident = (key_name, purpose)
@@ -64,10 +67,21 @@ class KeyRing:
 
         With ``purpose == ""`` the key itself is used, so the result equals
         ``hmac.new(key, message, hashlib.sha256).hexdigest()``. Null in, null out.
+
+        Returns a reference to a helper column that :meth:`attach` computes once per
+        row: callers often use a digest several times (a surrogate's first and last
+        name, a date offset's branches), and Spark does not eliminate common
+        subexpressions inside conditional branches.
         """
         n = self._slot(key_name, purpose)
-        inner = F.unhex(F.sha2(F.concat(F.col(f"{KEY_COLUMN_PREFIX}{n}_i"), message), 256))
-        return F.sha2(F.concat(F.col(f"{KEY_COLUMN_PREFIX}{n}_o"), inner), 256)
+        ident = (n, message._jc.toString())
+        name = self._digest_names.get(ident)
+        if name is None:
+            name = f"{DIGEST_COLUMN_PREFIX}{len(self._digest_names)}"
+            inner = F.unhex(F.sha2(F.concat(F.col(f"{KEY_COLUMN_PREFIX}{n}_i"), message), 256))
+            self._digests[name] = F.sha2(F.concat(F.col(f"{KEY_COLUMN_PREFIX}{n}_o"), inner), 256)
+            self._digest_names[ident] = name
+        return F.col(name)
 
     @property
     def used(self) -> bool:
@@ -75,7 +89,10 @@ class KeyRing:
         return bool(self._material)
 
     def attach(self, df: DataFrame) -> DataFrame:
-        """Cross-join the one-row key DataFrame (broadcast) onto ``df``."""
+        """Cross-join the one-row key DataFrame (broadcast) onto ``df`` and add the digests.
+
+        Call it after every expression has been built (building registers the keys).
+        """
         if not self._material:
             return df
         fields, row = [], []
@@ -86,7 +103,7 @@ class KeyRing:
             ]
             row += [bytearray(ipad), bytearray(opad)]
         keyrow = df.sparkSession.createDataFrame([tuple(row)], StructType(fields))
-        return df.crossJoin(F.broadcast(keyrow))
+        return df.crossJoin(F.broadcast(keyrow)).withColumns(self._digests)
 
 
 def hex_to_long(hex_col: Column, start: int, digits: int = 15) -> Column:

@@ -30,6 +30,12 @@ def mask(name: str, action: Mask, dtype: DataType, ctx: Context) -> Column:
     short = n <= first + last
 
     def hide(text: Column) -> Column:
+        if action.letter in (None, action.char) and action.digit in (None, action.char):
+            # One replacement character for every class: a single regex pass.
+            keep_class = f"[^{seps}]" if seps else "(?s)."
+            return F.regexp_replace(
+                text, keep_class, action.char.replace("\\", "\\\\").replace("$", "\\$")
+            )
         text = F.regexp_replace(text, r"\p{N}", _DIGIT)
         text = F.regexp_replace(text, r"\p{L}", _LETTER)
         keep_class = f"[^{seps}{_DIGIT}{_LETTER}]" if seps else f"[^{_DIGIT}{_LETTER}]"

@@ -60,8 +60,9 @@ def _fake(name: str, action: Surrogate, ctx: Context) -> Column:
     if action.domain == "email":
         number = F.lpad((hex_to_long(h, 31, 8) % 1000).cast("string"), 3, "0")
         domain = _pick(EMAIL_DOMAINS, h, 40)
-        local = F.lower(F.concat_ws(".", first, last))
-        return F.concat(local, number, F.lit("@"), domain)
+        lower_first = _pick(tuple(w.lower() for w in dictionary("first_names")), h, 1)
+        lower_last = _pick(tuple(w.lower() for w in dictionary("last_names")), h, 16)
+        return F.concat(lower_first, F.lit("."), lower_last, number, F.lit("@"), domain)
     # phone: +1 555 XXX XXXX
     digits = F.lpad((hex_to_long(h, 1) % 10_000_000).cast("string"), 7, "0")
     return F.concat(

@@ -47,6 +47,8 @@ def test_redact_keeps_nulls_unless_told(spark):
         ("AB12-cd!", {"letter": "x", "digit": "#"}, "xx##-xx*"),
         ("日本語テキスト", {"keep_last": 1}, "******ト"),
         ("a#b", {"digit": "#", "char": "*"}, "***"),  # '#' in input is an 'other' char
+        ("a\nb\tc", {"separators": ""}, "*****"),  # no separators: every char, newlines too
+        ("x$y\\z", {"char": "$"}, "$$$$$"),  # replacement chars special to Java regex
     ],
 )
 def test_mask(spark, value, params, expected):

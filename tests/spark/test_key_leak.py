@@ -7,8 +7,6 @@ import contextlib
 import io
 import logging
 
-import pytest
-
 from pipelines.desensitize.keyed import hmac_pads
 from pipelines.keys import resolve_keys
 from pipelines.runner import run_partition

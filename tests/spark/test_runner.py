@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import threading
@@ -239,3 +238,16 @@ def test_concurrent_reader_sees_old_or_new_never_a_mix(spark, path_tables, wareh
         stop.set()
         t.join()
     assert seen <= {40, 50} and seen, seen
+
+
+def test_partition_schema_comes_from_its_own_files(spark, warehouse, key_env):
+    """A later partition with an extra column does not leak into an older partition's read."""
+    raw = warehouse / "evolve" / "raw"
+    spark.createDataFrame(rows_for("2026-11-24", 5), DDL).write.partitionBy("dt").parquet(str(raw))
+    spark.createDataFrame([("u", "e@x.com", 1.0, "123-45-6789", "2026-11-25")],
+                          "uid string, email string, amount double, ssn string, dt string") \
+        .write.mode("append").partitionBy("dt").parquet(str(raw))
+    spec = make("e", {"path": "evolve/raw"}, {"path": "evolve/anon"})
+    assert run_partition(spec, "2026-11-24").output_rows == 5
+    with pytest.raises(SpecError, match="does not mention: ssn"):
+        run_partition(spec, "2026-11-25")

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from pipelines.errors import SpecError
 from pipelines.spec import json_schema, load_spec, spec_from_dict, spec_hash
@@ -99,7 +100,7 @@ def test_when_rename_clashes_then_rejected():
 
 def test_models_are_frozen():
     spec = spec_from_dict(base())
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         spec.name = "other"
 
 

@@ -1,0 +1,139 @@
+"""Desensitize + publish vs a plain Spark Parquet copy of the same partition.
+
+    python benchmarks/desensitize_bench.py [--rows 2000000] [--repeats 5]
+
+Generates one partition of the demo schema (realistic PII, fixed seed), then
+alternates, in one Spark session, (a) a plain Parquet copy of the partition and
+(b) `run_partition` of the demo spec (every demo action: keyed HMAC pseudonyms,
+surrogates, masks, generalization, date shift; staging, manifest, atomic publish).
+Prints medians and the ratio b/a (target: at most 1.5), then a breakdown: the
+extra time of each demo action alone over a pass-through projection (noop sink,
+cached input), which shows where the time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pipelines.demo import DEMO_SPEC, FIRST_DAY, raw_events, write_raw  # noqa: E402
+from pipelines.runner import run_partition  # noqa: E402
+from pipelines.session import get_session  # noqa: E402
+from pipelines.spec import load_spec  # noqa: E402
+
+
+def breakdown(spark, spec, partition_dir: Path, repeats: int) -> dict[str, float]:
+    """Median extra seconds of each action alone over keeping every column."""
+    import datetime as dt
+
+    from pipelines.desensitize import desensitize
+    from pipelines.keys import resolve_keys
+    from pipelines.spec.models import Keep
+
+    df = spark.read.parquet(str(partition_dir)).cache()
+    df.count()
+
+    def timed(columns) -> float:
+        s = spec.model_copy(update={"columns": columns})
+        out = desensitize(df, s, resolve_keys(s), dt.date(2026, 11, 1))
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            out.write.format("noop").mode("overwrite").save()
+            times.append(time.perf_counter() - t)
+        return statistics.median(times)
+
+    keep_all = {c: Keep(kind="keep") for c in spec.columns}
+    base = timed(keep_all)
+    costs = {"pass_through": round(base, 2)}
+    for column, action in spec.columns.items():
+        if action.kind != "keep":
+            costs[f"{column}:{action.kind}"] = round(timed({**keep_all, column: action}) - base, 2)
+    costs["all_actions"] = round(timed(dict(spec.columns)) - base, 2)
+    df.unpersist()
+    for k, v in costs.items():
+        print(f"  {k:32s} {v:+.2f}s" if k != "pass_through" else f"  {k:32s} {v:.2f}s")
+    return costs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--rows", type=int, default=2_000_000)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--master", default="local[*]")
+    ap.add_argument("--workdir", default=None)
+    ap.add_argument("--no-breakdown", dest="breakdown", action="store_false")
+    args = ap.parse_args()
+
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="anon-bench-"))
+    os.environ.setdefault("ANONYMIZE_DEMO_KEY", "benchmark-key-0123456789abcdef0123")
+    spark = get_session(
+        master=args.master,
+        warehouse=str(work / "wh"),
+        conf={"spark.ui.enabled": "false", "spark.driver.memory": "4g"},
+    )
+    t = time.perf_counter()
+    raw_root = work / f"raw-{args.rows}"
+    day = FIRST_DAY.isoformat()
+    if not raw_root.is_dir():  # reused when --workdir is given and kept
+        events = raw_events(args.rows, 1)
+        write_raw(spark, events, work / "generate", table="bench.raw_events")
+        spark.table("bench.raw_events").write.partitionBy("dt").parquet(str(raw_root))
+        print(f"generated {args.rows} rows in {time.perf_counter() - t:.1f}s", file=sys.stderr)
+
+    spec = load_spec(DEMO_SPEC)
+    spec = spec.model_copy(
+        update={
+            "source": spec.source.model_copy(update={"table": None, "path": str(raw_root)}),
+            "sink": spec.sink.model_copy(update={"table": None, "path": str(work / "anon")}),
+        }
+    )
+
+    def plain_copy() -> None:
+        target = work / "copy"
+        shutil.rmtree(target, ignore_errors=True)
+        spark.read.parquet(str(raw_root / f"dt={day}")).write.parquet(str(target))
+
+    def desensitize_publish() -> None:
+        run_partition(spec, day)
+
+    plain_copy(), desensitize_publish()  # warm-up: JIT, file cache, metastore
+    a, b = [], []
+    for _ in range(args.repeats):
+        for fn, acc in ((plain_copy, a), (desensitize_publish, b)):
+            t = time.perf_counter()
+            fn()
+            acc.append(time.perf_counter() - t)
+    ma, mb = statistics.median(a), statistics.median(b)
+    result = {
+        "rows": args.rows,
+        "repeats": args.repeats,
+        "plain_copy_s": [round(x, 2) for x in a],
+        "desensitize_publish_s": [round(x, 2) for x in b],
+        "plain_copy_median_s": round(ma, 2),
+        "desensitize_publish_median_s": round(mb, 2),
+        "ratio": round(mb / ma, 3),
+        "target_ratio": 1.5,
+    }
+    print(
+        f"plain copy median {ma:.2f}s, desensitize+publish median {mb:.2f}s, ratio {mb / ma:.2f} "
+        "(target <= 1.5)"
+    )
+    if args.breakdown:
+        result["breakdown_s"] = breakdown(spark, spec, raw_root / f"dt={day}", args.repeats)
+    print(json.dumps(result))
+    if not args.workdir:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
