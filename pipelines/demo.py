@@ -89,6 +89,7 @@ def customers(n: int, rng: np.random.Generator) -> pd.DataFrame:
     line = rng.integers(0, 9999, n)
     phone_style = rng.integers(0, 3, n)
     ssn = [rng.integers(1, 899, n), rng.integers(1, 99, n), rng.integers(1, 9999, n)]
+    ssn[0] = np.where(ssn[0] == 666, 667, ssn[0])  # 666 is never issued
     cards = _luhn_complete(
         np.concatenate([np.full((n, 1), 4), rng.integers(0, 10, (n, 14))], axis=1)
     )
