@@ -93,14 +93,18 @@ def detectors(col: Column) -> dict[str, Column]:
         iban_valid,
     )
     ipv6_hits = F.filter(_matches(col, IPV6), lambda m: F.length(m) > 2)
+    # Cheap prefilters guard the costly extraction and checksums: most values hold
+    # too few digits to be a phone, card or IBAN, no '@', or no ':'. `translate`
+    # counts digits without a regex pass.
+    digits = F.length(col) - F.length(F.translate(col, "0123456789", ""))
     return {
-        "email": col.rlike(EMAIL),
-        "phone": F.size(phone_hits) > 0,
-        "national_id": col.rlike(SSN),
-        "payment_card": F.size(card_hits) > 0,
-        "iban": F.size(iban_hits) > 0,
-        "ipv4": col.rlike(IPV4),
-        "ipv6": F.size(ipv6_hits) > 0,
+        "email": F.when(col.contains("@"), col.rlike(EMAIL)).otherwise(False),
+        "phone": F.when(digits >= 10, F.size(phone_hits) > 0).otherwise(False),
+        "national_id": F.when(digits >= 9, col.rlike(SSN)).otherwise(False),
+        "payment_card": F.when(digits >= 13, F.size(card_hits) > 0).otherwise(False),
+        "iban": F.when(digits >= 8, F.size(iban_hits) > 0).otherwise(False),
+        "ipv4": F.when((digits >= 4) & col.contains("."), col.rlike(IPV4)).otherwise(False),
+        "ipv6": F.when(col.contains(":"), F.size(ipv6_hits) > 0).otherwise(False),
     }
 
 
