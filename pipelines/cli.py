@@ -55,11 +55,20 @@ def _parse_conf(pairs: list[str]) -> dict[str, str]:
     return conf
 
 
-def _fail(exc: BaseException) -> None:
-    code = getattr(exc, "exit_code", 1)
-    label = type(exc).__name__
-    err.print(f"[bold red]error[/] ({label}): {exc}", markup=True, highlight=False)
-    raise typer.Exit(code)
+def _fail(exc: BaseException, what: str = "run") -> None:
+    """Print one error line and exit with the error's code.
+
+    Our own errors carry messages written to name columns and partitions only. Any
+    other exception (Spark, IO) is reported by class and Spark error condition alone:
+    Spark messages can quote cell values (e.g. CAST_INVALID_INPUT names the value).
+    """
+    if isinstance(exc, PipelinesError | AssertionError):
+        message = str(exc)
+    else:
+        condition = getattr(exc, "getCondition", lambda: None)()
+        message = f"{what} failed: {type(exc).__name__}" + (f" [{condition}]" if condition else "")
+    err.print(f"[bold red]error[/] ({type(exc).__name__}): {message}", highlight=False)
+    raise typer.Exit(getattr(exc, "exit_code", 1))
 
 
 def _emit_json(payload: dict[str, Any]) -> None:
@@ -95,10 +104,8 @@ def run(
                 warehouse=warehouse,
                 progress=lambda msg: status.update(f"{spec.name} {partition}: {msg}"),
             )
-    except (PipelinesError, AssertionError) as exc:
-        _fail(exc)
-    except Exception as exc:  # Spark/IO failures: one line, no stack of cell values
-        _fail(PipelinesError(f"run failed: {type(exc).__name__}: {str(exc).splitlines()[0]}"))
+    except Exception as exc:  # one line, never a stack of cell values
+        _fail(exc, "run")
     err.print(
         f"published {result.pipeline} {result.partition}: {result.output_rows} rows "
         f"-> {result.published} (run {result.run_id})"
@@ -122,10 +129,8 @@ def demo(
 
     try:
         summary = run_demo(rows=rows, days=days, out=out_dir, console=err)
-    except (PipelinesError, AssertionError) as exc:
-        _fail(exc)
     except Exception as exc:
-        _fail(PipelinesError(f"demo failed: {type(exc).__name__}: {str(exc).splitlines()[0]}"))
+        _fail(exc, "demo")
     if as_json:
         _emit_json(summary)
 

@@ -51,3 +51,16 @@ def test_demo_json_last_line(spark, tmp_path, monkeypatch):
     assert summary["partitions"] == ["2026-11-01", "2026-11-02"]
     assert summary["rows"]["2026-11-01"] == {"input": 150, "output": 150}
     assert summary["raw_table"] == "raw.customer_events" and summary["published_table"] == "anon.customer_events"
+
+
+def test_spark_errors_are_reported_without_their_message(monkeypatch):
+    """A Spark error message may quote a cell value: only class and condition are printed."""
+    import pipelines.runner
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("value 'jane.doe@mail.com' cannot be cast")
+
+    monkeypatch.setattr(pipelines.runner, "run_partition", boom)
+    res = runner.invoke(app, ["run", str(ROOT / "conf" / "pipelines" / "demo.yaml"), "--partition", "2026-11-01"])
+    assert res.exit_code == 1
+    assert "run failed: RuntimeError" in res.output and "jane.doe" not in res.output
