@@ -220,9 +220,7 @@ class Table:
                 os.rename(staged, final)
         # Keep the previous version (a reader that listed it before the swap may still
         # be scanning it); delete older ones.
-        if trash.is_dir():
-            for old in sorted(trash.iterdir())[:-1]:
-                shutil.rmtree(old, ignore_errors=True)
+        _keep_newest(trash, 1)
         run_dir = staged.parent
         if run_dir.is_dir() and not any(run_dir.iterdir()):
             run_dir.rmdir()
@@ -253,10 +251,7 @@ class Table:
         else:
             spark.sql(f"ALTER TABLE {table} ADD PARTITION ({spec}) LOCATION {_qstr(str(staged))}")
         spark.catalog.refreshTable(self.ref.table)
-        versions = sorted(p for p in staged.parent.iterdir() if p.is_dir())
-        for old in versions[:-2]:  # keep the new version and the one before it
-            if old != staged:
-                shutil.rmtree(old, ignore_errors=True)
+        _keep_newest(staged.parent, 2)  # the new version and the one before it
         return str(staged)
 
     def discard(self, staged: Path) -> None:
@@ -290,6 +285,13 @@ class Table:
         if loc is None or not (loc / MANIFEST).is_file():
             return None
         return json.loads((loc / MANIFEST).read_text())
+
+
+def _keep_newest(directory: Path, n: int) -> None:
+    """Delete all but the ``n`` newest run directories (run ids sort by time)."""
+    if directory.is_dir():
+        for old in sorted(p for p in directory.iterdir() if p.is_dir())[:-n]:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _has_data_files(directory: Path) -> bool:

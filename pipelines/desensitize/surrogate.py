@@ -26,10 +26,11 @@ EMAIL_DOMAINS = ("example.com", "example.org", "example.net")
 
 
 @cache
-def dictionary(name: str) -> tuple[str, ...]:
-    """A shipped word list (one entry per line)."""
+def dictionary(name: str, lower: bool = False) -> tuple[str, ...]:
+    """A shipped word list (one entry per line), optionally lower-cased."""
     text = resources.files("pipelines.desensitize").joinpath(f"dictionaries/{name}.txt")
-    return tuple(line.strip() for line in text.read_text("utf-8").splitlines() if line.strip())
+    words = (line.strip() for line in text.read_text("utf-8").splitlines() if line.strip())
+    return tuple(w.lower() if lower else w for w in words)
 
 
 def _pick(words: tuple[str, ...], hex_digest: Column, start: int) -> Column:
@@ -47,24 +48,22 @@ def surrogate(name: str, action: Surrogate, dtype: DataType, ctx: Context) -> Co
 def _fake(name: str, action: Surrogate, ctx: Context) -> Column:
     message = utf8(normalized(F.col(name), action.normalize))
     h = ctx.ring.hmac_hex(action.key, message, purpose=f"surrogate/{action.domain}")
-    first = _pick(dictionary("first_names"), h, 1)
-    last = _pick(dictionary("last_names"), h, 16)
-    if action.domain == "first_name":
-        return first
-    if action.domain == "last_name":
-        return last
-    if action.domain == "person_name":
-        return F.concat_ws(" ", first, last)
-    if action.domain == "city":
+    domain = action.domain
+    if domain == "city":
         return _pick(dictionary("cities"), h, 1)
-    if action.domain == "email":
-        number = F.lpad((hex_to_long(h, 31, 8) % 1000).cast("string"), 3, "0")
-        domain = _pick(EMAIL_DOMAINS, h, 40)
-        lower_first = _pick(tuple(w.lower() for w in dictionary("first_names")), h, 1)
-        lower_last = _pick(tuple(w.lower() for w in dictionary("last_names")), h, 16)
-        return F.concat(lower_first, F.lit("."), lower_last, number, F.lit("@"), domain)
-    # phone: +1 555 XXX XXXX
-    digits = F.lpad((hex_to_long(h, 1) % 10_000_000).cast("string"), 7, "0")
-    return F.concat(
-        F.lit("+1 555 "), F.substring(digits, 1, 3), F.lit(" "), F.substring(digits, 4, 4)
-    )
+    if domain == "phone":  # +1 555 XXX XXXX
+        digits = F.lpad((hex_to_long(h, 1) % 10_000_000).cast("string"), 7, "0")
+        return F.concat(
+            F.lit("+1 555 "), F.substring(digits, 1, 3), F.lit(" "), F.substring(digits, 4, 4)
+        )
+    lower = domain == "email"  # email local parts use lower-cased names
+    first = _pick(dictionary("first_names", lower), h, 1)
+    last = _pick(dictionary("last_names", lower), h, 16)
+    if domain == "first_name":
+        return first
+    if domain == "last_name":
+        return last
+    if domain == "person_name":
+        return F.concat_ws(" ", first, last)
+    number = F.lpad((hex_to_long(h, 31, 8) % 1000).cast("string"), 3, "0")
+    return F.concat(first, F.lit("."), last, number, F.lit("@"), _pick(EMAIL_DOMAINS, h, 40))
