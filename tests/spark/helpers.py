@@ -7,23 +7,13 @@ import datetime as dt
 from pipelines.desensitize import desensitize
 from pipelines.keys import resolve_keys
 from pipelines.spec import spec_from_dict
+from tests.specs import spec_data
 
 PARTITION = dt.date(2026, 11, 25)
 
 
 def make_spec(columns: dict, **over) -> object:
-    data = {
-        "version": 1,
-        "name": "t",
-        "source": {"path": "raw/t"},
-        "sink": {"path": "anon/t"},
-        "partition_column": "dt",
-        "privacy_unit": "uid",
-        "keys": {"main": {"env": "ANON_TEST_KEY"}},
-        "columns": {"uid": {"kind": "keep"}, **columns},
-    }
-    data.update(over)
-    return spec_from_dict(data)
+    return spec_from_dict(spec_data({"uid": {"kind": "keep"}, **columns}, **over))
 
 
 def apply(spark, rows, ddl: str, columns: dict, partition=PARTITION):

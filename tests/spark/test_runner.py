@@ -14,6 +14,7 @@ from pipelines import storage
 from pipelines.errors import KeyMaterialError, MissingInputError, PublishError, SpecError
 from pipelines.runner import run_partition
 from pipelines.spec import spec_from_dict
+from tests.specs import spec_data
 
 DDL = "uid string, email string, amount double, dt string"
 
@@ -22,23 +23,15 @@ def rows_for(day: str, n: int, tag: str = "") -> list[tuple]:
     return [(f"u{i % 7}", f"p{i}{tag}@mail.com", float(i), day) for i in range(n)]
 
 
-def make(name: str, src: dict, snk: dict, **over) -> object:
-    data = {
-        "version": 1,
-        "name": "t",
-        "source": src,
-        "sink": snk,
-        "partition_column": "dt",
-        "privacy_unit": "uid",
-        "keys": {"main": {"env": "ANON_TEST_KEY"}},
-        "columns": {
-            "uid": {"kind": "hash", "length": 16},
-            "email": {"kind": "surrogate", "domain": "email"},
-            "amount": {"kind": "keep"},
-        },
-    }
-    data.update(over)
-    return spec_from_dict(data)
+COLUMNS = {
+    "uid": {"kind": "hash", "length": 16},
+    "email": {"kind": "surrogate", "domain": "email"},
+    "amount": {"kind": "keep"},
+}
+
+
+def make(src: dict, snk: dict, **over) -> object:
+    return spec_from_dict(spec_data(COLUMNS, source=src, sink=snk, **over))
 
 
 @pytest.fixture()
@@ -48,7 +41,7 @@ def path_tables(spark, warehouse, key_env):
     raw = warehouse / name / "raw"
     data = rows_for("2026-11-24", 30) + rows_for("2026-11-25", 50) + rows_for("2026-11-26", 10)
     spark.createDataFrame(data, DDL).write.partitionBy("dt").parquet(str(raw))
-    spec = make(name, {"path": f"{name}/raw"}, {"path": f"{name}/anon"})
+    spec = make({"path": f"{name}/raw"}, {"path": f"{name}/anon"})
     return spec, raw, warehouse / name / "anon"
 
 
@@ -123,11 +116,11 @@ def test_undeclared_column_fails_closed_before_anything_is_written(spark, wareho
     raw = warehouse / "undeclared" / "raw"
     spark.createDataFrame([("u", "e", 1.0, "ssn", "x", "2026-11-25")], "uid string, email string, amount double, ssn string, zz string, dt string") \
         .write.mode("overwrite").partitionBy("dt").parquet(str(raw))
-    spec = make("u", {"path": "undeclared/raw"}, {"path": "undeclared/anon"})
+    spec = make({"path": "undeclared/raw"}, {"path": "undeclared/anon"})
     with pytest.raises(SpecError, match="does not mention: ssn, zz"):
         run_partition(spec, "2026-11-25")
     assert not (warehouse / "undeclared" / "anon").exists()
-    spec = make("u", {"path": "undeclared/raw"}, {"path": "undeclared/anon"}, undeclared="drop")
+    spec = make({"path": "undeclared/raw"}, {"path": "undeclared/anon"}, undeclared="drop")
     res = run_partition(spec, "2026-11-25")
     assert res.manifest["columns"]["ssn"] == {"kind": "drop", "reason": "undeclared"}
     assert "ssn" not in spark.read.parquet(res.published).columns
@@ -135,7 +128,7 @@ def test_undeclared_column_fails_closed_before_anything_is_written(spark, wareho
 
 def test_missing_key_stops_before_any_data_is_read(spark, monkeypatch):
     monkeypatch.delenv("ANON_TEST_KEY", raising=False)
-    spec = make("k", {"path": "does/not/exist"}, {"path": "nowhere"})
+    spec = make({"path": "does/not/exist"}, {"path": "nowhere"})
     # The source does not exist either: the key error must come first.
     with pytest.raises(KeyMaterialError, match="ANON_TEST_KEY is not set"):
         run_partition(spec, "2026-11-25")
@@ -145,7 +138,7 @@ def test_missing_partition_and_table_are_clear_errors(spark, path_tables):
     spec, _, _ = path_tables
     with pytest.raises(MissingInputError, match=r"partition dt=2026-12-31 of .* does not exist"):
         run_partition(spec, "2026-12-31")
-    spec = make("m", {"table": "raw.nope"}, {"table": "anon.nope"})
+    spec = make({"table": "raw.nope"}, {"table": "anon.nope"})
     with pytest.raises(MissingInputError, match="source table raw.nope does not exist"):
         run_partition(spec, "2026-11-25")
     with pytest.raises(SpecError, match="not an ISO date"):
@@ -168,7 +161,7 @@ def test_catalog_tables_publish_rerun_and_read_by_sql(spark, key_env):
     spark.sql("DROP TABLE IF EXISTS anonc.events")
     data = rows_for("2026-11-24", 12) + rows_for("2026-11-25", 20)
     spark.createDataFrame(data, DDL).write.partitionBy("dt").saveAsTable("rawc.events")
-    spec = make("c", {"table": "rawc.events"}, {"table": "anonc.events"})
+    spec = make({"table": "rawc.events"}, {"table": "anonc.events"})
     a = run_partition(spec, "2026-11-24")
     b = run_partition(spec, "2026-11-25")
     counts = {r.dt: r.n for r in spark.sql("SELECT dt, count(*) n FROM anonc.events GROUP BY dt").collect()}
@@ -192,7 +185,7 @@ def test_catalog_schema_change_is_refused(spark, key_env):
     spark.sql("DROP TABLE IF EXISTS rawc.schema_t")
     spark.sql("DROP TABLE IF EXISTS anonc.schema_t")
     spark.createDataFrame(rows_for("2026-11-25", 5), DDL).write.partitionBy("dt").saveAsTable("rawc.schema_t")
-    spec = make("s", {"table": "rawc.schema_t"}, {"table": "anonc.schema_t"})
+    spec = make({"table": "rawc.schema_t"}, {"table": "anonc.schema_t"})
     run_partition(spec, "2026-11-25")
     data = spec.model_dump(mode="json")
     data["columns"]["amount"] = {"kind": "generalize", "method": "bucket", "width": 10}
@@ -203,7 +196,7 @@ def test_catalog_schema_change_is_refused(spark, key_env):
 def test_csv_source_and_sink(spark, warehouse, key_env):
     raw = warehouse / "csvt" / "raw"
     spark.createDataFrame(rows_for("2026-11-25", 8), DDL).write.partitionBy("dt").option("header", "true").csv(str(raw))
-    spec = make("c", {"path": "csvt/raw", "format": "csv"}, {"path": "csvt/anon", "format": "csv"},
+    spec = make({"path": "csvt/raw", "format": "csv"}, {"path": "csvt/anon", "format": "csv"},
                 columns={"uid": {"kind": "hash"}, "email": {"kind": "mask", "keep_last": 3}, "amount": {"kind": "keep"}})
     res = run_partition(spec, "2026-11-25")
     out = spark.read.option("header", "true").csv(res.published)
@@ -247,7 +240,7 @@ def test_partition_schema_comes_from_its_own_files(spark, warehouse, key_env):
     spark.createDataFrame([("u", "e@x.com", 1.0, "123-45-6789", "2026-11-25")],
                           "uid string, email string, amount double, ssn string, dt string") \
         .write.mode("append").partitionBy("dt").parquet(str(raw))
-    spec = make("e", {"path": "evolve/raw"}, {"path": "evolve/anon"})
+    spec = make({"path": "evolve/raw"}, {"path": "evolve/anon"})
     assert run_partition(spec, "2026-11-24").output_rows == 5
     with pytest.raises(SpecError, match="does not mention: ssn"):
         run_partition(spec, "2026-11-25")

@@ -15,23 +15,15 @@ from pydantic import ValidationError
 
 from pipelines.errors import SpecError
 from pipelines.spec import json_schema, load_spec, spec_from_dict, spec_hash
+from tests.specs import spec_data
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def base(**over):
-    spec = {
-        "version": 1,
-        "name": "t",
-        "source": {"table": "raw.t"},
-        "sink": {"table": "anon.t"},
-        "partition_column": "dt",
-        "privacy_unit": "cid",
-        "keys": {"main": {"env": "K"}},
-        "columns": {"cid": {"kind": "hash"}, "email": {"kind": "drop"}},
-    }
-    spec.update(over)
-    return spec
+    tables = {"source": {"table": "raw.t"}, "sink": {"table": "anon.t"}}
+    fields = {**tables, "privacy_unit": "cid", "keys": {"main": {"env": "K"}}, **over}
+    return spec_data({"cid": {"kind": "hash"}, "email": {"kind": "drop"}}, **fields)
 
 
 def write(tmp_path: Path, data: dict) -> Path:
