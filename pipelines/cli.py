@@ -28,6 +28,8 @@ app = typer.Typer(
 )
 spec_app = typer.Typer(no_args_is_help=True, help="Validate specs and print their JSON Schema.")
 app.add_typer(spec_app, name="spec")
+quality_app = typer.Typer(no_args_is_help=True, help="Data-quality reports.")
+app.add_typer(quality_app, name="quality")
 
 err = Console(stderr=True, soft_wrap=True)  # never break an error line
 out = Console(soft_wrap=True)
@@ -112,6 +114,81 @@ def run(
     )
     if as_json:
         _emit_json(result.summary())
+
+
+def _print_gate(gate: Any) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{gate.stage} gate", title_justify="left")
+    for col in ("check", "severity", "result", "observed"):
+        table.add_column(col)
+    for c in gate.checks:
+        mark = "[green]pass[/]" if c["success"] else "[red]FAIL[/]"
+        observed = ", ".join(f"{k}={v}" for k, v in c["observed"].items())
+        table.add_row(c["id"], c["severity"], mark, observed)
+    err.print(table)
+    for note in gate.notes:
+        err.print(f"note: {note}", highlight=False)
+    if gate.allowed_pii:
+        allowed = "; ".join(f"{c}: {', '.join(k)}" for c, k in gate.allowed_pii.items())
+        err.print(f"PII allowed by the spec: {allowed}", highlight=False)
+
+
+@app.command()
+def validate(
+    spec: Annotated[Path, typer.Argument(help="Pipeline spec (YAML).")],
+    partition: Annotated[str, typer.Option(help="Partition value, e.g. 2026-11-25.")],
+    stage: Annotated[
+        str, typer.Option(help="input: the raw partition; output: the published one.")
+    ] = "output",
+    master: Annotated[str | None, typer.Option(help="Spark master URL (default local[*]).")] = None,
+    warehouse: Annotated[
+        str | None,
+        typer.Option(help="Warehouse root (default $ANONYMIZE_WAREHOUSE or ./warehouse)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the gate result as JSON.")] = False,
+) -> None:
+    """Run a quality gate on demand (exit 5 if an error-severity check fails)."""
+    if stage not in ("input", "output"):
+        raise typer.BadParameter("expected 'input' or 'output'", param_hint="--stage")
+    _setup_logging(False)
+    from pipelines.runner import validate_partition
+
+    try:
+        with err.status(f"{spec.name} {partition}: {stage} gate"):
+            gate = validate_partition(spec, partition, stage, master=master, warehouse=warehouse)
+    except Exception as exc:
+        _fail(exc, "validate")
+    _print_gate(gate)
+    verdict = "[green]passed[/]" if gate.passed else "[red]failed[/]"
+    err.print(f"{stage} gate {verdict} for {partition}", highlight=False)
+    if as_json:
+        _emit_json(gate.to_dict())
+    if not gate.passed:
+        raise typer.Exit(5)
+
+
+@quality_app.command("docs")
+def quality_docs(
+    warehouse: Annotated[
+        str | None,
+        typer.Option(help="Warehouse root (default $ANONYMIZE_WAREHOUSE or ./warehouse)."),
+    ] = None,
+    open_browser: Annotated[bool, typer.Option("--open", help="Open it in a browser.")] = False,
+) -> None:
+    """Print the path of the Data Docs site (built when partitions are published)."""
+    from pipelines.quality.docs import index_path
+    from pipelines.session import warehouse_root
+
+    index = index_path(warehouse_root(warehouse))
+    if not index.is_file():
+        err.print(f"no Data Docs yet under {index.parent}: publish a partition first")
+        raise typer.Exit(4)
+    out.print(str(index), highlight=False)
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(index.as_uri())
 
 
 @app.command()

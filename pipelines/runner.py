@@ -23,13 +23,16 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines import __version__
-from pipelines.errors import PipelinesError
+from pipelines.errors import QualityGateFailed
 from pipelines.keys import resolve_keys
 from pipelines.spec import load_spec, spec_hash
 from pipelines.spec.models import PipelineSpec
+
+if TYPE_CHECKING:
+    from pipelines.quality.gate import GateResult
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,10 @@ def code_version() -> str:
         return __version__
 
 
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
 def _describe_actions(spec: PipelineSpec, undeclared: list[str]) -> dict[str, Any]:
     cols: dict[str, Any] = {
         name: action.model_dump(mode="json") for name, action in spec.columns.items()
@@ -97,7 +104,10 @@ def run_partition(
     from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
-    from pipelines.desensitize import check_schema, desensitize
+    from pipelines.desensitize import check_schema, desensitize, output_columns
+    from pipelines.quality.docs import add_published, index_path
+    from pipelines.quality.gate import run_gate
+    from pipelines.quality.suites import check_escalations, input_suite, output_suite
     from pipelines.session import get_session, session_warehouse
     from pipelines.storage import Table, new_run_id, parse_partition
 
@@ -128,13 +138,41 @@ def run_partition(
     step(f"checking source {source.display}")
     raw = source.read_partition(spark, partition)
     undeclared = check_schema(spec_obj, raw.columns, source.display)
+    in_suite = input_suite(spec_obj, raw.schema, sink.input_history(spark, partition))
+    out = desensitize(raw, spec_obj, keys, partition_date)
+    columns = output_columns(spec_obj, raw.columns)
+    types = {f.name: f.dataType for f in out.schema.fields}
+    check_escalations(spec_obj, in_suite, output_suite(spec_obj, columns, types, 0))
+    sink.check_schema_compatible(spark, out)
     lap("plan")
 
+    def fail_gate(gate: GateResult, staged: Path | None) -> QualityGateFailed:
+        note = {
+            "run_id": run_id,
+            "pipeline": spec_obj.name,
+            "partition": {"column": spec_obj.partition_column, "value": partition},
+            "spec_hash": spec_hash(spec_obj),
+            "code_version": code_version(),
+            "quarantined_at": _now(),
+            "gate": gate.to_dict(),
+        }
+        where = sink.quarantine(spark, staged, partition, run_id, note)
+        log.error("run %s: partition %s failed the %s gate", run_id, partition, gate.stage)
+        return QualityGateFailed(
+            f"partition {partition}: {gate.stage} gate failed: {gate.describe_failures()}; "
+            f"nothing published; gate result and data in {where}"
+        )
+
+    step("input gate")
+    in_gate, _ = run_gate(in_suite, raw, spec_obj.name)
+    lap("input_gate")
+    if not in_gate.passed:
+        raise fail_gate(in_gate, None)
+
     observed_in, observed_out = Observation("input"), Observation("output")
-    raw = raw.observe(observed_in, F.count(F.lit(1)).alias("rows"))
-    out = desensitize(raw, spec_obj, keys, partition_date)
-    out = out.observe(observed_out, F.count(F.lit(1)).alias("rows"))
-    sink.check_schema_compatible(spark, out)
+    out = desensitize(
+        raw.observe(observed_in, F.count(F.lit(1)).alias("rows")), spec_obj, keys, partition_date
+    ).observe(observed_out, F.count(F.lit(1)).alias("rows"))
 
     staged = sink.staging_dir(spark, run_id, partition)
     try:
@@ -142,11 +180,16 @@ def run_partition(
         sink.write_staged(out, staged)
         input_rows = int(observed_in.get["rows"])
         output_rows = int(observed_out.get["rows"])
+        suppressed = 0
         lap("desensitize_and_stage")
-        if output_rows != input_rows:
-            raise PipelinesError(
-                f"partition {partition}: {input_rows} rows read but {output_rows} staged"
-            )
+        step("output gate")
+        out_suite = output_suite(spec_obj, columns, types, input_rows - suppressed)
+        staged_df = sink.read_staged(spark, staged, out.schema)
+        out_gate, gx_out = run_gate(out_suite, staged_df, spec_obj.name)
+        lap("output_gate")
+        if not out_gate.passed:
+            raise fail_gate(out_gate, staged)
+        docs = index_path(wh) if spec_obj.quality.docs else None
         manifest = {
             "run_id": run_id,
             "pipeline": spec_obj.name,
@@ -158,21 +201,35 @@ def run_partition(
             "sink": sink.display,
             "input_rows": input_rows,
             "output_rows": output_rows,
-            "suppressed_rows": 0,
+            "suppressed_rows": suppressed,
             "columns": _describe_actions(spec_obj, undeclared),
             "output_schema": {f.name: f.dataType.simpleString() for f in out.schema.fields},
+            "quality": {
+                "input": in_gate.to_dict(),
+                "output": out_gate.to_dict(),
+                "warnings": [c["id"] for g in (in_gate, out_gate) for c in g.failures("warning")],
+                "data_docs": str(docs) if docs else None,
+            },
             "spark": {"version": spark.version, "master": spark.sparkContext.master},
-            "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "published_at": _now(),
             "status": "published",
         }
         step("publishing")
         lap("manifest")
         manifest["timings"] = {**timings, "total": round(time.perf_counter() - t_start, 3)}
         location = sink.publish(spark, staged, partition, manifest)
+    except QualityGateFailed:
+        raise
     except BaseException:
         sink.discard(staged)
         log.error("run %s: partition %s failed; nothing published", run_id, partition)
         raise
+    if docs is not None:
+        step("building Data Docs")
+        try:
+            add_published(wh, gx_out, f"{spec_obj.partition_column}={partition}", run_id)
+        except Exception as exc:  # the partition is published; the report is secondary
+            log.warning("run %s: Data Docs not updated (%s)", run_id, type(exc).__name__)
     log.info(
         "run %s: partition %s published, %d rows in, %d rows out",
         run_id,
@@ -190,3 +247,48 @@ def run_partition(
         published=location,
         manifest=manifest,
     )
+
+
+def validate_partition(
+    spec: PipelineSpec | str | Path,
+    partition: str,
+    stage: str = "output",
+    *,
+    master: str | None = None,
+    conf: dict[str, str] | None = None,
+    warehouse: str | None = None,
+) -> GateResult:
+    """Run one gate on demand and return its result.
+
+    ``input`` checks the raw partition; ``output`` the published one, against the
+    spec's contract and the counts in its manifest. Never publishes, moves or
+    writes anything.
+    """
+    from pyspark.sql.types import _parse_datatype_string
+
+    from pipelines.errors import MissingInputError
+    from pipelines.quality.gate import run_gate
+    from pipelines.quality.suites import input_suite, output_suite
+    from pipelines.session import get_session, session_warehouse
+    from pipelines.storage import Table, parse_partition
+
+    spec_obj = spec if isinstance(spec, PipelineSpec) else load_spec(spec)
+    parse_partition(partition)
+    spark = get_session(master=master, conf=conf, warehouse=warehouse)
+    wh = session_warehouse(spark)
+    source = Table(spec_obj.source, spec_obj.partition_column, wh)
+    sink = Table(spec_obj.sink, spec_obj.partition_column, wh)
+    if stage == "input":
+        raw = source.read_partition(spark, partition)
+        suite = input_suite(spec_obj, raw.schema, sink.input_history(spark, partition))
+        return run_gate(suite, raw, spec_obj.name)[0]
+    manifest = sink.read_manifest(spark, partition)
+    if manifest is None:
+        raise MissingInputError(
+            f"partition {spec_obj.partition_column}={partition} of {sink.display} is not published"
+        )
+    columns = [a.rename or c for c, a in spec_obj.columns.items() if a.kind != "drop"]
+    types = {n: _parse_datatype_string(t) for n, t in manifest["output_schema"].items()}
+    expected = int(manifest["input_rows"]) - int(manifest.get("suppressed_rows", 0))
+    suite = output_suite(spec_obj, columns, types, expected)
+    return run_gate(suite, sink.read_partition(spark, partition), spec_obj.name)[0]

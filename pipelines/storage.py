@@ -254,6 +254,50 @@ class Table:
         _keep_newest(staged.parent, 2)  # the new version and the one before it
         return str(staged)
 
+    def read_staged(self, spark: SparkSession, staged: Path, schema: Any) -> DataFrame:
+        """The staged partition's rows, read back with the planned output schema."""
+        reader = spark.read.format(self.ref.format).options(**self._reader_options())
+        return reader.schema(schema).load(str(staged))
+
+    def quarantine(
+        self, spark: SparkSession, staged: Path | None, value: str, run_id: str,
+        note: dict[str, Any],
+    ) -> Path:  # fmt: skip
+        """Move a staged partition that failed a gate aside, with the gate result.
+
+        Layout: ``<root>/_quarantine/<col>=<value>/<run_id>/`` holding ``data/`` (the
+        staged files, absent when the input gate failed before staging) and
+        ``gate.json``. The published partition is not touched.
+        """
+        dest = self.sink_root(spark) / "_quarantine" / f"{self.partition_column}={value}" / run_id
+        dest.mkdir(parents=True, exist_ok=True)
+        if staged is not None and staged.exists():
+            os.rename(staged, dest / "data")
+            parent = staged.parent
+            if not self.is_catalog and parent.is_dir() and not any(parent.iterdir()):
+                parent.rmdir()
+        write_json(dest / "gate.json", note)
+        return dest
+
+    def input_history(self, spark: SparkSession, before: str) -> list[int]:
+        """Input row counts of the published partitions before ``before``, newest first.
+
+        Each partition counts once, with its latest manifest in the publish history.
+        """
+        history = self.sink_root(spark) / "_manifests"
+        if not history.is_dir():
+            return []
+        counts = []
+        prefix = f"{self.partition_column}="
+        for part in sorted(history.iterdir(), reverse=True):
+            value = part.name.removeprefix(prefix)
+            if not part.name.startswith(prefix) or value >= before:
+                continue
+            runs = sorted(part.glob("*.json"))
+            if runs:
+                counts.append(int(json.loads(runs[-1].read_text())["input_rows"]))
+        return counts
+
     def discard(self, staged: Path) -> None:
         """Remove a staged partition that will not be published."""
         shutil.rmtree(staged, ignore_errors=True)

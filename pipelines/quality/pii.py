@@ -27,6 +27,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
+from pipelines.spec.models import PII_DETECTORS
+
 EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
 PHONE = r"(?<![\w+:])(\+\d{1,3}[ .-]?)?(\(\d{1,4}\)[ .-]?)?\d{2,4}([ .-]?\d{2,4}){1,5}(?![\w:])"
 SSN = r"(?<![\w-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w-])"
@@ -108,7 +110,7 @@ def detectors(col: Column) -> dict[str, Column]:
     }
 
 
-DETECTORS = ("email", "phone", "national_id", "payment_card", "iban", "ipv4", "ipv6")
+DETECTORS = PII_DETECTORS
 
 
 def scan(df: DataFrame, allowed: dict[str, set[str]] | None = None) -> dict[str, dict[str, int]]:

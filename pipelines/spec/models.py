@@ -89,9 +89,49 @@ class TableRef(_Frozen):
 # --------------------------------------------------------------------------- actions
 
 
+# Spark SQL type names a column may declare (checked by the input gate).
+_TYPE = (
+    r"^(string|boolean|tinyint|smallint|int|bigint|float|double|date|timestamp|"
+    r"timestamp_ntz|binary|decimal\(\d+,\d+\))$"
+)
+
+
+class ColumnExpect(_Frozen):
+    """Expectations on a raw column, checked by the input gate before any work.
+
+    ``min``/``max`` bound numeric (or date, as ISO text) values inclusively; ``in_set``
+    lists the allowed values; ``regex`` must match the whole value. Nulls pass every
+    check except ``not_null``. ``severity: warning`` records a failure and carries on.
+    """
+
+    not_null: bool = False
+    min: float | str | None = None
+    max: float | str | None = None
+    in_set: tuple[str | int | float | bool, ...] | None = None
+    regex: str | None = None
+    severity: Literal["error", "warning"] = "error"
+
+    @model_validator(mode="after")
+    def _valid_regex(self) -> ColumnExpect:
+        if self.regex is not None:
+            try:
+                re.compile(self.regex)
+            except re.error as exc:
+                raise ValueError(f"regex does not compile: {exc}") from None
+        return self
+
+
 class _Action(_Frozen):
     rename: str | None = Field(
         None, pattern=_IDENT, description="Publish the result under this column name."
+    )
+    type: str | None = Field(
+        None,
+        pattern=_TYPE,
+        description="Spark SQL type the raw column must have (e.g. string, bigint, date).",
+    )
+    expect: ColumnExpect | None = Field(
+        None, description="Input-gate expectations on the raw values of this column."
     )
 
 
@@ -279,6 +319,41 @@ ColumnAction = Annotated[
 KEYED_KINDS = ("hash", "surrogate", "date_shift", "noise")
 
 
+# --------------------------------------------------------------------------- quality
+
+PII_DETECTORS = ("email", "phone", "national_id", "payment_card", "iban", "ipv4", "ipv6")
+PiiDetector = Literal["email", "phone", "national_id", "payment_card", "iban", "ipv4", "ipv6"]
+
+
+class VolumeBand(_Frozen):
+    """Input row count band from the recent published partitions' manifests.
+
+    With m the median input count of the last ``window`` published partitions:
+    ``m·(1 − tolerance) ≤ rows ≤ m·(1 + tolerance)``. Checked only once
+    ``min_history`` partitions have been published.
+    """
+
+    window: int = Field(7, ge=1)
+    tolerance: float = Field(0.5, gt=0)
+    min_history: int = Field(3, ge=1)
+    severity: Literal["error", "warning"] = "warning"
+
+
+class QualitySpec(_Frozen):
+    """Data-quality gates. Every built-in check is on; the spec can only tighten them.
+
+    ``allow_pii`` lets an output column match named PII detectors (a surrogate email
+    column is allowed ``email`` automatically); ``escalate`` raises warnings to errors
+    for the checks whose ids match the given glob patterns (e.g. ``input.volume``).
+    """
+
+    allow_empty: bool = Field(False, description="An empty source partition passes the gate.")
+    volume: VolumeBand | None = Field(default_factory=VolumeBand)
+    allow_pii: dict[str, tuple[PiiDetector, ...]] = Field(default_factory=dict)
+    escalate: tuple[str, ...] = ()
+    docs: bool = Field(True, description="Build Data Docs pages for published partitions.")
+
+
 # --------------------------------------------------------------------------- pipeline
 
 
@@ -297,6 +372,7 @@ class PipelineSpec(_Frozen):
         "fail", description="A source column not in 'columns': fail the run, or drop it."
     )
     columns: dict[str, ColumnAction]
+    quality: QualitySpec = Field(default_factory=QualitySpec)
 
     def keyed_columns(self) -> dict[str, str]:
         """Column name -> key name, for every action that uses a secret."""
@@ -337,6 +413,11 @@ def reference_problems(spec: PipelineSpec) -> list[tuple[str, str]]:
                 (f"columns.{column}.rename", f"output column '{out}' clashes with '{clash}'")
             )
         published[out] = column
+    for column in spec.quality.allow_pii:
+        if column not in published:
+            problems.append(
+                (f"quality.allow_pii.{column}", f"'{column}' is not a published output column")
+            )
     for column in spec.columns:
         if not re.match(_IDENT, column):
             problems.append((f"columns.{column}", "column names must be plain identifiers"))

@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from pipelines import storage
-from pipelines.errors import KeyMaterialError, MissingInputError, PublishError, SpecError
+from pipelines.errors import (
+    KeyMaterialError,
+    MissingInputError,
+    PublishError,
+    QualityGateFailed,
+    SpecError,
+)
 from pipelines.runner import run_partition
 from pipelines.spec import spec_from_dict
 from tests.specs import spec_data
@@ -145,10 +151,14 @@ def test_missing_partition_and_table_are_clear_errors(spark, path_tables):
         run_partition(spec, "25/11/2026")
 
 
-def test_empty_partition_publishes_empty_with_manifest(spark, path_tables):
+def test_empty_partition_fails_the_input_gate_unless_allowed(spark, path_tables):
     spec, raw, sink = path_tables
     empty_dir = raw / "dt=2026-11-27"
     spark.createDataFrame([], "uid string, email string, amount double").write.parquet(str(empty_dir))
+    with pytest.raises(QualityGateFailed, match=r"input.row_count \(observed 0\)"):
+        run_partition(spec, "2026-11-27")
+    assert not (sink / "dt=2026-11-27").exists()
+    spec = spec.model_copy(update={"quality": spec.quality.model_copy(update={"allow_empty": True})})
     res = run_partition(spec, "2026-11-27")
     assert (res.input_rows, res.output_rows) == (0, 0)
     assert json.loads((sink / "dt=2026-11-27" / "_manifest.json").read_text())["output_rows"] == 0

@@ -1,0 +1,160 @@
+"""Great Expectations custom expectations for checks GX does not ship.
+
+* :class:`ExpectColumnValuesToNotContainPii`: no value of a string column contains
+  an identifier of one kind (email, phone, national id, Luhn-valid payment card,
+  mod-97-valid IBAN, IPv4/IPv6), anywhere in the text. The detectors are the native
+  Spark expressions of :mod:`pipelines.quality.pii`; each is a column *aggregate*
+  metric, so GX's Spark engine bundles every detector of every column into one
+  ``df.agg`` pass over the data: a full scan of every row, not a sample.
+* :class:`ExpectColumnValuesToBeTruncatedDates`: every date is the first day of its
+  month (or year): the domain of ``generalize: date``.
+* :class:`ExpectColumnsToBeKAnonymous`: every combination of the given columns that
+  occurs, occurs at least ``k`` times (equivalence classes of size ≥ k).
+
+Every observed value is a count: none of these expectations can put a cell value
+into a validation result.
+
+GX registers expectations and metrics when their classes are defined, so this module
+is imported (lazily, with GX) by :mod:`pipelines.quality.gate` only.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # no network, no usage events
+
+from typing import Any, ClassVar  # noqa: E402
+
+from great_expectations.execution_engine import SparkDFExecutionEngine  # noqa: E402
+from great_expectations.expectations.expectation import (  # noqa: E402
+    BatchExpectation,
+    ColumnAggregateExpectation,
+)
+from great_expectations.expectations.metrics import (  # noqa: E402
+    ColumnAggregateMetricProvider,
+    column_aggregate_partial,
+)
+from great_expectations.expectations.metrics.metric_provider import metric_value  # noqa: E402
+from great_expectations.expectations.metrics.table_metric_provider import (  # noqa: E402
+    TableMetricProvider,
+)
+from pyspark.sql import functions as F  # noqa: E402
+
+from pipelines.quality.pii import detectors  # noqa: E402
+
+
+def _count(metrics: dict[str, Any], name: str) -> int:
+    return int(metrics[name] or 0)
+
+
+# --------------------------------------------------------------------------- PII
+
+
+class ColumnValuesPiiMatchCount(ColumnAggregateMetricProvider):
+    """Number of non-null values containing an identifier of kind ``detector``."""
+
+    metric_name = "column_values.pii_match_count"
+    value_keys = ("detector",)
+
+    @column_aggregate_partial(engine=SparkDFExecutionEngine)
+    def _spark(cls, column, detector: str, **kwargs):  # noqa: ANN001 (GX's signature)
+        hit = detectors(column)[detector]
+        return F.sum(F.when(column.isNotNull() & hit, 1).otherwise(0))
+
+
+class ExpectColumnValuesToNotContainPii(ColumnAggregateExpectation):
+    """No value of the column contains an identifier of kind ``detector``.
+
+    Observed value: the number of values that do (a count, never a value).
+    """
+
+    detector: str
+    metric_dependencies = ("column_values.pii_match_count",)
+    success_keys = ("detector",)
+    domain_keys: ClassVar[tuple[str, ...]] = ("column", "row_condition", "condition_parser")
+
+    def _validate(self, metrics, runtime_configuration=None, execution_engine=None):  # noqa: ANN001
+        n = _count(metrics, "column_values.pii_match_count")
+        return {"success": n == 0, "result": {"observed_value": n}}
+
+
+# --------------------------------------------------------------------------- dates
+
+
+class ColumnValuesUntruncatedDateCount(ColumnAggregateMetricProvider):
+    """Number of non-null dates that are not the first day of their ``unit``."""
+
+    metric_name = "column_values.untruncated_date_count"
+    value_keys = ("unit",)
+
+    @column_aggregate_partial(engine=SparkDFExecutionEngine)
+    def _spark(cls, column, unit: str, **kwargs):  # noqa: ANN001
+        first = F.trunc(column.cast("date"), "MM" if unit == "month" else "YYYY")
+        return F.sum(F.when(column.isNotNull() & (column.cast("date") != first), 1).otherwise(0))
+
+
+class ExpectColumnValuesToBeTruncatedDates(ColumnAggregateExpectation):
+    """Every date is the first day of its ``unit`` (``month`` or ``year``)."""
+
+    unit: str
+    metric_dependencies = ("column_values.untruncated_date_count",)
+    success_keys = ("unit",)
+    domain_keys: ClassVar[tuple[str, ...]] = ("column", "row_condition", "condition_parser")
+
+    def _validate(self, metrics, runtime_configuration=None, execution_engine=None):  # noqa: ANN001
+        n = _count(metrics, "column_values.untruncated_date_count")
+        return {"success": n == 0, "result": {"observed_value": n}}
+
+
+# --------------------------------------------------------------------------- k-anonymity
+
+
+class TableEquivalenceClasses(TableMetricProvider):
+    """Sizes of the equivalence classes over ``column_list``.
+
+    How many classes, the smallest class, and how many classes and rows sit in
+    classes smaller than ``k``.
+
+    Nulls form their own value (a null quasi-identifier is a value an attacker sees).
+    """
+
+    metric_name = "table.equivalence_classes"
+    value_keys = ("column_list", "k")
+
+    @metric_value(engine=SparkDFExecutionEngine)
+    def _spark(cls, execution_engine, metric_domain_kwargs, metric_value_kwargs, metrics,  # noqa: ANN001, PLR0913
+               runtime_configuration):  # fmt: skip
+        from great_expectations.core.metric_domain_types import MetricDomainTypes
+
+        df, _, _ = execution_engine.get_compute_domain(
+            metric_domain_kwargs, domain_type=MetricDomainTypes.TABLE
+        )
+        k = int(metric_value_kwargs["k"])
+        sizes = df.groupBy(*[F.col(c) for c in metric_value_kwargs["column_list"]]).count()
+        row = sizes.agg(
+            F.count(F.lit(1)).alias("classes"),
+            F.min("count").alias("smallest"),
+            F.sum(F.when(F.col("count") < k, 1).otherwise(0)).alias("small_classes"),
+            F.sum(F.when(F.col("count") < k, F.col("count")).otherwise(0)).alias("small_rows"),
+        ).collect()[0]
+        return {
+            "classes": int(row["classes"]),
+            "smallest_class": int(row["smallest"] or 0),
+            "classes_below_k": int(row["small_classes"] or 0),
+            "rows_in_classes_below_k": int(row["small_rows"] or 0),
+        }
+
+
+class ExpectColumnsToBeKAnonymous(BatchExpectation):
+    """Every combination of ``column_list`` values that occurs, occurs ≥ ``k`` times."""
+
+    column_list: list[str]
+    k: int
+    metric_dependencies = ("table.equivalence_classes",)
+    success_keys = ("column_list", "k")
+    domain_keys: ClassVar[tuple[str, ...]] = ("row_condition", "condition_parser")
+
+    def _validate(self, metrics, runtime_configuration=None, execution_engine=None):  # noqa: ANN001
+        observed = metrics["table.equivalence_classes"]
+        return {"success": observed["classes_below_k"] == 0, "result": {"observed_value": observed}}

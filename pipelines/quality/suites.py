@@ -1,0 +1,337 @@
+"""Expectation suites built in code from the spec: one per gate stage.
+
+A suite is a list of :class:`Check`: a stable id (``input.not_null.uid``,
+``output.pii.note.email``), a GX expectation, a severity, and one line for humans.
+Nothing here touches data; :mod:`pipelines.quality.gate` runs the checks.
+
+**Input gate** (raw partition, before any work):
+
+* ``input.columns``: the columns are exactly the declared ones (plus the undeclared
+  ones ``undeclared: drop`` removes);
+* ``input.type.<col>``: a declared ``type`` matches;
+* ``input.not_null.<col>``: the privacy-unit column is never null (the partition
+  column is the partition itself, so it cannot be null);
+* ``input.row_count``: at least one row, unless ``quality.allow_empty``;
+* ``input.volume``: rows within ``median·(1 ± tolerance)`` of the recent published
+  partitions' input counts (``quality.volume``; a warning unless escalated);
+* ``input.<check>.<col>``: the column's ``expect`` block (not_null, range, in_set,
+  regex) at its declared severity.
+
+**Output gate** (staged anonymized partition, before publish):
+
+* ``output.columns`` and ``output.type.<col>``: exactly the contract's columns and
+  types (dropped columns absent);
+* ``output.token.<col>``: pseudonyms are tokens of their declared alphabet and length;
+* ``output.domain.<col>``: generalized and redacted columns stay in their domains;
+* ``output.pii.<col>.<detector>``: no string value contains PII of any kind the spec
+  does not allow for that column (every detector, every string column, every row);
+* ``output.row_count``: rows equal input rows minus documented suppressions.
+
+Severities: ``error`` blocks publishing, ``warning`` is recorded and publishes.
+``quality.escalate`` raises warnings to errors; nothing lowers an error, and the
+only way to exempt a column from a PII detector is ``quality.allow_pii`` (recorded in
+every gate result).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from statistics import median
+from typing import Any
+
+from pyspark.sql.types import DataType, StringType, StructType, _parse_datatype_string
+
+from pipelines.errors import SpecError
+from pipelines.spec.models import PII_DETECTORS, PipelineSpec
+
+#: Output PII allowed by construction: a surrogate of that domain *is* such a value.
+SURROGATE_ALLOWS = {"email": ("email",), "phone": ("phone",)}
+
+#: Token alphabet and default length per pseudonym encoding.
+TOKEN_FORMATS = {"hex": ("0-9a-f", 64), "base32": ("a-z2-7", 48), "base64url": ("A-Za-z0-9_-", 43)}
+
+_NUM = r"-?[0-9]+(\.[0-9]+)?([Ee][-+]?[0-9]+)?"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One expectation of a gate."""
+
+    id: str
+    expectation: Any = field(repr=False)
+    severity: str = "error"
+    description: str = ""
+    column: str | None = None
+
+
+@dataclass
+class Suite:
+    """The checks of one stage, plus notes on checks that were not applicable."""
+
+    stage: str
+    checks: list[Check]
+    notes: list[str] = field(default_factory=list)
+    allowed_pii: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _gx() -> Any:
+    from pipelines.quality import expectations  # registers the custom expectations
+
+    return expectations
+
+
+def _type_name(simple: str) -> str:
+    """Spark type class name GX compares against (``bigint`` -> ``LongType``)."""
+    return type(_parse_datatype_string(simple)).__name__
+
+
+def _escalate(spec: PipelineSpec, checks: list[Check], stage: str) -> list[Check]:
+    """Apply ``quality.escalate`` globs (warning -> error) for this stage."""
+    out = []
+    for c in checks:
+        if c.severity == "warning" and any(
+            fnmatch.fnmatchcase(c.id, p) for p in spec.quality.escalate
+        ):
+            c = Check(c.id, c.expectation, "error", c.description, c.column)
+        out.append(c)
+    return out
+
+
+def unmatched_escalations(spec: PipelineSpec, suites: list[Suite]) -> list[str]:
+    """``quality.escalate`` patterns that match no check of the given suites."""
+    ids = [c.id for s in suites for c in s.checks]
+    return [p for p in spec.quality.escalate if not any(fnmatch.fnmatchcase(i, p) for i in ids)]
+
+
+def volume_band(spec: PipelineSpec, history: list[int]) -> tuple[int, int] | None:
+    """``(low, high)``: the allowed input rows, or None without enough history.
+
+    ``history`` holds recent input counts, newest first; ``window`` of it is used.
+    """
+    band = spec.quality.volume
+    if band is None:
+        return None
+    recent = history[: band.window]
+    if len(recent) < band.min_history:
+        return None
+    m = median(recent)
+    return int(m * (1 - band.tolerance)), int(-(-m * (1 + band.tolerance) // 1))
+
+
+def input_suite(spec: PipelineSpec, schema: StructType, history: list[int]) -> Suite:
+    """Checks on the raw partition.
+
+    ``schema`` is the raw schema without the partition column; ``history`` the input
+    counts of recent published partitions, newest first.
+    """
+    _gx()
+    from great_expectations import expectations as E
+
+    present = [f.name for f in schema.fields]
+    expected = list(spec.columns)
+    if spec.undeclared == "drop":
+        expected += [c for c in present if c not in spec.columns]
+    checks = [
+        Check(
+            "input.columns",
+            E.ExpectTableColumnsToMatchSet(column_set=expected, exact_match=True),
+            description="columns are exactly the declared ones",
+        )
+    ]
+    for name, action in spec.columns.items():
+        if action.type and name in present:
+            checks.append(
+                Check(
+                    f"input.type.{name}",
+                    E.ExpectColumnValuesToBeOfType(column=name, type_=_type_name(action.type)),
+                    description=f"{name} is {action.type}",
+                    column=name,
+                )
+            )
+    if spec.privacy_unit in present:
+        checks.append(
+            Check(
+                f"input.not_null.{spec.privacy_unit}",
+                E.ExpectColumnValuesToNotBeNull(column=spec.privacy_unit),
+                description="the privacy unit is never null",
+                column=spec.privacy_unit,
+            )
+        )
+    notes = []
+    if not spec.quality.allow_empty:
+        checks.append(
+            Check(
+                "input.row_count",
+                E.ExpectTableRowCountToBeBetween(min_value=1),
+                description="the partition is not empty",
+            )
+        )
+    band = volume_band(spec, history)
+    if band is not None:
+        lo, hi = band
+        checks.append(
+            Check(
+                "input.volume",
+                E.ExpectTableRowCountToBeBetween(min_value=lo, max_value=hi),
+                spec.quality.volume.severity,
+                f"rows within {lo}..{hi} (recent published partitions)",
+            )
+        )
+    elif spec.quality.volume is not None:
+        notes.append(
+            f"input.volume: not checked, {len(history)} published partition(s) of history "
+            f"(needs {spec.quality.volume.min_history})"
+        )
+    for name, action in spec.columns.items():
+        if action.expect is None or name not in present:
+            continue
+        checks.extend(_column_expectations(E, name, action.expect))
+    return Suite("input", _escalate(spec, checks, "input"), notes)
+
+
+def _column_expectations(E: Any, name: str, ex: Any) -> list[Check]:  # noqa: N803
+    out = []
+    sev = ex.severity
+    if ex.not_null:
+        exp = E.ExpectColumnValuesToNotBeNull(column=name)
+        out.append(Check(f"input.not_null.{name}", exp, sev, f"{name} is never null", name))
+    if ex.min is not None or ex.max is not None:
+        out.append(
+            Check(
+                f"input.range.{name}",
+                E.ExpectColumnValuesToBeBetween(column=name, min_value=ex.min, max_value=ex.max),
+                sev,
+                f"{name} within [{ex.min}, {ex.max}]",
+                name,
+            )
+        )
+    if ex.in_set is not None:
+        exp = E.ExpectColumnValuesToBeInSet(column=name, value_set=list(ex.in_set))
+        out.append(Check(f"input.in_set.{name}", exp, sev, f"{name} in its allowed set", name))
+    if ex.regex is not None:
+        exp = E.ExpectColumnValuesToMatchRegex(column=name, regex=f"^(?:{ex.regex})$")
+        out.append(Check(f"input.regex.{name}", exp, sev, f"{name} matches its pattern", name))
+    return out
+
+
+def allowed_pii(spec: PipelineSpec) -> dict[str, list[str]]:
+    """Output column -> PII detectors it may match (surrogate domains and allow_pii)."""
+    allowed: dict[str, set[str]] = {}
+    for name, action in spec.columns.items():
+        if action.kind == "surrogate" and action.domain in SURROGATE_ALLOWS:
+            allowed.setdefault(action.rename or name, set()).update(SURROGATE_ALLOWS[action.domain])
+    for name, kinds in spec.quality.allow_pii.items():
+        allowed.setdefault(name, set()).update(kinds)
+    return {c: sorted(v) for c, v in sorted(allowed.items())}
+
+
+def output_suite(
+    spec: PipelineSpec, columns: list[str], types: dict[str, DataType], expected_rows: int
+) -> Suite:
+    """Checks on the staged anonymized partition.
+
+    ``columns`` is the output column list the spec implies, ``types`` the planned
+    output types, ``expected_rows`` the input rows minus suppressions.
+    """
+    ex = _gx()
+    from great_expectations import expectations as E
+
+    names = list(columns)
+    fields = [(n, types[n]) for n in names if n in types]
+    checks = [
+        Check(
+            "output.columns",
+            E.ExpectTableColumnsToMatchSet(column_set=names, exact_match=True),
+            description="columns are exactly the contract's (dropped columns absent)",
+        )
+    ]
+    for name, dtype in fields:
+        checks.append(
+            Check(
+                f"output.type.{name}",
+                E.ExpectColumnValuesToBeOfType(column=name, type_=type(dtype).__name__),
+                description=f"{name} is {dtype.simpleString()}",
+                column=name,
+            )
+        )
+    by_output = {(a.rename or c): a for c, a in spec.columns.items() if a.kind != "drop"}
+    for name in names:
+        action = by_output.get(name)
+        if action is not None:
+            checks.extend(_domain_checks(E, ex, name, action))
+    allowed = allowed_pii(spec)
+    for name, dtype in fields:
+        if not isinstance(dtype, StringType):
+            continue
+        for det in PII_DETECTORS:
+            if det in allowed.get(name, ()):
+                continue
+            checks.append(
+                Check(
+                    f"output.pii.{name}.{det}",
+                    ex.ExpectColumnValuesToNotContainPii(column=name, detector=det),
+                    description=f"no {det.replace('_', ' ')} in {name}",
+                    column=name,
+                )
+            )
+    checks.append(
+        Check(
+            "output.row_count",
+            E.ExpectTableRowCountToEqual(value=expected_rows),
+            description=f"{expected_rows} rows (input minus suppressions)",
+        )
+    )
+    return Suite("output", _escalate(spec, checks, "output"), allowed_pii=allowed)
+
+
+def _domain_checks(E: Any, ex: Any, name: str, action: Any) -> list[Check]:  # noqa: N803
+    """The output domain each action promises."""
+    method = getattr(action, "method", None)
+    expectation, what = None, ""
+    if action.kind == "hash":
+        alphabet, default = TOKEN_FORMATS[action.encoding]
+        n = action.length or default
+        regex = f"^[{alphabet}]{{{n}}}$"
+        expectation = E.ExpectColumnValuesToMatchRegex(column=name, regex=regex)
+        what = f"a {n}-character {action.encoding} token"
+    elif action.kind == "redact" and action.value is not None:
+        expectation = E.ExpectColumnValuesToBeInSet(column=name, value_set=[action.value])
+        what = "redacted"
+    elif method == "prefix":
+        expectation = E.ExpectColumnValueLengthsToBeBetween(column=name, max_value=action.length)
+        what = f"at most {action.length} characters long"
+    elif method == "age":
+        top = action.top or 150
+        expectation = E.ExpectColumnValuesToBeBetween(column=name, min_value=0, max_value=top)
+        what = f"an age in 0..{top}"
+    elif method == "date":
+        expectation = ex.ExpectColumnValuesToBeTruncatedDates(column=name, unit=action.to)
+        what = f"the first day of its {action.to}"
+    elif method == "bucket" and action.output == "range":
+        regex = rf"^(\[{_NUM}, {_NUM}\)|<{_NUM}|>={_NUM})$"
+        expectation = E.ExpectColumnValuesToMatchRegex(column=name, regex=regex)
+        what = "a bucket label"
+    elif method == "bucket" and (action.bottom is not None or action.top is not None):
+        expectation = E.ExpectColumnValuesToBeBetween(
+            column=name, min_value=action.bottom, max_value=action.top
+        )
+        what = "within its coded range"
+    if expectation is None:
+        return []
+    check_id = f"output.{'token' if action.kind == 'hash' else 'domain'}.{name}"
+    return [Check(check_id, expectation, description=f"{name} is {what}", column=name)]
+
+
+def check_escalations(spec: PipelineSpec, *suites: Suite) -> None:
+    """Refuse ``quality.escalate`` patterns that match no check.
+
+    A typo would otherwise silently leave a warning a warning.
+    """
+    bad = unmatched_escalations(spec, list(suites))
+    if bad:
+        raise SpecError(
+            "quality.escalate: "
+            + ", ".join(repr(p) for p in bad)
+            + " match no check; check ids look like input.volume or output.pii.<column>.<kind>"
+        )
