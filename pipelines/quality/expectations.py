@@ -41,7 +41,7 @@ from great_expectations.expectations.metrics.table_metric_provider import (  # n
 )
 from pyspark.sql import functions as F  # noqa: E402
 
-from pipelines.quality.pii import detectors  # noqa: E402
+from pipelines.quality.pii import detector as pii_detector  # noqa: E402
 
 
 def _count(metrics: dict[str, Any], name: str) -> int:
@@ -59,7 +59,7 @@ class ColumnValuesPiiMatchCount(ColumnAggregateMetricProvider):
 
     @column_aggregate_partial(engine=SparkDFExecutionEngine)
     def _spark(cls, column, detector: str, **kwargs):  # noqa: ANN001 (GX's signature)
-        hit = detectors(column)[detector]
+        hit = pii_detector(column, detector)
         return F.sum(F.when(column.isNotNull() & hit, 1).otherwise(0))
 
 

@@ -109,12 +109,22 @@ def _sanitize(result: Any) -> None:
 @functools.cache
 def _batch_definition() -> Any:
     import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
 
     from pipelines.quality import expectations  # noqa: F401 (registers custom expectations)
 
-    ctx = gx.get_context(mode="ephemeral")
-    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    # In memory only: no store, no docs site; Data Docs are built by docs.py.
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False),
+    )
+    ctx = gx.get_context(project_config=config)
     # persist=False: GX would otherwise cache the whole partition in executor memory.
     source = ctx.data_sources.add_spark("pipelines", persist=False)
     return source.add_dataframe_asset("partition").add_batch_definition_whole_dataframe("all")

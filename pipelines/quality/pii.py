@@ -83,31 +83,70 @@ def iban_valid(compact: Column) -> Column:
     return F.aggregate(chars, F.lit(0), step) == 1
 
 
-def detectors(col: Column) -> dict[str, Column]:
-    """Name -> boolean expression: whether the value contains that kind of identifier."""
-    phone_hits = F.filter(_matches(col, PHONE), lambda m: F.length(_digits(m)).between(10, 15))
-    card_hits = F.filter(
+def _digit_count(col: Column) -> Column:
+    # `translate` counts digits without a regex pass.
+    return F.length(col) - F.length(F.translate(col, "0123456789", ""))
+
+
+def _email(col: Column) -> Column:
+    return F.when(col.contains("@"), col.rlike(EMAIL)).otherwise(False)
+
+
+def _phone(col: Column) -> Column:
+    hits = F.filter(_matches(col, PHONE), lambda m: F.length(_digits(m)).between(10, 15))
+    return F.when(_digit_count(col) >= 10, F.size(hits) > 0).otherwise(False)
+
+
+def _national_id(col: Column) -> Column:
+    return F.when(_digit_count(col) >= 9, col.rlike(SSN)).otherwise(False)
+
+
+def _payment_card(col: Column) -> Column:
+    hits = F.filter(
         F.transform(_matches(col, CARD), _digits),
         lambda d: F.length(d).between(13, 19) & luhn_valid(d),
     )
-    iban_hits = F.filter(
+    return F.when(_digit_count(col) >= 13, F.size(hits) > 0).otherwise(False)
+
+
+def _iban(col: Column) -> Column:
+    hits = F.filter(
         F.transform(_matches(col, IBAN), lambda m: F.regexp_replace(m, " ", "")),
         iban_valid,
     )
-    ipv6_hits = F.filter(_matches(col, IPV6), lambda m: F.length(m) > 2)
-    # Cheap prefilters guard the costly extraction and checksums: most values hold
-    # too few digits to be a phone, card or IBAN, no '@', or no ':'. `translate`
-    # counts digits without a regex pass.
-    digits = F.length(col) - F.length(F.translate(col, "0123456789", ""))
-    return {
-        "email": F.when(col.contains("@"), col.rlike(EMAIL)).otherwise(False),
-        "phone": F.when(digits >= 10, F.size(phone_hits) > 0).otherwise(False),
-        "national_id": F.when(digits >= 9, col.rlike(SSN)).otherwise(False),
-        "payment_card": F.when(digits >= 13, F.size(card_hits) > 0).otherwise(False),
-        "iban": F.when(digits >= 8, F.size(iban_hits) > 0).otherwise(False),
-        "ipv4": F.when((digits >= 4) & col.contains("."), col.rlike(IPV4)).otherwise(False),
-        "ipv6": F.when(col.contains(":"), F.size(ipv6_hits) > 0).otherwise(False),
-    }
+    return F.when(_digit_count(col) >= 8, F.size(hits) > 0).otherwise(False)
+
+
+def _ipv4(col: Column) -> Column:
+    return F.when((_digit_count(col) >= 4) & col.contains("."), col.rlike(IPV4)).otherwise(False)
+
+
+def _ipv6(col: Column) -> Column:
+    hits = F.filter(_matches(col, IPV6), lambda m: F.length(m) > 2)
+    return F.when(col.contains(":"), F.size(hits) > 0).otherwise(False)
+
+
+# Cheap prefilters guard the costly extraction and checksums: most values hold too
+# few digits to be a phone, card or IBAN, no '@', or no ':'.
+_BUILDERS = {
+    "email": _email,
+    "phone": _phone,
+    "national_id": _national_id,
+    "payment_card": _payment_card,
+    "iban": _iban,
+    "ipv4": _ipv4,
+    "ipv6": _ipv6,
+}
+
+
+def detector(col: Column, name: str) -> Column:
+    """Boolean expression: whether the value contains an identifier of kind ``name``."""
+    return _BUILDERS[name](col)
+
+
+def detectors(col: Column) -> dict[str, Column]:
+    """Name -> boolean expression, for every detector."""
+    return {name: build(col) for name, build in _BUILDERS.items()}
 
 
 DETECTORS = PII_DETECTORS

@@ -1,0 +1,140 @@
+"""Gates inside `run`: quarantine on failure, published data untouched, results in the
+manifest and Data Docs, and no planted raw value anywhere a gate writes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+
+import pytest
+
+from pipelines.errors import QualityGateFailed, SpecError
+from pipelines.runner import run_partition, validate_partition
+from pipelines.spec import spec_from_dict
+from tests.spark.test_runner import digest_tree
+from tests.specs import spec_data
+
+DDL = "uid string, note string, amount double, dt string"
+COLUMNS = {
+    "uid": {"kind": "hash", "length": 16},
+    # The regex makes the input gate meet the planted PII too (as a warning): GX would
+    # list such values as "unexpected" unless the gate suppresses them.
+    "note": {"kind": "keep", "expect": {"regex": "order [0-9]+ shipped", "severity": "warning"}},
+    "amount": {"kind": "keep"},
+}
+PLANTED = {
+    "email": "jane.roe@corp-mail.example.com",
+    "card": "4111 1111 1111 1111",
+    "phone": "+44 20 7946 0958",
+}
+
+
+def clean_rows(day: str, n: int) -> list[tuple]:
+    return [(f"u{i % 5}", f"order {i} shipped", float(i), day) for i in range(n)]
+
+
+@pytest.fixture()
+def tables(spark, warehouse, key_env):
+    name = f"g{uuid.uuid4().hex[:8]}"
+    raw = warehouse / name / "raw"
+
+    def write(rows):
+        spark.createDataFrame(rows, DDL).write.mode("append").partitionBy("dt").parquet(str(raw))
+
+    def spec(**over):
+        src, snk = {"path": f"{name}/raw"}, {"path": f"{name}/anon"}
+        return spec_from_dict(spec_data(COLUMNS, source=src, sink=snk, **over))
+
+    return write, spec, raw, warehouse / name / "anon"
+
+
+def test_pii_leak_is_quarantined_and_published_partition_untouched(spark, tables, caplog, warehouse):
+    caplog.set_level(logging.INFO)
+    write, make, raw, sink = tables
+    write(clean_rows("2026-11-20", 20))
+    spec = make()
+    first = run_partition(spec, "2026-11-20")
+    gates = first.manifest["quality"]
+    assert gates["input"]["passed"] and gates["output"]["passed"]
+    assert {c["id"] for c in gates["output"]["checks"]} >= {"output.pii.note.email", "output.row_count"}
+    docs = warehouse / "_quality" / "data_docs"
+    assert gates["data_docs"] == str(docs / "index.html") and (docs / "index.html").is_file()
+    pages = list((docs / "validations").rglob("dt=2026-11-20.html"))
+    assert pages, "no Data Docs page for the published partition"
+    published = digest_tree(sink / "dt=2026-11-20")
+
+    # The source partition is rewritten with PII planted in the free-text column.
+    leaky = clean_rows("2026-11-20", 20)
+    for i, value in enumerate(PLANTED.values()):
+        leaky[i] = (leaky[i][0], f"customer says: {value} call back", 1.0, "2026-11-20")
+    (raw / "dt=2026-11-20").rename(raw / "_old")
+    write(leaky)
+    with pytest.raises(QualityGateFailed) as err:
+        run_partition(spec, "2026-11-20")
+    message = str(err.value)
+    assert "output.pii.note.email" in message
+    for check in ("output.pii.note.email", "output.pii.note.payment_card", "output.pii.note.phone"):
+        assert f"{check} (observed 1)" in message
+    assert digest_tree(sink / "dt=2026-11-20") == published
+    assert not (sink / "_staging").exists() or not any((sink / "_staging").iterdir())
+
+    runs = list((sink / "_quarantine" / "dt=2026-11-20").iterdir())
+    assert len(runs) == 1
+    note = json.loads((runs[0] / "gate.json").read_text())
+    assert note["gate"]["stage"] == "output" and not note["gate"]["passed"]
+    assert spark.read.parquet(str(runs[0] / "data")).count() == 20  # the staged data, kept aside
+    assert not list((docs / "validations").rglob(f"*{runs[0].name}*"))  # failed: not in Data Docs
+
+    everything = caplog.text + message + (runs[0] / "gate.json").read_text()
+    everything += "".join(p.read_text() for p in sink.rglob("*.json"))
+    everything += "".join(p.read_text(errors="replace") for p in docs.rglob("*.html"))
+    everything += "".join(p.read_text() for p in (warehouse / "_quality" / "store").rglob("*.json"))
+    for value in PLANTED.values():
+        assert value not in everything
+        assert value.replace(" ", "") not in everything
+
+
+def test_volume_band_reads_manifest_history(spark, tables):
+    write, make, _, sink = tables
+    for day, n in (("2026-11-01", 20), ("2026-11-02", 22), ("2026-11-03", 18), ("2026-11-04", 200)):
+        write(clean_rows(day, n))
+    spec = make(quality={"volume": {"window": 3, "tolerance": 0.5, "min_history": 2}})
+    for day in ("2026-11-01", "2026-11-02", "2026-11-03"):
+        run_partition(spec, day)
+    res = run_partition(spec, "2026-11-04")  # 200 rows vs a 10..30 band: a warning, published
+    assert res.manifest["quality"]["warnings"] == ["input.volume"]
+    volume = next(c for c in res.manifest["quality"]["input"]["checks"] if c["id"] == "input.volume")
+    assert volume["description"] == "rows within 10..30 (recent published partitions)"
+    assert volume["observed"] == {"observed_value": 200} and volume["severity"] == "warning"
+
+    strict = make(quality={"volume": {"window": 3, "tolerance": 0.5, "min_history": 2},
+                           "escalate": ["input.volume"]})  # fmt: skip
+    before = digest_tree(sink / "dt=2026-11-04")
+    with pytest.raises(QualityGateFailed, match=r"input gate failed: input.volume \(observed 200\)"):
+        run_partition(strict, "2026-11-04")
+    assert digest_tree(sink / "dt=2026-11-04") == before
+    quarantined = list((sink / "_quarantine" / "dt=2026-11-04").iterdir())
+    assert [p.name for p in quarantined[0].iterdir()] == ["gate.json"]  # nothing was staged
+
+
+def test_escalating_an_unknown_check_is_a_spec_error(spark, tables):
+    write, make, _, sink = tables
+    write(clean_rows("2026-11-05", 5))
+    with pytest.raises(SpecError, match="quality.escalate: 'input.volum' match no check"):
+        run_partition(make(quality={"escalate": ["input.volum"]}), "2026-11-05")
+    assert not sink.exists()
+
+
+def test_validate_on_demand_checks_published_output_and_raw_input(spark, tables):
+    write, make, _, _ = tables
+    write(clean_rows("2026-11-06", 8))
+    spec = make()
+    run_partition(spec, "2026-11-06")
+    out = validate_partition(spec, "2026-11-06", "output")
+    assert out.passed and out.stage == "output"
+    assert next(c for c in out.checks if c["id"] == "output.row_count")["observed"] == {
+        "observed_value": 8
+    }
+    inp = validate_partition(spec, "2026-11-06", "input")
+    assert inp.passed and inp.stage == "input"
