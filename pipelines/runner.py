@@ -146,7 +146,7 @@ def run_partition(
     sink.check_schema_compatible(spark, out)
     lap("plan")
 
-    def fail_gate(gate: GateResult, staged: Path | None) -> QualityGateFailed:
+    def fail_gate(gate: GateResult, staged: Path | None, *passed: GateResult) -> QualityGateFailed:
         note = {
             "run_id": run_id,
             "pipeline": spec_obj.name,
@@ -154,7 +154,8 @@ def run_partition(
             "spec_hash": spec_hash(spec_obj),
             "code_version": code_version(),
             "quarantined_at": _now(),
-            "gate": gate.to_dict(),
+            "failed_stage": gate.stage,
+            "gates": {g.stage: g.to_dict() for g in (*passed, gate)},
         }
         where = sink.quarantine(spark, staged, partition, run_id, note)
         log.error("run %s: partition %s failed the %s gate", run_id, partition, gate.stage)
@@ -188,7 +189,7 @@ def run_partition(
         out_gate, gx_out = run_gate(out_suite, staged_df, spec_obj.name)
         lap("output_gate")
         if not out_gate.passed:
-            raise fail_gate(out_gate, staged)
+            raise fail_gate(out_gate, staged, in_gate)
         docs = index_path(wh) if spec_obj.quality.docs else None
         manifest = {
             "run_id": run_id,

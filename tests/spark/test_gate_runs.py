@@ -82,7 +82,10 @@ def test_pii_leak_is_quarantined_and_published_partition_untouched(spark, tables
     runs = list((sink / "_quarantine" / "dt=2026-11-20").iterdir())
     assert len(runs) == 1
     note = json.loads((runs[0] / "gate.json").read_text())
-    assert note["gate"]["stage"] == "output" and not note["gate"]["passed"]
+    assert note["failed_stage"] == "output" and not note["gates"]["output"]["passed"]
+    assert note["gates"]["input"]["passed"]
+    regex = next(c for c in note["gates"]["input"]["checks"] if c["id"] == "input.regex.note")
+    assert regex["observed"]["unexpected_count"] == 3  # the planted rows, counted not quoted
     assert spark.read.parquet(str(runs[0] / "data")).count() == 20  # the staged data, kept aside
     assert not list((docs / "validations").rglob(f"*{runs[0].name}*"))  # failed: not in Data Docs
 
