@@ -237,14 +237,23 @@ def run_demo(rows: int, days: int, out: Path, console: Console) -> dict[str, Any
     raw_loc = Table(spec.source, spec.partition_column, out).sink_root(spark)
     pub_loc = Table(spec.sink, spec.partition_column, out).sink_root(spark)
     table = RichTable(title=f"demo pipeline '{spec.name}'")
-    for col in ("partition", "rows in", "rows out", "published", "run id"):
+    for col in ("partition", "rows in", "rows out", "gates", "published", "run id"):
         table.add_column(col)
     for r in results:
-        table.add_row(r.partition, str(r.input_rows), str(r.output_rows), r.published, r.run_id)
+        table.add_row(
+            r.partition,
+            str(r.input_rows),
+            str(r.output_rows),
+            _gates_cell(r.manifest["quality"]),
+            r.published,
+            r.run_id,
+        )
     console.print(table)
     console.print(f"raw table:       {spec.source.table}  ({raw_loc})")
     console.print(f"published table: {spec.sink.table}  ({pub_loc})")
     console.print(f"warehouse:       {out}  (key in {KEY_ENV} or {out / 'demo.key'})")
+    docs = results[-1].manifest["quality"]["data_docs"] if results else None
+    console.print(f"data docs:       {docs}  (anonymize quality docs --warehouse {out})")
     return {
         "warehouse": str(out),
         "spec": str(DEMO_SPEC),
@@ -255,4 +264,19 @@ def run_demo(rows: int, days: int, out: Path, console: Console) -> dict[str, Any
         "partitions": [r.partition for r in results],
         "rows": {r.partition: {"input": r.input_rows, "output": r.output_rows} for r in results},
         "runs": {r.partition: r.run_id for r in results},
+        "quality": {
+            r.partition: {
+                "checks": sum(len(r.manifest["quality"][s]["checks"]) for s in ("input", "output")),
+                "warnings": r.manifest["quality"]["warnings"],
+            }
+            for r in results
+        },
+        "data_docs": docs,
     }
+
+
+def _gates_cell(quality: dict) -> str:
+    checks = [c for stage in ("input", "output") for c in quality[stage]["checks"]]
+    passed = sum(c["success"] for c in checks)
+    warn = f", {len(quality['warnings'])} warning(s)" if quality["warnings"] else ""
+    return f"{passed}/{len(checks)} passed{warn}"

@@ -141,3 +141,34 @@ def test_validate_on_demand_checks_published_output_and_raw_input(spark, tables)
     }
     inp = validate_partition(spec, "2026-11-06", "input")
     assert inp.passed and inp.stage == "input"
+
+
+def test_cli_validate_exits_5_naming_the_check_and_quality_docs_prints_the_site(
+    spark, tables, tmp_path, warehouse
+):
+    import yaml
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    write, make, raw, sink = tables
+    write(clean_rows("2026-11-07", 6) + [(None, "order 9 shipped", 1.0, "2026-11-08")])
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(yaml.safe_dump(make().model_dump(mode="json", exclude_defaults=True)))
+    runner = CliRunner()
+    res = runner.invoke(app, ["validate", str(spec_file), "--partition", "2026-11-08", "--stage", "input", "--json"])
+    assert res.exit_code == 5, res.output
+    assert "input.not_null.uid" in res.output and "FAIL" in res.output
+    gate = json.loads(res.stdout.strip().splitlines()[-1])
+    assert gate["passed"] is False
+    res = runner.invoke(app, ["validate", str(spec_file), "--partition", "2026-11-07", "--stage", "input"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["validate", str(spec_file), "--partition", "2026-11-07"])
+    assert res.exit_code == 4 and "is not published" in res.output
+    run_partition(make(), "2026-11-07")
+    res = runner.invoke(app, ["validate", str(spec_file), "--partition", "2026-11-07"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["quality", "docs", "--warehouse", str(warehouse)])
+    assert res.exit_code == 0 and res.stdout.strip().endswith("_quality/data_docs/index.html")
+    res = runner.invoke(app, ["quality", "docs", "--warehouse", str(tmp_path / "nowhere")])
+    assert res.exit_code == 4 and "no Data Docs yet" in res.output

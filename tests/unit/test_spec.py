@@ -143,3 +143,28 @@ def test_spec_package_imports_no_spark():
     code = "import sys, pipelines.spec; print('pyspark' in sys.modules)"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert res.stdout.strip() == "False"
+
+
+def test_quality_block_defaults_and_validation():
+    spec = spec_from_dict(spec_data({"uid": {"kind": "hash"}}))
+    assert spec.quality.allow_empty is False and spec.quality.volume.severity == "warning"
+    assert spec.quality.volume.tolerance == 0.5 and spec.quality.docs is True
+    bad = spec_data({"uid": {"kind": "hash"}}, quality={"allow_pii": {"nope": ["email"]}})
+    with pytest.raises(SpecError, match="quality.allow_pii.nope: 'nope' is not a published output"):
+        spec_from_dict(bad)
+    bad = spec_data({"uid": {"kind": "hash"}}, quality={"allow_pii": {"uid": ["emial"]}})
+    with pytest.raises(SpecError, match=r"quality\.allow_pii\.uid\.0"):
+        spec_from_dict(bad)
+
+
+def test_column_type_and_expectations_are_validated():
+    ok = spec_from_dict(
+        spec_data({"uid": {"kind": "hash", "type": "string", "expect": {"regex": "u[0-9]+"}}})
+    )
+    assert ok.columns["uid"].type == "string" and ok.columns["uid"].expect.severity == "error"
+    with pytest.raises(SpecError, match=r"columns\.uid\.type"):
+        spec_from_dict(spec_data({"uid": {"kind": "hash", "type": "varchar"}}))
+    with pytest.raises(SpecError, match=r"columns\.uid\.expect.*regex does not compile"):
+        spec_from_dict(spec_data({"uid": {"kind": "hash", "expect": {"regex": "(["}}}))
+    with pytest.raises(SpecError, match=r"columns\.uid\.expect\.severity"):
+        spec_from_dict(spec_data({"uid": {"kind": "hash", "expect": {"severity": "info"}}}))
