@@ -5,7 +5,8 @@
 Generates one partition of the demo schema (realistic PII, fixed seed), then
 alternates, in one Spark session, (a) a plain Parquet copy of the partition and
 (b) `run_partition` of the demo spec (every demo action: keyed HMAC pseudonyms,
-surrogates, masks, generalization, date shift; staging, manifest, atomic publish).
+surrogates, masks, generalization, date shift; both quality gates; staging,
+manifest, atomic publish). `benchmarks/gate_bench.py` splits out the gates.
 Prints medians and the ratio b/a (target: at most 1.5), then a breakdown: the
 extra time of each demo action alone over a pass-through projection (noop sink,
 cached input), which shows where the time goes.
@@ -65,15 +66,8 @@ def breakdown(spark, spec, partition_dir: Path, repeats: int) -> dict[str, float
     return costs
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--rows", type=int, default=2_000_000)
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--master", default="local[*]")
-    ap.add_argument("--workdir", default=None)
-    ap.add_argument("--no-breakdown", dest="breakdown", action="store_false")
-    args = ap.parse_args()
-
+def prepare(args: argparse.Namespace) -> tuple:
+    """Session, demo spec on path tables, raw partition root, partition value, workdir."""
     work = Path(args.workdir or tempfile.mkdtemp(prefix="anon-bench-"))
     os.environ.setdefault("ANONYMIZE_DEMO_KEY", "benchmark-key-0123456789abcdef0123")
     spark = get_session(
@@ -97,6 +91,24 @@ def main() -> None:
             "sink": spec.sink.model_copy(update={"table": None, "path": str(work / "anon")}),
         }
     )
+    return spark, spec, raw_root, day, work
+
+
+def arguments(doc: str) -> argparse.ArgumentParser:
+    """The options every benchmark here takes."""
+    ap = argparse.ArgumentParser(description=doc)
+    ap.add_argument("--rows", type=int, default=2_000_000)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--master", default="local[*]")
+    ap.add_argument("--workdir", default=None)
+    return ap
+
+
+def main() -> None:
+    ap = arguments(__doc__)
+    ap.add_argument("--no-breakdown", dest="breakdown", action="store_false")
+    args = ap.parse_args()
+    spark, spec, raw_root, day, work = prepare(args)
 
     def plain_copy() -> None:
         target = work / "copy"
