@@ -161,6 +161,10 @@ def test_cli_validate_exits_5_naming_the_check_and_quality_docs_prints_the_site(
     assert "input.not_null.uid" in res.output and "FAIL" in res.output
     gate = json.loads(res.stdout.strip().splitlines()[-1])
     assert gate["passed"] is False
+    res = runner.invoke(app, ["run", str(spec_file), "--partition", "2026-11-08"])
+    assert res.exit_code == 5, res.output
+    assert "input gate failed: input.not_null.uid (1 of 1 values)" in res.output
+    assert "_quarantine" in res.output and not (sink / "dt=2026-11-08").exists()
     res = runner.invoke(app, ["validate", str(spec_file), "--partition", "2026-11-07", "--stage", "input"])
     assert res.exit_code == 0, res.output
     res = runner.invoke(app, ["validate", str(spec_file), "--partition", "2026-11-07"])
