@@ -88,5 +88,6 @@ def add_published(warehouse: Path, gx_result: Any, partition: str, run_id: str) 
             partition,
         )
         ctx.validation_results_store.set(key, gx_result)
-        ctx.build_data_docs()
+        # Render only the new page (and the index, which lists every stored result).
+        ctx.build_data_docs(resource_identifiers=[key])
     return index_path(warehouse)
