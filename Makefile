@@ -3,17 +3,21 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
 
 .PHONY: demo test bench java venv
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found %s)" % sys.version.split()[0])'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	# pycanon (tests only: independent k/l cross-check) pins numpy==2.0.2 and typer==0.23.2
+	# exactly, which conflict with this stack; the functions the tests use need only
+	# pandas and numpy, so it is installed without its dependencies.
+	$(BIN)/python -m pip install -q --no-deps 'pycanon==1.3.6'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 # One clear line when Java is missing or older than 17.
