@@ -69,10 +69,10 @@ def main() -> None:
         df = spark.read.parquet(str(path))
         names = [q.name for q in QIS]
 
-        def plain() -> None:
+        def plain(df=df, names=names) -> None:  # noqa: ANN001
             df.groupBy(*names).count().write.format("noop").mode("overwrite").save()
 
-        def kanon() -> None:
+        def kanon(df=df) -> None:  # noqa: ANN001
             out = spark_mondrian(df, QIS, args.k, local_rows=args.local_rows)
             out.write.format("noop").mode("overwrite").save()
 
