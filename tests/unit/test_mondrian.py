@@ -148,3 +148,41 @@ def test_checker_agrees_with_pycanon(data, k):
     # and on an unanonymized table, where classes are arbitrary
     assert check(df, df.astype(str), numeric=["age"], hierarchies={"city": CITY_ROWS}, k=1,
                  sensitive="sick").k == anonymity.k_anonymity(df, ["age", "city"])  # fmt: skip
+
+
+@pytest.mark.skipif(not ADULT.is_dir(), reason="../shared (Adult data, kanon_peers.py) is absent")
+def test_metrics_match_the_peer_measurement_script(tmp_path):
+    """Our GCP, DM and class counts equal shared/bench/peers/kanon_peers.py's on Adult."""
+    import json
+    import subprocess
+    import sys
+
+    from pipelines.kanon.metrics import measure
+
+    df = pd.read_csv(ADULT / "adult.csv", sep=";", dtype=str, keep_default_na=False)
+    cats = ["sex", "race", "marital-status", "education", "native-country", "workclass",
+            "occupation"]  # fmt: skip
+    rows_of = {}
+    for c in cats:
+        with open(ADULT / f"adult_hierarchy_{c}.csv", newline="") as fh:
+            rows_of[c] = list(csv.reader(fh, delimiter=";"))
+    qis = [NumericQI("age")] + [CategoricalQI(c, Hierarchy.from_rows(c, rows_of[c])) for c in cats]
+    res = mondrian(df, qis, 10)
+    out = df.copy()
+    for q in qis:
+        out[q.name] = res.released[q.name]
+    path = tmp_path / "k10.csv"
+    out.to_csv(path, sep=";", index=False)
+    ours = measure(df, res.released, numeric=["age"], hierarchies=rows_of)
+    peer = json.loads(
+        subprocess.run(
+            [sys.executable, str(SHARED / "bench" / "peers" / "kanon_peers.py"),
+             str(ADULT / "adult.csv"), str(path), "--qi", ",".join(q.name for q in qis),
+             "--hierarchies", str(ADULT), "--k", "10", "--no-pycanon"],
+            capture_output=True, text=True, check=True, timeout=300,
+        ).stdout
+    )  # fmt: skip
+    assert ours["gcp"] == pytest.approx(peer["gcp"], abs=1e-9)
+    assert ours["discernibility"] == pytest.approx(peer["dm"])
+    assert ours["classes"] == peer["ec_count"]
+    assert ours["prosecutor_risk"]["highest"] == pytest.approx(1 / 10, abs=0.1)

@@ -1,0 +1,111 @@
+"""Utility and risk of a k-anonymized table (what goes into manifests and reports).
+
+N = records in the original, d = number of QIs, EC = equivalence classes of the
+released (non-suppressed) records.
+
+* ``suppressed``: released records whose every QI is ``*``.
+* ``classes``, ``class_sizes``: number of ECs; min / median / mean / max size.
+* ``discernibility`` (Bayardo & Agrawal 2005): DM = Σ_EC |EC|² + suppressed · N;
+  ``dm_normalized`` = DM / N² (1 = one class or everything suppressed).
+* ``ncp`` per QI and ``gcp`` (Ghinita et al. 2007, count-based NCP of Iyengar):
+  a released cell standing for ``cover`` of the QI's ``|dom|`` distinct original
+  values costs (cover − 1) / (|dom| − 1); ``*`` and suppressed cells cost 1.
+  NCP of a QI = mean over its N cells; GCP = mean over all N·d cells. These are
+  the definitions of ``shared/bench/peers/kanon_peers.py`` (a test compares).
+* prosecutor re-identification risk (ARX): a released record's risk is 1/|EC|;
+  ``highest`` = 1 / smallest EC, ``average`` = mean over released records
+  (= classes / released records), ``records_above`` = share of released records
+  whose risk exceeds ``threshold``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+_RANGE = re.compile(r"^\[(-?\d+(?:\.\d+)?)-(-?\d+(?:\.\d+)?)\]$")
+
+
+def _covers_numeric(cell: str, dom: np.ndarray) -> int:
+    m = _RANGE.match(cell)
+    if m:
+        lo, hi = float(m.group(1)), float(m.group(2))
+        return max(1, int(((dom >= lo) & (dom <= hi)).sum()))
+    return 1
+
+
+def measure(
+    original: pd.DataFrame,
+    released: pd.DataFrame,
+    *,
+    numeric: list[str],
+    hierarchies: dict[str, list[list[str]]],
+    risk_threshold: float = 0.2,
+) -> dict[str, Any]:
+    """Metrics of ``released`` (same rows and order as ``original``)."""
+    qis = list(numeric) + list(hierarchies)
+    n = len(original)
+    rel = released[qis].astype(str).reset_index(drop=True)
+    suppressed = (rel == "*").all(axis=1)
+    kept = rel[~suppressed]
+    sizes = kept.groupby(qis, sort=False).size() if len(kept) else pd.Series(dtype=int)
+    ncp: dict[str, float] = {}
+    for col in qis:
+        dom_values = original[col].astype(str).unique()
+        size = len(dom_values)
+        if col in hierarchies:
+            leaves_of: dict[str, set[str]] = {}
+            for row in hierarchies[col]:
+                for label in row:
+                    leaves_of.setdefault(label.strip(), set()).add(row[0].strip())
+            dom = set(dom_values)
+            raw_labels = {row[0].strip() for row in hierarchies[col] if row}
+
+            def cover(cell: str, leaves_of=leaves_of, dom=dom, size=size, raw=raw_labels) -> int:  # noqa: ANN001
+                if cell == "*":
+                    return size
+                if cell in dom and (cell in raw or cell not in leaves_of):
+                    return 1
+                return max(1, len(leaves_of.get(cell, {cell}) & dom))
+        else:
+            dom_num = np.sort(pd.to_numeric(pd.Series(dom_values)).to_numpy(dtype=float))
+
+            def cover(cell: str, dom_num=dom_num, size=size) -> int:  # noqa: ANN001
+                return size if cell == "*" else _covers_numeric(cell, dom_num)
+
+        counts = rel[col].value_counts()
+        cost = sum(
+            cnt * ((cover(v) - 1) / (size - 1) if size > 1 else 0.0) for v, cnt in counts.items()
+        )
+        ncp[col] = float(cost / n) if n else 0.0
+    released_n = int(len(kept))
+    if released_n:
+        per_record = 1.0 / kept.groupby(qis, sort=False)[qis[0]].transform("size")
+    else:
+        per_record = pd.Series(dtype=float)
+    return {
+        "records": n,
+        "suppressed": int(suppressed.sum()),
+        "classes": int(len(sizes)),
+        "class_sizes": {
+            "min": int(sizes.min()) if len(sizes) else 0,
+            "median": float(sizes.median()) if len(sizes) else 0.0,
+            "mean": float(sizes.mean()) if len(sizes) else 0.0,
+            "max": int(sizes.max()) if len(sizes) else 0,
+        },
+        "discernibility": int((sizes.astype(np.int64) ** 2).sum() + int(suppressed.sum()) * n),
+        "dm_normalized": float(((sizes.astype(float) ** 2).sum() + suppressed.sum() * n) / n**2)
+        if n
+        else 0.0,
+        "ncp": ncp,
+        "gcp": float(np.mean(list(ncp.values()))) if ncp else 0.0,
+        "prosecutor_risk": {
+            "highest": float(1.0 / sizes.min()) if len(sizes) else 0.0,
+            "average": float(len(sizes) / released_n) if released_n else 0.0,
+            "threshold": risk_threshold,
+            "records_above": float((per_record > risk_threshold).mean()) if released_n else 0.0,
+        },
+    }
