@@ -354,6 +354,47 @@ class QualitySpec(_Frozen):
     docs: bool = Field(True, description="Build Data Docs pages for published partitions.")
 
 
+# --------------------------------------------------------------------------- k-anonymity
+
+
+class NumericQI(_Frozen):
+    """A numeric quasi-identifier, released as the range ``[lo-hi]`` of its class."""
+
+    type: Literal["numeric"]
+
+
+class CategoricalQI(_Frozen):
+    """A categorical quasi-identifier, released as a node of its hierarchy.
+
+    The node is the lowest one covering the class. Hierarchy file: ARX CSV
+    (``;``-separated, no header, raw value first, root last).
+    """
+
+    type: Literal["categorical"]
+    hierarchy: str = Field(description="Hierarchy CSV path (relative: to the working dir).")
+
+
+QuasiIdentifier = Annotated[NumericQI | CategoricalQI, Field(discriminator="type")]
+
+
+class LDiversity(_Frozen):
+    """Distinct l-diversity: every class holds at least ``l`` distinct sensitive values."""
+
+    l: int = Field(ge=2)  # noqa: E741
+    kind: Literal["distinct"] = "distinct"
+
+
+class KAnonymity(_Frozen):
+    """Strict Mondrian over the published quasi-identifier columns (see README)."""
+
+    k: int = Field(ge=2)
+    quasi_identifiers: dict[str, QuasiIdentifier] = Field(min_length=1)
+    sensitive: str | None = None
+    l_diversity: LDiversity | None = None
+    max_suppression: float = Field(0.0, ge=0, le=1)
+    local_rows: int = Field(200_000, ge=1000, description="Largest group finished locally.")
+
+
 # --------------------------------------------------------------------------- pipeline
 
 
@@ -373,6 +414,7 @@ class PipelineSpec(_Frozen):
     )
     columns: dict[str, ColumnAction]
     quality: QualitySpec = Field(default_factory=QualitySpec)
+    k_anonymity: KAnonymity | None = None
 
     def keyed_columns(self) -> dict[str, str]:
         """Column name -> key name, for every action that uses a secret."""
@@ -418,6 +460,8 @@ def reference_problems(spec: PipelineSpec) -> list[tuple[str, str]]:
             problems.append(
                 (f"quality.allow_pii.{column}", f"'{column}' is not a published output column")
             )
+    if spec.k_anonymity is not None:
+        problems += _kanon_problems(spec.k_anonymity, published)
     for column in spec.columns:
         if not re.match(_IDENT, column):
             problems.append((f"columns.{column}", "column names must be plain identifiers"))
@@ -425,4 +469,24 @@ def reference_problems(spec: PipelineSpec) -> list[tuple[str, str]]:
         problems.append(("sink.table", "the sink must differ from the source"))
     if spec.source.path and spec.sink.path and spec.source.path == spec.sink.path:
         problems.append(("sink.path", "the sink must differ from the source"))
+    return problems
+
+
+def _kanon_problems(ka: KAnonymity, published: dict[str, str]) -> list[tuple[str, str]]:
+    """k-anonymity settings must name published columns, consistently."""
+    problems = []
+    for name in ka.quasi_identifiers:
+        if name not in published:
+            problems.append(
+                (f"k_anonymity.quasi_identifiers.{name}", f"'{name}' is not a published column")
+            )
+    if ka.sensitive is not None:
+        if ka.sensitive not in published:
+            problems.append(
+                ("k_anonymity.sensitive", f"'{ka.sensitive}' is not a published column")
+            )
+        elif ka.sensitive in ka.quasi_identifiers:
+            problems.append(("k_anonymity.sensitive", "the sensitive column cannot be a QI"))
+    if ka.l_diversity is not None and ka.sensitive is None:
+        problems.append(("k_anonymity.l_diversity", "needs k_anonymity.sensitive"))
     return problems

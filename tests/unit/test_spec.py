@@ -168,3 +168,25 @@ def test_column_type_and_expectations_are_validated():
         spec_from_dict(spec_data({"uid": {"kind": "hash", "expect": {"regex": "(["}}}))
     with pytest.raises(SpecError, match=r"columns\.uid\.expect\.severity"):
         spec_from_dict(spec_data({"uid": {"kind": "hash", "expect": {"severity": "info"}}}))
+
+
+def test_k_anonymity_block_is_validated_against_published_columns():
+    cols = {"uid": {"kind": "hash"}, "age": {"kind": "keep"}, "job": {"kind": "keep"},
+            "dx": {"kind": "keep"}, "ssn": {"kind": "drop"}}  # fmt: skip
+    ok = {"k": 5, "quasi_identifiers": {"age": {"type": "numeric"},
+          "job": {"type": "categorical", "hierarchy": "conf/hierarchies/job.csv"}},
+          "sensitive": "dx", "l_diversity": {"l": 2}}  # fmt: skip
+    spec = spec_from_dict(spec_data(cols, k_anonymity=ok))
+    assert spec.k_anonymity.k == 5 and spec.k_anonymity.l_diversity.kind == "distinct"
+    bad = {**ok, "quasi_identifiers": {"ssn": {"type": "numeric"}}}
+    with pytest.raises(SpecError, match=r"k_anonymity\.quasi_identifiers\.ssn: 'ssn' is not a pub"):
+        spec_from_dict(spec_data(cols, k_anonymity=bad))
+    with pytest.raises(SpecError, match=r"k_anonymity\.l_diversity: needs k_anonymity\.sensitive"):
+        spec_from_dict(spec_data(cols, k_anonymity={**ok, "sensitive": None}))
+    with pytest.raises(SpecError, match=r"k_anonymity\.sensitive: the sensitive column cannot"):
+        spec_from_dict(spec_data(cols, k_anonymity={**ok, "sensitive": "age"}))
+    with pytest.raises(SpecError, match=r"k_anonymity\.quasi_identifiers\.job\.categorical\.hierarchy"):
+        spec_from_dict(spec_data(cols, k_anonymity={**ok, "quasi_identifiers": {
+            "job": {"type": "categorical"}}}))  # fmt: skip
+    with pytest.raises(SpecError, match=r"k_anonymity\.k"):
+        spec_from_dict(spec_data(cols, k_anonymity={**ok, "k": 1}))
