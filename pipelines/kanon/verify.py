@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -117,4 +118,75 @@ def check(
     for col, n in untruthful.items():
         if n:
             out.violations.append(f"truthfulness: {n} released {col} values do not cover the raw")
+    return out
+
+
+def check_spark(
+    df: Any,
+    *,
+    originals: dict[str, str],
+    numeric: list[str],
+    hierarchies: dict[str, list[list[str]]],
+    k: int,
+    sensitive: str | None = None,
+    l: int | None = None,  # noqa: E741
+) -> Check:
+    """The same checks as :func:`check`, computed by Spark on a released DataFrame.
+
+    ``df`` holds the released QI columns and, for each QI, its raw value in the
+    column ``originals[qi]`` (so truthfulness is checked row by row without
+    collecting anything); the driver receives a handful of counts.
+    """
+    from pyspark.sql import functions as F
+
+    qis = list(numeric) + list(hierarchies)
+    is_star = F.lit(True)
+    for q in qis:
+        is_star = is_star & (F.col(q) == "*")
+    checks = [F.count(F.lit(1)).alias("rows"), F.sum(F.when(is_star, 1).otherwise(0)).alias("sup")]
+    work = df
+    for q in numeric:
+        cell, raw = F.col(q), F.col(originals[q]).cast("double")
+        lo = F.regexp_extract(cell, _RANGE.pattern, 1)
+        hi = F.regexp_extract(cell, _RANGE.pattern, 2)
+        covers = (
+            (cell == "*")
+            | ((lo != "") & (lo.cast("double") <= raw) & (raw <= hi.cast("double")))
+            | (cell.rlike(r"^-?\d+(\.\d+)?$") & (cell.cast("double") == raw))
+        )
+        checks.append(F.sum(F.when(covers, 0).otherwise(1)).alias(f"u_{q}"))
+    spark = df.sparkSession
+    for i, (q, rows) in enumerate(hierarchies.items()):
+        pairs = {(r[0].strip(), c.strip()) for r in rows if r for c in r}
+        table = spark.createDataFrame(sorted(pairs), f"__raw{i} string, __lab{i} string")
+        table = table.withColumn(f"__hit{i}", F.lit(True))
+        same_raw = F.col(originals[q]).cast("string") == F.col(f"__raw{i}")
+        work = work.join(F.broadcast(table), same_raw & (F.col(q) == F.col(f"__lab{i}")), "left")
+        covers = (F.col(q) == "*") | F.col(f"__hit{i}").isNotNull()
+        checks.append(F.sum(F.when(covers, 0).otherwise(1)).alias(f"u_{q}"))
+    totals = work.agg(*checks).collect()[0]
+    kept = df.where(~is_star)
+    class_aggs = [F.count(F.lit(1)).alias("n")]
+    if sensitive is not None:
+        class_aggs.append(F.countDistinct(sensitive).alias("s"))
+    classes = kept.groupBy(*qis).agg(*class_aggs)
+    summary = [F.count(F.lit(1)).alias("classes"), F.min("n").alias("k")]
+    if sensitive is not None:
+        summary.append(F.min("s").alias("l"))
+    c = classes.agg(*summary).collect()[0]
+    out = Check(
+        rows=int(totals["rows"]),
+        suppressed=int(totals["sup"] or 0),
+        classes=int(c["classes"]),
+        k=int(c["k"]) if c["k"] is not None else None,
+        l=int(c["l"]) if sensitive is not None and c["l"] is not None else None,
+        untruthful={q: int(totals[f"u_{q}"] or 0) for q in qis},
+    )
+    if out.k is not None and out.k < k:
+        out.violations.append(f"k: smallest equivalence class has {out.k} records (< {k})")
+    if l is not None and out.l is not None and out.l < l:
+        out.violations.append(f"l: a class has only {out.l} distinct sensitive values (< {l})")
+    for q, n in out.untruthful.items():
+        if n:
+            out.violations.append(f"truthfulness: {n} released {q} values do not cover the raw")
     return out

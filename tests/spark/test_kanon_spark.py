@@ -66,3 +66,33 @@ def test_spark_phase_does_not_collect_records(spark, monkeypatch):
     df = spark.createDataFrame(synthetic(3000))
     out = spark_mondrian(df, QIS, 5, local_rows=200)
     assert len(calls) >= 3 and out.count() == 3000
+
+
+def test_spark_checker_agrees_with_the_pandas_checker_and_catches_violations(spark):
+    from pyspark.sql import functions as F
+
+    from pipelines.kanon.verify import check_spark
+
+    pdf = synthetic(1500, seed=3)
+    df = spark.createDataFrame(pdf)
+    kept = df.select("*", *[F.col(c).alias(f"raw_{c}") for c in ("age", "zip", "city")])
+    out = spark_mondrian(kept, QIS, 5, sensitive="sick", l=2, local_rows=400)
+    originals = {c: f"raw_{c}" for c in ("age", "zip", "city")}
+    args = dict(originals=originals, numeric=["age", "zip"], hierarchies={"city": CITY_ROWS},
+                k=5, sensitive="sick", l=2)  # fmt: skip
+    report = check_spark(out, **args)
+    local = check(pdf, out.toPandas().sort_values("rid").reset_index(drop=True),
+                  numeric=["age", "zip"], hierarchies={"city": CITY_ROWS}, k=5,
+                  sensitive="sick", l=2)  # fmt: skip
+    assert report.violations == [] == local.violations
+    assert (report.k, report.l, report.classes) == (local.k, local.l, local.classes)
+    # Planted: one record's age range no longer covers it, one city label is wrong,
+    # and one record gets a unique tuple (a class of 1).
+    bad = out.withColumn(
+        "age", F.when(F.col("rid") == 0, F.lit("[200-300]")).otherwise(F.col("age"))
+    ).withColumn(
+        "city", F.when(F.col("rid") == 1, F.lit("nowhere")).otherwise(F.col("city"))
+    )
+    report = check_spark(bad, **args)
+    assert report.untruthful == {"age": 1, "zip": 0, "city": 1}
+    assert report.k == 1 and any(v.startswith("k:") for v in report.violations)
