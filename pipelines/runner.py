@@ -141,9 +141,15 @@ def run_partition(
     in_suite = input_suite(spec_obj, raw.schema, sink.input_history(spark, partition))
     out = desensitize(raw, spec_obj, keys, partition_date)
     columns = output_columns(spec_obj, raw.columns)
-    types = {f.name: f.dataType for f in out.schema.fields}
+    schema = out.schema
+    if spec_obj.k_anonymity is not None:
+        from pipelines.kanon.stage import load_qis, released_schema
+
+        load_qis(spec_obj.k_anonymity)  # hierarchy files readable and valid, before any work
+        schema = released_schema(schema, spec_obj.k_anonymity)
+    types = {f.name: f.dataType for f in schema.fields}
     check_escalations(spec_obj, in_suite, output_suite(spec_obj, columns, types, 0))
-    sink.check_schema_compatible(spark, out)
+    sink.check_schema_compatible(spark, schema)
     lap("plan")
 
     def fail_gate(gate: GateResult, staged: Path | None, *passed: GateResult) -> QualityGateFailed:
@@ -174,18 +180,27 @@ def run_partition(
     out = desensitize(
         raw.observe(observed_in, F.count(F.lit(1)).alias("rows")), spec_obj, keys, partition_date
     ).observe(observed_out, F.count(F.lit(1)).alias("rows"))
+    kanon_summary, persisted = None, None
+    if spec_obj.k_anonymity is not None:
+        from pipelines.kanon.stage import anonymize
+
+        step("k-anonymizing")
+        out, kanon_summary, persisted = anonymize(out, spec_obj.k_anonymity, partition)
+        lap("k_anonymity")
 
     staged = sink.staging_dir(spark, run_id, partition)
     try:
         step("desensitizing and staging")
         sink.write_staged(out, staged)
+        if persisted is not None:
+            persisted.unpersist()
         input_rows = int(observed_in.get["rows"])
         output_rows = int(observed_out.get["rows"])
         suppressed = 0
         lap("desensitize_and_stage")
         step("output gate")
         out_suite = output_suite(spec_obj, columns, types, input_rows - suppressed)
-        staged_df = sink.read_staged(spark, staged, out.schema)
+        staged_df = sink.read_staged(spark, staged, schema)
         out_gate, gx_out = run_gate(out_suite, staged_df, spec_obj.name)
         lap("output_gate")
         if not out_gate.passed:
@@ -204,7 +219,8 @@ def run_partition(
             "output_rows": output_rows,
             "suppressed_rows": suppressed,
             "columns": _describe_actions(spec_obj, undeclared),
-            "output_schema": {f.name: f.dataType.simpleString() for f in out.schema.fields},
+            "output_schema": {f.name: f.dataType.simpleString() for f in schema.fields},
+            "k_anonymity": kanon_summary,
             "quality": {
                 "input": in_gate.to_dict(),
                 "output": out_gate.to_dict(),

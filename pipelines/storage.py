@@ -168,7 +168,7 @@ class Table:
             return root / "_versions" / f"{self.partition_column}={value}" / run_id
         return root / "_staging" / run_id / f"{self.partition_column}={value}"
 
-    def check_schema_compatible(self, spark: SparkSession, df: DataFrame) -> None:
+    def check_schema_compatible(self, spark: SparkSession, schema: Any) -> None:
         """Refuse to publish into an existing catalog table with a different schema."""
         if not (self.is_catalog and self.exists(spark)):
             return
@@ -177,7 +177,7 @@ class Table:
             for f in spark.table(self.ref.table).schema.fields
             if f.name != self.partition_column
         }
-        new = {f.name: f.dataType.simpleString() for f in df.schema.fields}
+        new = {f.name: f.dataType.simpleString() for f in schema.fields}
         if existing != new:
             diff = sorted(set(existing.items()) ^ set(new.items()))
             cols = sorted({name for name, _ in diff})

@@ -158,3 +158,39 @@ class ExpectColumnsToBeKAnonymous(BatchExpectation):
     def _validate(self, metrics, runtime_configuration=None, execution_engine=None):  # noqa: ANN001
         observed = metrics["table.equivalence_classes"]
         return {"success": observed["classes_below_k"] == 0, "result": {"observed_value": observed}}
+
+
+class TableFewestDistinctPerClass(TableMetricProvider):
+    """The fewest distinct values of ``sensitive`` in any class over ``column_list``."""
+
+    metric_name = "table.fewest_distinct_per_class"
+    value_keys = ("column_list", "sensitive")
+
+    @metric_value(engine=SparkDFExecutionEngine)
+    def _spark(cls, execution_engine, metric_domain_kwargs, metric_value_kwargs, metrics,  # noqa: ANN001, PLR0913
+               runtime_configuration):  # fmt: skip
+        from great_expectations.core.metric_domain_types import MetricDomainTypes
+
+        df, _, _ = execution_engine.get_compute_domain(
+            metric_domain_kwargs, domain_type=MetricDomainTypes.TABLE
+        )
+        cols = [F.col(c) for c in metric_value_kwargs["column_list"]]
+        per_class = df.groupBy(*cols).agg(
+            F.countDistinct(metric_value_kwargs["sensitive"]).alias("d")
+        )
+        return int(per_class.agg(F.min("d")).collect()[0][0] or 0)
+
+
+class ExpectColumnsToBeLDiverse(BatchExpectation):
+    """Every class over ``column_list`` holds ≥ ``l`` distinct ``sensitive`` values."""
+
+    column_list: list[str]
+    sensitive: str
+    l: int  # noqa: E741
+    metric_dependencies = ("table.fewest_distinct_per_class",)
+    success_keys = ("column_list", "sensitive", "l")
+    domain_keys: ClassVar[tuple[str, ...]] = ("row_condition", "condition_parser")
+
+    def _validate(self, metrics, runtime_configuration=None, execution_engine=None):  # noqa: ANN001
+        fewest = int(metrics["table.fewest_distinct_per_class"])
+        return {"success": fewest >= self.l, "result": {"observed_value": fewest}}

@@ -6,7 +6,8 @@ value *contains* the kind of identifier anywhere (free text included):
 * ``email``: ``local@domain.tld``.
 * ``phone``: an optional ``+country`` prefix, an optional ``(area)``, then digit groups
   separated by space, dot or dash, delimited by non-word characters (and not by
-  ``:``, so date-times do not count), and holding
+  ``:``, so date-times do not count, nor by ``[``/``]``, so k-anonymity ranges do
+  not), and holding
   10 to 15 digits in total (so ISO dates and short numbers do not count).
 * ``national_id``: US SSN ``AAA-GG-SSSS`` with the reserved areas 000, 666 and 9xx
   and zero groups excluded.
@@ -30,7 +31,9 @@ from pyspark.sql.types import StringType
 from pipelines.spec.models import PII_DETECTORS
 
 EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
-PHONE = r"(?<![\w+:])(\+\d{1,3}[ .-]?)?(\(\d{1,4}\)[ .-]?)?\d{2,4}([ .-]?\d{2,4}){1,5}(?![\w:])"
+# Not inside "[lo-hi]" brackets: k-anonymity releases numeric QIs as such ranges
+# ("[10003-10399]" is two postal codes, not a phone number).
+PHONE = r"(?<![\w+:\[])(\+\d{1,3}[ .-]?)?(\(\d{1,4}\)[ .-]?)?\d{2,4}([ .-]?\d{2,4}){1,5}(?![\w:\]])"
 SSN = r"(?<![\w-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w-])"
 CARD = r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w-])"
 IBAN = r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])"

@@ -256,10 +256,30 @@ def output_suite(
             )
         )
     by_output = {(a.rename or c): a for c, a in spec.columns.items() if a.kind != "drop"}
+    ka = spec.k_anonymity
+    qis = list(ka.quasi_identifiers) if ka is not None else []
     for name in names:
         action = by_output.get(name)
-        if action is not None:
+        if action is not None and name not in qis:  # QIs are released as ranges/nodes
             checks.extend(_domain_checks(E, ex, name, action))
+    if ka is not None:
+        checks.append(
+            Check(
+                "output.k_anonymity",
+                ex.ExpectColumnsToBeKAnonymous(column_list=qis, k=ka.k),
+                description=f"every class over {', '.join(qis)} has at least {ka.k} records",
+            )
+        )
+        if ka.l_diversity is not None:
+            checks.append(
+                Check(
+                    "output.l_diversity",
+                    ex.ExpectColumnsToBeLDiverse(
+                        column_list=qis, sensitive=ka.sensitive, l=ka.l_diversity.l
+                    ),
+                    description=f"every class holds {ka.l_diversity.l}+ distinct {ka.sensitive}",
+                )
+            )
     allowed = allowed_pii(spec)
     for name, dtype in fields:
         if not isinstance(dtype, StringType):

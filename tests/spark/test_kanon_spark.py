@@ -96,3 +96,44 @@ def test_spark_checker_agrees_with_the_pandas_checker_and_catches_violations(spa
     report = check_spark(bad, **args)
     assert report.untruthful == {"age": 1, "zip": 0, "city": 1}
     assert report.k == 1 and any(v.startswith("k:") for v in report.violations)
+
+
+def test_run_applies_k_anonymity_verifies_and_gates_it(spark, warehouse, key_env, tmp_path):
+    import uuid
+
+    from pipelines.errors import PipelinesError
+    from pipelines.runner import run_partition
+    from pipelines.spec import spec_from_dict
+    from tests.specs import spec_data
+
+    hier = tmp_path / "city.csv"
+    hier.write_text("\n".join(";".join(r) for r in CITY_ROWS) + "\n")
+    pdf = synthetic(600, seed=11).drop(columns=["rid"]).assign(
+        uid=[f"u{i}" for i in range(600)], dt="2026-11-20"
+    )
+    name = f"k{uuid.uuid4().hex[:8]}"
+    spark.createDataFrame(pdf).write.partitionBy("dt").parquet(str(warehouse / name / "raw"))
+    columns = {"uid": {"kind": "hash", "length": 16}, "age": {"kind": "keep"},
+               "zip": {"kind": "keep"}, "city": {"kind": "keep"}, "sick": {"kind": "keep"}}  # fmt: skip
+    ka = {"k": 5, "sensitive": "sick", "l_diversity": {"l": 2},
+          "quasi_identifiers": {"age": {"type": "numeric"}, "zip": {"type": "numeric"},
+                                "city": {"type": "categorical", "hierarchy": str(hier)}}}  # fmt: skip
+    spec = spec_from_dict(spec_data(columns, source={"path": f"{name}/raw"},
+                                    sink={"path": f"{name}/anon"}, k_anonymity=ka))  # fmt: skip
+    res = run_partition(spec, "2026-11-20")
+    summary = res.manifest["k_anonymity"]
+    assert summary["smallest_class"] >= 5 and summary["fewest_sensitive_values"] >= 2
+    assert summary["untruthful_cells"] == 0 and summary["suppressed"] == 0
+    gate = {c["id"]: c for c in res.manifest["quality"]["output"]["checks"]}
+    assert gate["output.k_anonymity"]["success"] and gate["output.l_diversity"]["success"]
+    assert res.manifest["output_schema"]["age"] == "string"
+    published = spark.read.parquet(res.published).toPandas()
+    assert len(published) == 600
+    assert published.groupby(["age", "zip", "city"]).size().min() >= 5
+
+    too_big = spec_from_dict(spec_data(columns, source={"path": f"{name}/raw"},
+                                       sink={"path": f"{name}/anon2"},
+                                       k_anonymity={**ka, "k": 1000}))  # fmt: skip
+    with pytest.raises(PipelinesError, match="600 of 600 records suppressed"):
+        run_partition(too_big, "2026-11-20")
+    assert not (warehouse / name / "anon2" / "dt=2026-11-20").exists()

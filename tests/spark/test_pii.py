@@ -24,6 +24,7 @@ NEGATIVE = [
     "DE89 3704 0044 0532 0130 02",
     "000-12-3456", "999.1.1.1", "std::vector", "version 1.2.3.4.5", "mb3ma6kmbeaadpe6d4to",
     "53ymlwz2xeyk2nwlfthi", "a" * 64, "Nathan Rivera", "", "12:30", "v1.2.3",
+    "[10003-10399]", "[2125550100-2125550199]",  # k-anonymity ranges
 ]
 
 
