@@ -25,7 +25,9 @@ Nothing here touches data; :mod:`pipelines.quality.gate` runs the checks.
 * ``output.domain.<col>``: generalized and redacted columns stay in their domains;
 * ``output.pii.<col>.<detector>``: no string value contains PII of any kind the spec
   does not allow for that column (every detector, every string column, every row);
-* ``output.row_count``: rows equal input rows minus documented suppressions.
+* ``output.row_count``: rows equal input rows minus documented suppressions;
+* ``output.k_anonymity`` / ``output.l_diversity``: with a ``k_anonymity`` block,
+  every class over the QIs has ≥ k records (≥ l distinct sensitive values).
 
 Severities: ``error`` blocks publishing, ``warning`` is recorded and publishes.
 ``quality.escalate`` raises warnings to errors; nothing lowers an error, and the
