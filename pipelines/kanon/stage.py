@@ -110,6 +110,10 @@ def anonymize(
         "fewest_sensitive_values": report.l,
         "suppressed": report.suppressed,
         "untruthful_cells": sum(report.untruthful.values()),
+        "mean_class_size": report.class_sizes.get("mean"),
+        "discernibility": report.discernibility,
+        "dm_normalized": report.discernibility / report.rows**2 if report.rows else 0.0,
+        "prosecutor_risk": report.prosecutor_risk,
         "verified_by": "pipelines.kanon.verify.check_spark",
     }
     return anon.drop(*[RAW + n for n in names]), summary, anon

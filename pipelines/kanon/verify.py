@@ -37,6 +37,8 @@ class Check:
     untruthful: dict[str, int]
     class_sizes: dict[str, float] = field(default_factory=dict)
     violations: list[str] = field(default_factory=list)
+    discernibility: float | None = None
+    prosecutor_risk: dict[str, float] = field(default_factory=dict)
 
 
 def _numeric_covers(cell: str, raw: float) -> bool:
@@ -170,7 +172,14 @@ def check_spark(
     if sensitive is not None:
         class_aggs.append(F.countDistinct(sensitive).alias("s"))
     classes = kept.groupBy(*qis).agg(*class_aggs)
-    summary = [F.count(F.lit(1)).alias("classes"), F.min("n").alias("k")]
+    threshold = 0.2  # prosecutor risk threshold: records in classes smaller than 5
+    summary = [
+        F.count(F.lit(1)).alias("classes"),
+        F.min("n").alias("k"),
+        F.sum(F.col("n").cast("double") ** 2).alias("dm"),
+        F.sum("n").alias("kept"),
+        F.sum(F.when(1.0 / F.col("n") > threshold, F.col("n")).otherwise(0)).alias("risky"),
+    ]
     if sensitive is not None:
         summary.append(F.min("s").alias("l"))
     c = classes.agg(*summary).collect()[0]
@@ -182,6 +191,16 @@ def check_spark(
         l=int(c["l"]) if sensitive is not None and c["l"] is not None else None,
         untruthful={q: int(totals[f"u_{q}"] or 0) for q in qis},
     )
+    kept_n = int(c["kept"] or 0)
+    out.class_sizes = {"mean": kept_n / out.classes if out.classes else 0.0}
+    # Discernibility (DM = Σ|EC|² + suppressed·N) and prosecutor risk, as in metrics.py.
+    out.discernibility = float(c["dm"] or 0) + out.suppressed * out.rows
+    out.prosecutor_risk = {
+        "highest": 1.0 / out.k if out.k else 0.0,
+        "average": out.classes / kept_n if kept_n else 0.0,
+        "threshold": threshold,
+        "records_above": float(c["risky"] or 0) / kept_n if kept_n else 0.0,
+    }
     if out.k is not None and out.k < k:
         out.violations.append(f"k: smallest equivalence class has {out.k} records (< {k})")
     if l is not None and out.l is not None and out.l < l:

@@ -86,6 +86,13 @@ def test_spark_checker_agrees_with_the_pandas_checker_and_catches_violations(spa
                   sensitive="sick", l=2)  # fmt: skip
     assert report.violations == [] == local.violations
     assert (report.k, report.l, report.classes) == (local.k, local.l, local.classes)
+    from pipelines.kanon.metrics import measure
+
+    metrics = measure(pdf, out.toPandas().sort_values("rid").reset_index(drop=True),
+                      numeric=["age", "zip"], hierarchies={"city": CITY_ROWS})  # fmt: skip
+    assert report.discernibility == pytest.approx(metrics["discernibility"])
+    for key in ("highest", "average", "records_above"):
+        assert report.prosecutor_risk[key] == pytest.approx(metrics["prosecutor_risk"][key])
     # Planted: one record's age range no longer covers it, one city label is wrong,
     # and one record gets a unique tuple (a class of 1).
     bad = out.withColumn(
@@ -124,6 +131,7 @@ def test_run_applies_k_anonymity_verifies_and_gates_it(spark, warehouse, key_env
     summary = res.manifest["k_anonymity"]
     assert summary["smallest_class"] >= 5 and summary["fewest_sensitive_values"] >= 2
     assert summary["untruthful_cells"] == 0 and summary["suppressed"] == 0
+    assert summary["prosecutor_risk"]["highest"] <= 1 / 5 and summary["discernibility"] >= 600 * 5
     gate = {c["id"]: c for c in res.manifest["quality"]["output"]["checks"]}
     assert gate["output.k_anonymity"]["success"] and gate["output.l_diversity"]["success"]
     assert res.manifest["output_schema"]["age"] == "string"
