@@ -35,6 +35,12 @@ err = Console(stderr=True, soft_wrap=True)  # never break an error line
 out = Console(soft_wrap=True)
 
 
+WarehouseOption = Annotated[
+    str | None,
+    typer.Option(help="Warehouse root (default $ANONYMIZE_WAREHOUSE or ./warehouse)."),
+]
+
+
 def _setup_logging(verbose: bool) -> None:
     from rich.logging import RichHandler
 
@@ -84,10 +90,7 @@ def run(
     partition: Annotated[str, typer.Option(help="Source partition value, e.g. 2026-11-25.")],
     master: Annotated[str | None, typer.Option(help="Spark master URL (default local[*]).")] = None,
     conf: Annotated[list[str] | None, typer.Option(help="Spark property key=value.")] = None,
-    warehouse: Annotated[
-        str | None,
-        typer.Option(help="Warehouse root (default $ANONYMIZE_WAREHOUSE or ./warehouse)."),
-    ] = None,
+    warehouse: WarehouseOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary last.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = True,
 ) -> None:
@@ -142,10 +145,7 @@ def validate(
         str, typer.Option(help="input: the raw partition; output: the published one.")
     ] = "output",
     master: Annotated[str | None, typer.Option(help="Spark master URL (default local[*]).")] = None,
-    warehouse: Annotated[
-        str | None,
-        typer.Option(help="Warehouse root (default $ANONYMIZE_WAREHOUSE or ./warehouse)."),
-    ] = None,
+    warehouse: WarehouseOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the gate result as JSON.")] = False,
 ) -> None:
     """Run a quality gate on demand (exit 5 if an error-severity check fails)."""
@@ -170,10 +170,7 @@ def validate(
 
 @quality_app.command("docs")
 def quality_docs(
-    warehouse: Annotated[
-        str | None,
-        typer.Option(help="Warehouse root (default $ANONYMIZE_WAREHOUSE or ./warehouse)."),
-    ] = None,
+    warehouse: WarehouseOption = None,
     open_browser: Annotated[bool, typer.Option("--open", help="Open it in a browser.")] = False,
 ) -> None:
     """Print the path of the Data Docs site (built when partitions are published)."""

@@ -139,26 +139,37 @@ def run_partition(
     raw = source.read_partition(spark, partition)
     undeclared = check_schema(spec_obj, raw.columns, source.display)
     in_suite = input_suite(spec_obj, raw.schema, sink.input_history(spark, partition))
-    out = desensitize(raw, spec_obj, keys, partition_date)
+    # Row counts are observed on the first action over these plans (the staging
+    # write, or the k-anonymity stage's first pass); the input gate reads `raw` alone.
+    observed_in, observed_out = Observation("input"), Observation("output")
+    out = desensitize(
+        raw.observe(observed_in, F.count(F.lit(1)).alias("rows")), spec_obj, keys, partition_date
+    ).observe(observed_out, F.count(F.lit(1)).alias("rows"))
     columns = output_columns(spec_obj, raw.columns)
     schema = out.schema
+    hierarchies = None
     if spec_obj.k_anonymity is not None:
         from pipelines.kanon.stage import load_qis, released_schema
 
-        load_qis(spec_obj.k_anonymity)  # hierarchy files readable and valid, before any work
+        hierarchies = load_qis(spec_obj.k_anonymity)  # files readable and valid, before any work
         schema = released_schema(schema, spec_obj.k_anonymity)
     types = {f.name: f.dataType for f in schema.fields}
     check_escalations(spec_obj, in_suite, output_suite(spec_obj, columns, types, 0))
     sink.check_schema_compatible(spark, schema)
     lap("plan")
 
+    # What identifies this run in its manifest or quarantine note.
+    identity = {
+        "run_id": run_id,
+        "pipeline": spec_obj.name,
+        "partition": {"column": spec_obj.partition_column, "value": partition},
+        "spec_hash": spec_hash(spec_obj),
+        "code_version": code_version(),
+    }
+
     def fail_gate(gate: GateResult, staged: Path | None, *passed: GateResult) -> QualityGateFailed:
         note = {
-            "run_id": run_id,
-            "pipeline": spec_obj.name,
-            "partition": {"column": spec_obj.partition_column, "value": partition},
-            "spec_hash": spec_hash(spec_obj),
-            "code_version": code_version(),
+            **identity,
             "quarantined_at": _now(),
             "failed_stage": gate.stage,
             "gates": {g.stage: g.to_dict() for g in (*passed, gate)},
@@ -176,16 +187,12 @@ def run_partition(
     if not in_gate.passed:
         raise fail_gate(in_gate, None)
 
-    observed_in, observed_out = Observation("input"), Observation("output")
-    out = desensitize(
-        raw.observe(observed_in, F.count(F.lit(1)).alias("rows")), spec_obj, keys, partition_date
-    ).observe(observed_out, F.count(F.lit(1)).alias("rows"))
     kanon_summary, persisted = None, None
     if spec_obj.k_anonymity is not None:
         from pipelines.kanon.stage import anonymize
 
         step("k-anonymizing")
-        out, kanon_summary, persisted = anonymize(out, spec_obj.k_anonymity, partition)
+        out, kanon_summary, persisted = anonymize(out, spec_obj.k_anonymity, partition, hierarchies)
         lap("k_anonymity")
 
     staged = sink.staging_dir(spark, run_id, partition)
@@ -207,11 +214,7 @@ def run_partition(
             raise fail_gate(out_gate, staged, in_gate)
         docs = index_path(wh) if spec_obj.quality.docs else None
         manifest = {
-            "run_id": run_id,
-            "pipeline": spec_obj.name,
-            "partition": {"column": spec_obj.partition_column, "value": partition},
-            "spec_hash": spec_hash(spec_obj),
-            "code_version": code_version(),
+            **identity,
             "key_fingerprints": {name: k.fingerprint for name, k in keys.items()},
             "source": source.display,
             "sink": sink.display,

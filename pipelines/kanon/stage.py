@@ -65,14 +65,18 @@ def released_schema(schema: StructType, ka: KAnonymity) -> StructType:
 
 
 def anonymize(
-    df: DataFrame, ka: KAnonymity, partition: str
+    df: DataFrame,
+    ka: KAnonymity,
+    partition: str,
+    loaded: tuple[list[QI], dict[str, list[list[str]]]] | None = None,
 ) -> tuple[DataFrame, dict[str, Any], DataFrame]:
     """k-anonymize ``df`` and verify it.
 
+    ``loaded`` is :func:`load_qis`'s result when the caller already has it.
     Returns the released rows, a summary for the manifest, and the persisted frame
     they are read from (the caller unpersists it after writing).
     """
-    qis, rows_of = load_qis(ka)
+    qis, rows_of = loaded if loaded is not None else load_qis(ka)
     names = list(ka.quasi_identifiers)
     l = ka.l_diversity.l if ka.l_diversity else 1  # noqa: E741
     with_raw = df.select("*", *[F.col(n).alias(RAW + n) for n in names])

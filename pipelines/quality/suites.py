@@ -88,8 +88,8 @@ def _type_name(simple: str) -> str:
     return type(_parse_datatype_string(simple)).__name__
 
 
-def _escalate(spec: PipelineSpec, checks: list[Check], stage: str) -> list[Check]:
-    """Apply ``quality.escalate`` globs (warning -> error) for this stage."""
+def _escalate(spec: PipelineSpec, checks: list[Check]) -> list[Check]:
+    """Apply ``quality.escalate`` globs (warning -> error)."""
     out = []
     for c in checks:
         if c.severity == "warning" and any(
@@ -189,7 +189,7 @@ def input_suite(spec: PipelineSpec, schema: StructType, history: list[int]) -> S
         if action.expect is None or name not in present:
             continue
         checks.extend(_column_expectations(E, name, action.expect))
-    return Suite("input", _escalate(spec, checks, "input"), notes)
+    return Suite("input", _escalate(spec, checks), notes)
 
 
 def _column_expectations(E: Any, name: str, ex: Any) -> list[Check]:  # noqa: N803
@@ -304,7 +304,7 @@ def output_suite(
             description=f"{expected_rows} rows (input minus suppressions)",
         )
     )
-    return Suite("output", _escalate(spec, checks, "output"), allowed_pii=allowed)
+    return Suite("output", _escalate(spec, checks), allowed_pii=allowed)
 
 
 def _domain_checks(E: Any, ex: Any, name: str, action: Any) -> list[Check]:  # noqa: N803

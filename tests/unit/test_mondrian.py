@@ -115,8 +115,8 @@ def test_unknown_category_names_the_column_not_the_value():
     assert "secret-town" not in str(err.value)
 
 
-@pytest.mark.skipif(not ADULT.is_dir(), reason="../shared/data/adult is absent (benchmark data)")
-def test_adult_k10_is_verified_and_generalizes_little():
+def adult():
+    """Adult as strings, its hierarchy rows per categorical QI, and the kernel's QIs."""
     df = pd.read_csv(ADULT / "adult.csv", sep=";", dtype=str, keep_default_na=False)
     cats = ["sex", "race", "marital-status", "education", "native-country", "workclass",
             "occupation"]  # fmt: skip
@@ -125,6 +125,12 @@ def test_adult_k10_is_verified_and_generalizes_little():
         with open(ADULT / f"adult_hierarchy_{c}.csv", newline="") as fh:
             rows_of[c] = list(csv.reader(fh, delimiter=";"))
     qis = [NumericQI("age")] + [CategoricalQI(c, Hierarchy.from_rows(c, rows_of[c])) for c in cats]
+    return df, rows_of, qis
+
+
+@pytest.mark.skipif(not ADULT.is_dir(), reason="../shared/data/adult is absent (benchmark data)")
+def test_adult_k10_is_verified_and_generalizes_little():
+    df, rows_of, qis = adult()
     res = mondrian(df, qis, 10, sensitive="salary-class", l=1)
     report = check(df, res.released, numeric=["age"], hierarchies=rows_of, k=10)
     assert report.violations == [] and report.suppressed == 0
@@ -159,14 +165,7 @@ def test_metrics_match_the_peer_measurement_script(tmp_path):
 
     from pipelines.kanon.metrics import measure
 
-    df = pd.read_csv(ADULT / "adult.csv", sep=";", dtype=str, keep_default_na=False)
-    cats = ["sex", "race", "marital-status", "education", "native-country", "workclass",
-            "occupation"]  # fmt: skip
-    rows_of = {}
-    for c in cats:
-        with open(ADULT / f"adult_hierarchy_{c}.csv", newline="") as fh:
-            rows_of[c] = list(csv.reader(fh, delimiter=";"))
-    qis = [NumericQI("age")] + [CategoricalQI(c, Hierarchy.from_rows(c, rows_of[c])) for c in cats]
+    df, rows_of, qis = adult()
     res = mondrian(df, qis, 10)
     out = df.copy()
     for q in qis:
