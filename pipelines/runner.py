@@ -191,8 +191,19 @@ def run_partition(
     if spec_obj.k_anonymity is not None:
         from pipelines.kanon.stage import anonymize
 
-        step("k-anonymizing")
-        out, kanon_summary, persisted = anonymize(out, spec_obj.k_anonymity, partition, hierarchies)
+        ka = spec_obj.k_anonymity
+        window, earlier = None, []
+        for days in range(1, ka.window):
+            value = (partition_date - dt.timedelta(days=days)).isoformat()
+            if source.partition_exists(spark, value):
+                rows = source.read_partition(spark, value)
+                check_schema(spec_obj, rows.columns, f"{source.display} partition {value}")
+                prev = desensitize(rows, spec_obj, keys, dt.date.fromisoformat(value))
+                window = prev if window is None else window.unionByName(prev)
+                earlier.append(value)
+        step("k-anonymizing" + (f" with {len(earlier)} earlier partitions" if earlier else ""))
+        out, kanon_summary, persisted = anonymize(out, ka, partition, hierarchies, window)
+        kanon_summary["window_partitions"] = earlier
         lap("k_anonymity")
 
     staged = sink.staging_dir(spark, run_id, partition)

@@ -37,15 +37,21 @@ import numpy as np
 import pandas as pd
 
 from pipelines.kanon.hierarchy import Hierarchy
+from pipelines.kanon.privacy import Requirement
 
 SUPPRESSED = "*"
 
 
 @dataclass(frozen=True)
 class NumericQI:
-    """A numeric (or date, as ordinal) quasi-identifier released as a range."""
+    """A numeric quasi-identifier released as a range.
+
+    ``date=True``: the values are days since 1970-01-01 and are released as ISO
+    dates, ``[2024-01-01-2024-03-31]`` (each end is exactly ten characters).
+    """
 
     name: str
+    date: bool = False
 
 
 @dataclass(frozen=True)
@@ -68,13 +74,38 @@ class Result:
     suppressed: int
 
 
-def _fmt(x: float) -> str:
+_EPOCH = np.datetime64("1970-01-01", "D")
+
+
+def _fmt(x: float, date: bool = False) -> str:
+    if date:
+        return str(_EPOCH + np.timedelta64(int(x), "D"))
     return str(int(x)) if float(x).is_integer() else repr(float(x))
 
 
+def sensitive_codes(values: pd.Series, domain: list | None, where: str) -> tuple[np.ndarray, int]:
+    """Codes 0..m−1 of the sensitive values in ``domain`` (sorted; default: the values')."""
+    if values.isna().any():
+        raise ValueError(f"{where}: the sensitive column has null values")
+    if domain is None:
+        domain = sorted(values.unique())
+    codes = pd.Categorical(values, categories=domain).codes.astype(np.int64)
+    if (codes < 0).any():
+        raise ValueError(f"{where}: a sensitive value outside the partition's domain")
+    return codes, len(domain)
+
+
 class _Kernel:
-    def __init__(self, df: pd.DataFrame, qis: list[QI], k: int, sensitive: str | None, l: int):  # noqa: E741
-        self.qis, self.k, self.l = qis, k, l
+    def __init__(
+        self,
+        df: pd.DataFrame,
+        qis: list[QI],
+        req: Requirement,
+        sensitive: str | None,
+        domain: list | None,
+        counted: str | None,
+    ):
+        self.qis, self.req = qis, req
         self.data: list[np.ndarray] = []
         self.spans: list[float] = []
         for q in qis:
@@ -89,9 +120,17 @@ class _Kernel:
                 codes = q.hierarchy.codes(df[q.name].astype(str).to_numpy(), q.name)
                 self.data.append(codes)
                 self.spans.append(float(max(len(q.hierarchy.leaves) - 1, 1)))
-        self.sensitive = None
-        if sensitive is not None and l > 1:
-            self.sensitive = pd.factorize(df[sensitive], sort=True)[0]
+        n = len(df)
+        self.codes, self.bins = np.zeros(n, dtype=np.int64), 1
+        if req.needs_sensitive:
+            if sensitive is None:
+                raise ValueError("l-diversity and t-closeness need a sensitive column")
+            self.codes, self.bins = sensitive_codes(df[sensitive], domain, "k_anonymity.sensitive")
+        self.weights = (
+            np.ones(n) if counted is None else df[counted].to_numpy(dtype=bool).astype(np.float64)
+        )
+        if req.t is not None and not req.reference:
+            self.req = req.with_reference(self.hist(np.arange(n)))
 
     # ---------------------------------------------------------------- helpers
 
@@ -114,12 +153,12 @@ class _Kernel:
         node = anc[self.data[i][idx[0]], level]
         return float(np.count_nonzero(anc[:, level] == node) - 1) / self.spans[i]
 
+    def hist(self, part: np.ndarray) -> np.ndarray:
+        """Counted records of the part per sensitive value."""
+        return np.bincount(self.codes[part], weights=self.weights[part], minlength=self.bins)
+
     def _ok(self, part: np.ndarray) -> bool:
-        if len(part) < self.k:
-            return False
-        if self.sensitive is not None:
-            return len(np.unique(self.sensitive[part])) >= self.l
-        return True
+        return self.req.ok(self.hist(part))
 
     # ---------------------------------------------------------------- splits
 
@@ -149,8 +188,11 @@ class _Kernel:
             if self._ok(pool):
                 large.append(pool)
             elif large:
-                smallest = min(range(len(large)), key=lambda j: (len(large[j]), j))
+                counted = [self.hist(g).sum() for g in large]
+                smallest = min(range(len(large)), key=lambda j: (counted[j], j))
                 large[smallest] = np.concatenate([large[smallest], pool])
+                if not self._ok(large[smallest]):  # entropy/recursive/t are not
+                    return None  # closed under adding arbitrary records
             else:
                 return None
         return [np.sort(g) for g in large] if len(large) >= 2 else None
@@ -175,8 +217,8 @@ class _Kernel:
         for i, q in enumerate(self.qis):
             if isinstance(q, NumericQI):
                 x = self.data[i][idx]
-                lo, hi = x.min(), x.max()
-                out[i][idx] = _fmt(lo) if lo == hi else f"[{_fmt(lo)}-{_fmt(hi)}]"
+                lo, hi = _fmt(x.min(), q.date), _fmt(x.max(), q.date)
+                out[i][idx] = lo if lo == hi else f"[{lo}-{hi}]"
             else:
                 level = self._node_level(i, idx)
                 node = q.hierarchy.ancestors[self.data[i][idx[0]], level]
@@ -200,18 +242,26 @@ class _Kernel:
 def mondrian(
     df: pd.DataFrame,
     qis: list[QI],
-    k: int,
+    k: int | Requirement,
     *,
     sensitive: str | None = None,
     l: int = 1,  # noqa: E741 (the letter of the literature)
+    domain: list | None = None,
+    counted: str | None = None,
 ) -> Result:
-    """k-anonymize the QI columns of ``df`` (distinct l-diversity over ``sensitive``)."""
-    if k < 1 or l < 1:
-        raise ValueError("k and l must be at least 1")
+    """k-anonymize the QI columns of ``df``.
+
+    ``k`` is a number (with ``l``: distinct l-diversity over ``sensitive``) or a full
+    :class:`Requirement`. ``domain``: the sorted sensitive values when ``df`` is one
+    group of a larger partition (t-closeness then needs the requirement's reference
+    distribution too). ``counted``: a boolean column; only those records count
+    towards the requirement (the others are window rows; they are released too).
+    """
+    req = k if isinstance(k, Requirement) else Requirement(k, l)
     n = len(df)
-    kernel = _Kernel(df, qis, k, sensitive, l)
     if n == 0:
         return Result(pd.DataFrame({q.name: [] for q in qis}, dtype=object), 0, 0)
+    kernel = _Kernel(df, qis, req, sensitive, domain, counted)
     if not kernel._ok(np.arange(n)):
         released = pd.DataFrame({q.name: [SUPPRESSED] * n for q in qis}, index=df.index)
         return Result(released, 0, n)

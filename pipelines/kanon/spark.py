@@ -4,8 +4,10 @@ The scheme of published Spark Mondrian work: while a group is larger than
 ``local_rows``, Spark computes the group's statistics (count, min/max and median of
 each numeric QI, the lowest common hierarchy level of each categorical QI) and the
 sizes of the candidate parts, the driver picks the split with the same rules as the
-local kernel (widest normalized QI first, every part ≥ k and l-diverse), and the
-rows get their new group id through a broadcast join. The driver only ever holds
+local kernel (widest normalized QI first, every part meeting the
+:class:`~pipelines.kanon.privacy.Requirement` on its histogram of sensitive
+values, counted exactly), and the rows get their new group id through a
+broadcast join. The driver only ever holds
 per-group statistics (one row per group and QI), never records. Once every group
 fits, ``applyInPandas`` runs :func:`pipelines.kanon.mondrian.mondrian` on each group
 (Arrow batches, one group per call).
@@ -28,11 +30,15 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType
+from pyspark.sql.types import LongType, StringType, StructField, StructType
 
 from pipelines.kanon.mondrian import QI, SUPPRESSED, CategoricalQI, NumericQI, mondrian
+from pipelines.kanon.privacy import Requirement
 
 G = "__kanon_group"
+S = "__kanon_s"  # sensitive value code, 0..m-1 in the column's sort order (0 without one)
+W = "__kanon_w"  # 1 when the record counts towards the requirement, 0 for window rows
+MAX_SENSITIVE_VALUES = 10_000
 
 
 @dataclass(frozen=True)
@@ -61,10 +67,8 @@ def _with_ancestors(df: DataFrame, qis: list[QI]) -> DataFrame:
     return df
 
 
-def _stats(df: DataFrame, qis: list[QI], sensitive: str | None) -> dict[int, dict]:
+def _stats(df: DataFrame, qis: list[QI]) -> dict[int, dict]:
     aggs = [F.count(F.lit(1)).alias("n")]
-    if sensitive:
-        aggs.append(F.countDistinct(sensitive).alias("s"))
     for i, q in enumerate(qis):
         if isinstance(q, NumericQI):
             x = F.col(q.name).cast("double")
@@ -87,87 +91,129 @@ def _lca_level(row: dict, i: int, q: CategoricalQI) -> int:
     return q.hierarchy.height
 
 
+def sensitive_domain(df: DataFrame, sensitive: str, limit: int = MAX_SENSITIVE_VALUES) -> list:
+    """The sorted distinct sensitive values (the driver holds at most ``limit``)."""
+    where = f"k_anonymity.sensitive ({sensitive})"
+    if df.where(F.col(sensitive).isNull()).limit(1).count():
+        raise ValueError(f"{where}: null values; fill or redact them before k-anonymity")
+    ordered = df.select(sensitive).distinct().orderBy(sensitive).limit(limit + 1)
+    values = [r[0] for r in ordered.collect()]
+    if len(values) > limit:
+        raise ValueError(f"{where}: more than {limit} distinct values; generalize the column first")
+    return values
+
+
 def spark_mondrian(
     df: DataFrame,
     qis: list[QI],
-    k: int,
+    k: int | Requirement,
     *,
     sensitive: str | None = None,
     l: int = 1,  # noqa: E741
+    counted: str | None = None,
     local_rows: int = 200_000,
     max_rounds: int = 64,
 ) -> DataFrame:
     """k-anonymize the QI columns of ``df``; QIs come back as strings, other columns as is.
 
-    No record is suppressed unless the whole input has fewer than k records (or is
-    not l-diverse), in which case every QI of every record is ``*``.
+    ``k`` is a number (with ``l``: distinct l-diversity) or a :class:`Requirement`.
+    ``counted``: a boolean column; only those records count towards the
+    requirement (window rows shape the splits but do not count). No record is
+    suppressed unless the counted records as a whole miss the requirement, in
+    which case every QI of every record is ``*``.
     """
-    if k < 1 or l < 1 or local_rows < 1:
-        raise ValueError("k, l and local_rows must be at least 1")
+    req = k if isinstance(k, Requirement) else Requirement(k, l)
+    if local_rows < 1:
+        raise ValueError("local_rows must be at least 1")
     original_cols = df.columns
-    sens = sensitive if (sensitive is not None and l > 1) else None
-    spans: list[float] = []
+    qi_names = {q.name for q in qis}
     work = _with_ancestors(df, qis).withColumn(G, F.lit(0).cast("long"))
-    first = _stats(work, qis, sens)
+    bins = 1
+    if req.needs_sensitive:
+        if sensitive is None:
+            raise ValueError("l-diversity and t-closeness need a sensitive column")
+        domain = sensitive_domain(df, sensitive)
+        bins = len(domain)
+        codes = df.sparkSession.createDataFrame(
+            [(v, i) for i, v in enumerate(domain)],
+            StructType([df.schema[sensitive], StructField(S, LongType(), False)]),
+        )
+        work = work.join(F.broadcast(codes), on=sensitive, how="left")
+    else:
+        work = work.withColumn(S, F.lit(0).cast("long"))
+    weight = F.col(counted).cast("long") if counted else F.lit(1).cast("long")
+    work = work.withColumn(W, weight)
+    hist = _hist(work.groupBy(S).agg(F.sum(W).alias("w")).collect(), bins)
+    if req.t is not None and hist.sum():
+        req = req.with_reference(hist)  # q: the counted records' distribution
+    first = _stats(work, qis)
     total = first.get(0, {"n": 0})
+    if total["n"] == 0:
+        return df.select(*[F.col(c).cast("string") if c in qi_names else F.col(c)
+                           for c in original_cols])  # fmt: skip
+    if not req.ok(hist):
+        return df.select(*[F.lit(SUPPRESSED).alias(c) if c in qi_names else F.col(c)
+                           for c in original_cols])  # fmt: skip
+    spans: list[float] = []
     for i, q in enumerate(qis):
         if isinstance(q, NumericQI):
             spans.append(float((total.get(f"hi{i}") or 0) - (total.get(f"lo{i}") or 0)) or 1.0)
         else:
             spans.append(float(max(len(q.hierarchy.leaves) - 1, 1)))
-    if total["n"] == 0:
-        return df.select(*[F.col(c).cast("string") if c in {q.name for q in qis} else F.col(c)
-                           for c in original_cols])  # fmt: skip
-    if total["n"] < k or (sens and total["s"] < l):
-        return df.select(*[F.lit(SUPPRESSED).alias(c) if c in {q.name for q in qis} else F.col(c)
-                           for c in original_cols])  # fmt: skip
     next_id = 1
     stats = first
     for _ in range(max_rounds):
         big = {g: r for g, r in stats.items() if r["n"] > local_rows}
         if not big:
             break
-        splits = _choose_splits(work, qis, k, l, sens, big, spans)
+        splits = _choose_splits(work, qis, req, bins, big, spans)
         if not splits:
             break
         work, next_id = _apply_splits(work, qis, splits, next_id)
         work = work.localCheckpoint(eager=True)
-        stats = _stats(work, qis, sens)
-    return _finish(work, qis, k, l, sens, original_cols)
+        stats = _stats(work, qis)
+    return _finish(work, qis, req, bins, original_cols)
 
 
-def _ok(n: int, s: int | None, k: int, l: int) -> bool:  # noqa: E741
-    return n >= k and (s is None or s >= l)
+def _hist(rows: list, bins: int, key: str = "w") -> np.ndarray:
+    h = np.zeros(bins)
+    for r in rows:
+        h[r[S]] += r[key] or 0
+    return h
 
 
-def _choose_splits(work, qis, k, l, sens, big, spans) -> list[_Split]:  # noqa: ANN001, PLR0913, E741
-    """One allowed split per big group (or none), measured exactly in Spark."""
+def _choose_splits(work, qis, req, bins, big, spans) -> list[_Split]:  # noqa: ANN001, PLR0913
+    """One allowed split per big group (or none), measured exactly in Spark.
+
+    The driver receives, per group, the histogram (counted records per sensitive
+    value) of each candidate part: groups × candidates × sensitive values numbers.
+    """
     spark = work.sparkSession
     groups = sorted(big)
     gtable = spark.createDataFrame([(g,) for g in groups], f"{G} bigint")
     scoped = work.join(F.broadcast(gtable), on=G)
-    # Exact part sizes for the numeric candidates (x < m and x <= m) in one pass.
-    medians: dict[int, dict[int, float]] = {}
-    numeric_counts: dict[int, dict] = {g: {} for g in groups}
-    aggs = []
-    for i, q in enumerate(qis):
-        if isinstance(q, NumericQI):
-            medians[i] = {g: big[g][f"m{i}"] for g in groups}
-    if medians:
-        rows = [(g, *[float(medians[i][g]) for i in sorted(medians)]) for g in groups]
-        mcols = ", ".join(f"m{i} double" for i in sorted(medians))
+    numeric = [i for i, q in enumerate(qis) if isinstance(q, NumericQI)]
+    # Whole-group histograms and, for each numeric QI, those of x < m and x <= m.
+    aggs = [F.sum(W).alias("w")]
+    with_m = scoped
+    if numeric:
+        rows = [(g, *[float(big[g][f"m{i}"]) for i in numeric]) for g in groups]
+        mcols = ", ".join(f"m{i} double" for i in numeric)
         mtable = spark.createDataFrame(rows, f"{G} bigint, {mcols}")
         with_m = scoped.join(F.broadcast(mtable), on=G)
-        for i in sorted(medians):
+        for i in numeric:
             x = F.col(qis[i].name).cast("double")
             for tag, cond in (("lt", x < F.col(f"m{i}")), ("le", x <= F.col(f"m{i}"))):
-                aggs.append(F.sum(F.when(cond, 1).otherwise(0)).alias(f"{tag}{i}"))
-                if sens:
-                    aggs.append(F.countDistinct(F.when(cond, F.col(sens))).alias(f"{tag}{i}_s"))
-                    aggs.append(F.countDistinct(F.when(~cond, F.col(sens))).alias(f"{tag}{i}_sr"))
-        numeric_counts = {r[G]: r.asDict() for r in with_m.groupBy(G).agg(*aggs).collect()}
-    # Child sizes for the categorical candidates.
-    child_counts: dict[int, dict[int, dict[int, tuple[int, int | None]]]] = {}
+                aggs.append(F.sum(F.when(cond, F.col(W)).otherwise(0)).alias(f"{tag}{i}"))
+    totals: dict[int, np.ndarray] = {g: np.zeros(bins) for g in groups}
+    lefts: dict[tuple[int, str], np.ndarray] = {}
+    for r in with_m.groupBy(G, S).agg(*aggs).collect():
+        totals[r[G]][r[S]] += r["w"] or 0
+        for i in numeric:
+            for tag in ("lt", "le"):
+                lefts.setdefault((r[G], f"{tag}{i}"), np.zeros(bins))[r[S]] += r[f"{tag}{i}"] or 0
+    # Child histograms for the categorical candidates.
+    children: dict[tuple[int, int], dict[int, np.ndarray]] = {}
     for i, q in enumerate(qis):
         if not isinstance(q, CategoricalQI):
             continue
@@ -175,14 +221,9 @@ def _choose_splits(work, qis, k, l, sens, big, spans) -> list[_Split]:  # noqa: 
         ltable = spark.createDataFrame([(g, lv) for g, lv in levels.items()], f"{G} bigint, lv int")
         child = F.element_at(F.col(_anc_col(q)), F.col("lv"))  # level lv-1, 1-based: lv
         part = scoped.join(F.broadcast(ltable), on=G).where(F.col("lv") > 0)
-        cagg = [F.count(F.lit(1)).alias("n")]
-        if sens:
-            cagg.append(F.countDistinct(sens).alias("s"))
-        for r in part.groupBy(G, child.alias("child")).agg(*cagg).collect():
-            child_counts.setdefault(i, {}).setdefault(r[G], {})[r["child"]] = (
-                r["n"],
-                r["s"] if sens else None,
-            )
+        for r in part.groupBy(G, child.alias("child"), S).agg(F.sum(W).alias("w")).collect():
+            hists = children.setdefault((i, r[G]), {})
+            hists.setdefault(r["child"], np.zeros(bins))[r[S]] += r["w"] or 0
     splits = []
     for g in groups:
         row = big[g]
@@ -198,49 +239,49 @@ def _choose_splits(work, qis, k, l, sens, big, spans) -> list[_Split]:  # noqa: 
         for i in sorted(range(len(qis)), key=lambda j: (-widths[j], j)):
             if widths[i] <= 0:
                 break
-            split = (
-                _numeric_split(g, i, row, numeric_counts[g], k, l, sens)
-                if isinstance(qis[i], NumericQI)
-                else _categorical_split(
-                    g, i, row, qis[i], child_counts.get(i, {}).get(g, {}), k, l, sens
-                )  # fmt: skip
-            )
+            if isinstance(qis[i], NumericQI):
+                split = _numeric_split(g, i, row, totals[g], lefts, req)
+            else:
+                split = _categorical_split(g, i, row, qis[i], children.get((i, g), {}), req)
             if split is not None:
                 splits.append(split)
                 break
     return splits
 
 
-def _numeric_split(g, i, row, counts, k, l, sens) -> _Split | None:  # noqa: ANN001, PLR0913, E741
-    n, best = row["n"], None
+def _numeric_split(g, i, row, total, lefts, req) -> _Split | None:  # noqa: ANN001, PLR0913
+    best = None
     for tag, inclusive in (("lt", False), ("le", True)):
-        left = counts[f"{tag}{i}"]
-        ls = counts.get(f"{tag}{i}_s") if sens else None
-        rs = counts.get(f"{tag}{i}_sr") if sens else None
-        if _ok(left, ls, k, l) and _ok(n - left, rs, k, l):
-            balance = abs(2 * left - n)
+        left = lefts.get((g, f"{tag}{i}"), np.zeros_like(total))
+        if req.ok(left) and req.ok(total - left):
+            balance = abs(2 * left.sum() - total.sum())
             if best is None or balance < best[0]:
                 best = (balance, _Split(g, i, median=float(row[f"m{i}"]), inclusive=inclusive))
     return None if best is None else best[1]
 
 
-def _categorical_split(g, i, row, q, children, k, l, sens) -> _Split | None:  # noqa: ANN001, PLR0913, E741
-    """Mirror of the local kernel's rule: children ≥ k alone, the rest pooled."""
+def _categorical_split(g, i, row, q, children, req) -> _Split | None:  # noqa: ANN001, PLR0913
+    """Mirror of the local kernel's rule for splitting along a hierarchy.
+
+    Children meeting the requirement alone are parts; the rest are pooled into one
+    more part, or into the smallest part (then re-checked).
+    """
     level = _lca_level(row, i, q)
     if level == 0 or not children:
         return None
     ids = sorted(children)
-    # Distinct sensitive counts of a pool are not the sum of its children's: only
-    # pool when no l-diversity is asked, or refuse pooling (conservative).
-    large = [c for c in ids if _ok(children[c][0], children[c][1], k, l)]
+    large = [c for c in ids if req.ok(children[c])]
     small = [c for c in ids if c not in large]
     parts = [[c] for c in large]
     if small:
-        pool_n = sum(children[c][0] for c in small)
-        if not sens and pool_n >= k:
+        pool = sum((children[c] for c in small), np.zeros_like(children[ids[0]]))
+        if req.ok(pool):
             parts.append(small)
-        elif not sens and parts:
-            smallest = min(range(len(parts)), key=lambda j: (children[parts[j][0]][0], j))
+        elif parts:
+            counted = [children[p[0]].sum() for p in parts]
+            smallest = min(range(len(parts)), key=lambda j: (counted[j], j))
+            if not req.ok(children[parts[smallest][0]] + pool):
+                return None
             parts[smallest] = parts[smallest] + small
         else:
             return None
@@ -285,7 +326,7 @@ def _apply_splits(work: DataFrame, qis: list[QI], splits: list[_Split], next_id:
     return out, next_id
 
 
-def _finish(work, qis, k, l, sens, original_cols) -> DataFrame:  # noqa: ANN001, PLR0913, E741
+def _finish(work, qis, req, bins, original_cols) -> DataFrame:  # noqa: ANN001
     """Run the local kernel on every group with applyInPandas."""
     qi_names = {q.name for q in qis}
     fields = [
@@ -295,16 +336,17 @@ def _finish(work, qis, k, l, sens, original_cols) -> DataFrame:  # noqa: ANN001,
     ]
     schema = StructType(fields)
     names = [f.name for f in fields]
+    domain = list(range(bins))
 
     def finish(pdf: pd.DataFrame) -> pd.DataFrame:
-        res = mondrian(pdf, qis, k, sensitive=sens, l=l)
+        res = mondrian(pdf, qis, req, sensitive=S, domain=domain, counted=W)
         out = pdf[names].copy()
         for q in qis:
             out[q.name] = res.released[q.name].astype(str).to_numpy()
         return out
 
     done = (
-        work.select(*names, G)
+        work.select(*names, S, W, G)
         .groupBy(G)
         .applyInPandas(lambda pdf: finish(pdf.drop(columns=[G])), schema)
     )

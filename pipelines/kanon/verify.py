@@ -8,9 +8,16 @@ released records in the same row order, it measures:
 * suppression: released rows whose every QI is ``*``;
 * equivalence classes: released rows grouped by their QI tuple; ``k`` = the
   smallest class (suppressed rows are not a class);
-* ``l`` (distinct l-diversity) = the fewest distinct sensitive values in a class;
+* l-diversity of the sensitive column per class, with counts c₁ ≥ … ≥ c_m of its
+  values in the class and n = Σc: ``l`` = the fewest distinct values in a class;
+  ``entropy_l`` = exp(min over classes of −Σ (c/n)·ln(c/n)); ``recursive_ratio`` =
+  the largest c₁ / (c_l + … + c_m) (recursive (c,l)-diversity holds iff it is < c);
+* ``t`` = the largest Earth Mover's Distance between a class's sensitive
+  distribution p and the whole table's q: ½·Σ|pᵢ − qᵢ| (equal distance) or
+  Σᵢ|Σ_{j≤i}(pⱼ − qⱼ)| / (m − 1) over the values in sort order (ordered distance);
 * truthfulness: every released cell covers the record's own raw value — a numeric
-  cell ``[lo-hi]`` (or a plain number) contains it, a categorical cell is the raw
+  cell ``[lo-hi]`` (or a plain number) contains it, a date cell
+  ``[YYYY-MM-DD-YYYY-MM-DD]`` (or one date) likewise, a categorical cell is the raw
   value or one of its ancestors in the hierarchy, ``*`` covers everything.
 """
 
@@ -20,9 +27,25 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 _RANGE = re.compile(r"^\[(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)-(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\]$")
+_DATE = r"\d{4}-\d{2}-\d{2}"
+_DATE_RANGE = re.compile(rf"^\[({_DATE})-({_DATE})\]$")
+TOLERANCE = 1e-9  # floating-point slack on entropy and distances
+
+
+@dataclass(frozen=True)
+class Asked:
+    """The guarantees to check: k, and optionally l-diversity and t-closeness."""
+
+    k: int
+    l: int | None = None  # noqa: E741
+    l_kind: str = "distinct"
+    c: float | None = None
+    t: float | None = None
+    ordered: bool = False
 
 
 @dataclass
@@ -39,6 +62,70 @@ class Check:
     violations: list[str] = field(default_factory=list)
     discernibility: float | None = None
     prosecutor_risk: dict[str, float] = field(default_factory=dict)
+    entropy_l: float | None = None
+    recursive_ratio: float | None = None
+    t: float | None = None
+
+    def judge(self, asked: Asked) -> None:
+        """Append a violation for every guarantee in ``asked`` that does not hold."""
+        if self.k is not None and self.k < asked.k:
+            self.violations.append(
+                f"k: smallest equivalence class has {self.k} records (< {asked.k})"
+            )
+        if asked.l is not None and self.l is not None:
+            if self.l < asked.l:
+                self.violations.append(
+                    f"l: a class has only {self.l} distinct sensitive values (< {asked.l})"
+                )
+            elif asked.l_kind == "entropy" and self.entropy_l < asked.l * (1 - TOLERANCE):
+                self.violations.append(
+                    f"l: a class has entropy l {self.entropy_l:.4f} (< {asked.l})"
+                )
+            elif asked.l_kind == "recursive" and not self.recursive_ratio < asked.c:
+                self.violations.append(
+                    f"l: a class has c₁/(c_l+…+c_m) = {self.recursive_ratio:.4f} "
+                    f"(recursive ({asked.c},{asked.l})-diversity needs < {asked.c})"
+                )
+        if asked.t is not None and self.t is not None and self.t > asked.t + TOLERANCE:
+            self.violations.append(f"t: a class is at distance {self.t:.4f} (> {asked.t})")
+        for col, n in self.untruthful.items():
+            if n:
+                self.violations.append(
+                    f"truthfulness: {n} released {col} values do not cover the raw"
+                )
+
+
+def _date_covers(cell: str, raw: str) -> bool:
+    if cell == "*":
+        return True
+    m = _DATE_RANGE.match(cell)
+    if m:
+        return m.group(1) <= raw <= m.group(2)  # ISO dates order as strings
+    return cell == raw
+
+
+def _diversity(counts: np.ndarray, q: np.ndarray, l: int | None) -> dict[str, Any]:  # noqa: E741
+    """Class measures from a classes × values count matrix (values in sort order).
+
+    ``q``: the whole table's distribution over the same values.
+    """
+    n = counts.sum(axis=1, keepdims=True)
+    p = counts / n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        entropy = -np.where(p > 0, p * np.log(np.where(p > 0, p, 1)), 0).sum(axis=1)
+        desc = -np.sort(-counts, axis=1)
+        tail = desc[:, (l or 1) - 1 :].sum(axis=1)
+        ratio = np.where(tail > 0, desc[:, 0] / np.where(tail > 0, tail, 1), np.inf)
+    m = counts.shape[1]
+    equal = np.abs(p - q).sum(axis=1) / 2
+    ordered = np.abs(np.cumsum(p - q, axis=1)).sum(axis=1) / (m - 1) if m > 1 else equal * 0
+    return {
+        "l": int((counts > 0).sum(axis=1).min()),
+        "entropy_l": float(np.exp(entropy.min())),
+        "recursive_ratio": float(ratio.max()),
+        "t_equal": float(equal.max()),
+        "t_ordered": float(ordered.max()),
+    }
 
 
 def _numeric_covers(cell: str, raw: float) -> bool:
@@ -62,16 +149,22 @@ def check(
     k: int,
     sensitive: str | None = None,
     l: int | None = None,  # noqa: E741
+    l_kind: str = "distinct",
+    c: float | None = None,
+    t: float | None = None,
+    ordered: bool = False,
+    dates: list[str] = (),
     max_suppressed: float = 0.0,
 ) -> Check:
     """Measure ``released`` (same rows, same order as ``original``) and list violations.
 
     ``hierarchies`` maps each categorical QI to its rows (raw value first, then its
-    generalizations up to the root), as read from the ARX CSV file.
+    generalizations up to the root), as read from the ARX CSV file. ``dates``: QIs
+    whose raw values are dates (``datetime.date`` or ISO strings).
     """
     if len(original) != len(released):
         raise ValueError("original and released must have the same rows in the same order")
-    qis = list(numeric) + list(hierarchies)
+    qis = list(numeric) + list(dates) + list(hierarchies)
     rel = released[qis].astype(str).reset_index(drop=True)
     orig = original.reset_index(drop=True)
     suppressed_mask = (rel == "*").all(axis=1)
@@ -80,6 +173,10 @@ def check(
     for col in numeric:
         raw = pd.to_numeric(orig[col]).astype(float)
         ok = [_numeric_covers(c, r) for c, r in zip(rel[col], raw, strict=True)]
+        untruthful[col] = ok.count(False)
+    for col in dates:
+        raw = orig[col].astype(str)
+        ok = [_date_covers(c, r) for c, r in zip(rel[col], raw, strict=True)]
         untruthful[col] = ok.count(False)
     for col, rows in hierarchies.items():
         ancestors = {r[0].strip(): {c.strip() for c in r} for r in rows if r}
@@ -107,19 +204,20 @@ def check(
             "max": float(sizes.max()),
         }
         if sensitive is not None:
-            with_s = kept.assign(__s=orig.loc[kept.index, sensitive].to_numpy())
-            out.l = int(with_s.groupby(qis, sort=False, dropna=False)["__s"].nunique().min())
-    if out.k is not None and out.k < k:
-        out.violations.append(f"k: smallest equivalence class has {out.k} records (< {k})")
-    if l is not None and out.l is not None and out.l < l:
-        out.violations.append(f"l: a class has only {out.l} distinct sensitive values (< {l})")
+            values = orig[sensitive]
+            with_s = kept.assign(__s=values.loc[kept.index].to_numpy())
+            counts = with_s.groupby([*qis, "__s"], dropna=False).size().unstack(fill_value=0)
+            domain = sorted(values.unique())
+            counts = counts.reindex(columns=domain, fill_value=0).to_numpy(dtype=float)
+            q = values.value_counts().reindex(domain).to_numpy(dtype=float) / len(values)
+            d = _diversity(counts, q, l)
+            out.l, out.entropy_l, out.recursive_ratio = d["l"], d["entropy_l"], d["recursive_ratio"]
+            out.t = d["t_ordered"] if ordered else d["t_equal"]
+    out.judge(Asked(k, l, l_kind, c, t, ordered))
     if out.suppressed > max_suppressed * max(out.rows, 1):
         out.violations.append(
             f"suppression: {out.suppressed} of {out.rows} records (limit {max_suppressed:.1%})"
         )
-    for col, n in untruthful.items():
-        if n:
-            out.violations.append(f"truthfulness: {n} released {col} values do not cover the raw")
     return out
 
 
@@ -129,19 +227,20 @@ def check_spark(
     originals: dict[str, str],
     numeric: list[str],
     hierarchies: dict[str, list[list[str]]],
-    k: int,
+    asked: Asked,
     sensitive: str | None = None,
-    l: int | None = None,  # noqa: E741
+    dates: list[str] = (),
 ) -> Check:
     """The same checks as :func:`check`, computed by Spark on a released DataFrame.
 
     ``df`` holds the released QI columns and, for each QI, its raw value in the
     column ``originals[qi]`` (so truthfulness is checked row by row without
-    collecting anything); the driver receives a handful of counts.
+    collecting anything); the driver receives a handful of numbers, plus the sorted
+    sensitive values when l-diversity or t-closeness is checked.
     """
     from pyspark.sql import functions as F
 
-    qis = list(numeric) + list(hierarchies)
+    qis = list(numeric) + list(dates) + list(hierarchies)
     is_star = F.lit(True)
     for q in qis:
         is_star = is_star & (F.col(q) == "*")
@@ -157,6 +256,12 @@ def check_spark(
             | (cell.rlike(r"^-?\d+(\.\d+)?$") & (cell.cast("double") == raw))
         )
         checks.append(F.sum(F.when(covers, 0).otherwise(1)).alias(f"u_{q}"))
+    for q in dates:
+        cell, raw = F.col(q), F.col(originals[q]).cast("date").cast("string")
+        lo = F.regexp_extract(cell, _DATE_RANGE.pattern, 1)
+        hi = F.regexp_extract(cell, _DATE_RANGE.pattern, 2)
+        covers = (cell == "*") | ((lo != "") & (lo <= raw) & (raw <= hi)) | (cell == raw)
+        checks.append(F.sum(F.when(covers, 0).otherwise(1)).alias(f"u_{q}"))
     spark = df.sparkSession
     for i, (q, rows) in enumerate(hierarchies.items()):
         pairs = {(r[0].strip(), c.strip()) for r in rows if r for c in r}
@@ -168,10 +273,7 @@ def check_spark(
         checks.append(F.sum(F.when(covers, 0).otherwise(1)).alias(f"u_{q}"))
     totals = work.agg(*checks).collect()[0]
     kept = df.where(~is_star)
-    class_aggs = [F.count(F.lit(1)).alias("n")]
-    if sensitive is not None:
-        class_aggs.append(F.countDistinct(sensitive).alias("s"))
-    classes = kept.groupBy(*qis).agg(*class_aggs)
+    classes = kept.groupBy(*qis).agg(F.count(F.lit(1)).alias("n"))
     threshold = 0.2  # prosecutor risk threshold: records in classes smaller than 5
     summary = [
         F.count(F.lit(1)).alias("classes"),
@@ -180,17 +282,20 @@ def check_spark(
         F.sum("n").alias("kept"),
         F.sum(F.when(1.0 / F.col("n") > threshold, F.col("n")).otherwise(0)).alias("risky"),
     ]
-    if sensitive is not None:
-        summary.append(F.min("s").alias("l"))
     c = classes.agg(*summary).collect()[0]
     out = Check(
         rows=int(totals["rows"]),
         suppressed=int(totals["sup"] or 0),
         classes=int(c["classes"]),
         k=int(c["k"]) if c["k"] is not None else None,
-        l=int(c["l"]) if sensitive is not None and c["l"] is not None else None,
+        l=None,
         untruthful={q: int(totals[f"u_{q}"] or 0) for q in qis},
     )
+    if sensitive is not None and out.classes:
+        d = diversity_spark(df, kept, qis, sensitive, l=asked.l or 1, ordered=asked.ordered)
+        out.l, out.entropy_l, out.recursive_ratio, out.t = (
+            d["l"], d["entropy_l"], d["recursive_ratio"], d["t"]
+        )  # fmt: skip
     kept_n = int(c["kept"] or 0)
     out.class_sizes = {"mean": kept_n / out.classes if out.classes else 0.0}
     # Discernibility (DM = Σ|EC|² + suppressed·N) and prosecutor risk, as in metrics.py.
@@ -201,11 +306,85 @@ def check_spark(
         "threshold": threshold,
         "records_above": float(c["risky"] or 0) / kept_n if kept_n else 0.0,
     }
-    if out.k is not None and out.k < k:
-        out.violations.append(f"k: smallest equivalence class has {out.k} records (< {k})")
-    if l is not None and out.l is not None and out.l < l:
-        out.violations.append(f"l: a class has only {out.l} distinct sensitive values (< {l})")
-    for q, n in out.untruthful.items():
-        if n:
-            out.violations.append(f"truthfulness: {n} released {q} values do not cover the raw")
+    out.judge(asked)
     return out
+
+
+def diversity_spark(
+    df: Any,
+    kept: Any,
+    qis: list[str],
+    sensitive: str,
+    *,
+    l: int = 1,  # noqa: E741
+    ordered: bool = False,
+) -> dict[str, float]:
+    """l-diversity and t-closeness measures of the classes of ``kept`` (see module doc).
+
+    ``df`` gives the reference distribution q (the whole table), ``kept`` the rows
+    grouped into classes by ``qis``. Spark SQL array functions over each class's
+    counts; the driver holds the sorted sensitive values and one result row.
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import IntegerType, StructField, StructType
+
+    spark = df.sparkSession
+    freq = df.groupBy(sensitive).count().orderBy(sensitive).collect()
+    total = sum(r["count"] for r in freq)
+    m = len(freq)
+    codes = spark.createDataFrame(
+        [(r[sensitive], i) for i, r in enumerate(freq)],
+        StructType([df.schema[sensitive], StructField("__v", IntegerType(), False)]),
+    )
+    ref = spark.createDataFrame([([r["count"] / total for r in freq],)], "__q array<double>")
+    per_value = kept.join(F.broadcast(codes), on=sensitive).groupBy(*qis, "__v").count()
+    hist = per_value.groupBy(*qis).agg(
+        F.map_from_entries(F.collect_list(F.struct("__v", "count"))).alias("__h"),
+        F.sum("count").cast("double").alias("__n"),
+    )
+    lv = l
+    measures = (
+        hist.crossJoin(F.broadcast(ref))
+        .select(
+            F.expr(f"transform(sequence(0, {m - 1}), i -> coalesce(__h[i], 0L))").alias("cnt"),
+            "__n",
+            "__q",
+        )
+        .select(
+            F.expr("size(filter(cnt, x -> x > 0))").alias("d"),
+            F.expr(
+                "aggregate(cnt, 0D, (a, x) -> a + IF(x > 0, -(x / __n) * ln(x / __n), 0D))"
+            ).alias("h"),
+            F.expr(
+                f"""IF(size(filter(cnt, x -> x > 0)) < {lv}, CAST('Infinity' AS DOUBLE),
+                element_at(sort_array(cnt, false), 1) /
+                aggregate(slice(sort_array(cnt, false), {lv}, {m}), 0D, (a, x) -> a + x))"""
+            ).alias("r"),
+            F.expr(
+                "aggregate(zip_with(cnt, __q, (x, y) -> abs(x / __n - y)), 0D, (a, x) -> a + x) / 2"
+            ).alias("te"),
+            F.expr(
+                """aggregate(zip_with(cnt, __q, (x, y) -> x / __n - y),
+                         named_struct('c', 0D, 's', 0D),
+                         (a, x) -> named_struct('c', a.c + x, 's', a.s + abs(a.c + x)),
+                         a -> a.s)"""
+            ).alias("to"),
+        )
+    )
+    row = measures.agg(
+        F.min("d").alias("l"),
+        F.min("h").alias("h"),
+        F.max("r").alias("r"),
+        F.max("te").alias("te"),
+        F.max("to").alias("to"),
+    ).collect()[0]
+    if ordered:
+        t = float(row["to"]) / (m - 1) if m > 1 else 0.0
+    else:
+        t = float(row["te"])
+    return {
+        "l": int(row["l"]),
+        "entropy_l": float(np.exp(row["h"])),
+        "recursive_ratio": float(row["r"]),
+        "t": t,
+    }

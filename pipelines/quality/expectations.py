@@ -160,37 +160,80 @@ class ExpectColumnsToBeKAnonymous(BatchExpectation):
         return {"success": observed["classes_below_k"] == 0, "result": {"observed_value": observed}}
 
 
-class TableFewestDistinctPerClass(TableMetricProvider):
-    """The fewest distinct values of ``sensitive`` in any class over ``column_list``."""
+class TableSensitiveDiversity(TableMetricProvider):
+    """l-diversity and t-closeness measures of the classes over ``column_list``.
 
-    metric_name = "table.fewest_distinct_per_class"
-    value_keys = ("column_list", "sensitive")
+    The fewest distinct ``sensitive`` values in a class (``l``), exp of the lowest
+    class entropy (``entropy_l``), the largest c₁/(c_l + … + c_m) (``recursive_ratio``)
+    and the largest distance to the table's distribution (``t``; ``distance`` equal
+    or ordered). Computed by :func:`pipelines.kanon.verify.diversity_spark`, the
+    independent checker, never by the anonymizer.
+    """
+
+    metric_name = "table.sensitive_diversity"
+    value_keys = ("column_list", "sensitive", "l", "distance")
 
     @metric_value(engine=SparkDFExecutionEngine)
     def _spark(cls, execution_engine, metric_domain_kwargs, metric_value_kwargs, metrics,  # noqa: ANN001, PLR0913
                runtime_configuration):  # fmt: skip
         from great_expectations.core.metric_domain_types import MetricDomainTypes
 
+        from pipelines.kanon.verify import diversity_spark
+
         df, _, _ = execution_engine.get_compute_domain(
             metric_domain_kwargs, domain_type=MetricDomainTypes.TABLE
         )
-        cols = [F.col(c) for c in metric_value_kwargs["column_list"]]
-        per_class = df.groupBy(*cols).agg(
-            F.countDistinct(metric_value_kwargs["sensitive"]).alias("d")
+        v = metric_value_kwargs
+        return diversity_spark(
+            df,
+            df,
+            list(v["column_list"]),
+            v["sensitive"],
+            l=int(v["l"]),
+            ordered=v["distance"] == "ordered",
         )
-        return int(per_class.agg(F.min("d")).collect()[0][0] or 0)
 
 
 class ExpectColumnsToBeLDiverse(BatchExpectation):
-    """Every class over ``column_list`` holds ≥ ``l`` distinct ``sensitive`` values."""
+    """Every class over ``column_list`` is l-diverse in ``sensitive``.
+
+    ``kind``: distinct (≥ l values), entropy (exp of entropy ≥ l) or recursive
+    (c₁ < c·(c_l + … + c_m)).
+    """
 
     column_list: list[str]
     sensitive: str
     l: int  # noqa: E741
-    metric_dependencies = ("table.fewest_distinct_per_class",)
-    success_keys = ("column_list", "sensitive", "l")
+    kind: str = "distinct"
+    c: float | None = None
+    distance: str = "equal"  # a metric key only, shared with the t-closeness check
+    metric_dependencies = ("table.sensitive_diversity",)
+    success_keys = ("column_list", "sensitive", "l", "kind", "c", "distance")
     domain_keys: ClassVar[tuple[str, ...]] = ("row_condition", "condition_parser")
 
     def _validate(self, metrics, runtime_configuration=None, execution_engine=None):  # noqa: ANN001
-        fewest = int(metrics["table.fewest_distinct_per_class"])
-        return {"success": fewest >= self.l, "result": {"observed_value": fewest}}
+        m = metrics["table.sensitive_diversity"]
+        ok = m["l"] >= self.l
+        if self.kind == "entropy":
+            ok = ok and m["entropy_l"] >= self.l * (1 - 1e-9)
+        elif self.kind == "recursive":
+            ok = ok and m["recursive_ratio"] < self.c
+        observed = {k: m[k] for k in ("l", "entropy_l", "recursive_ratio")}
+        return {"success": bool(ok), "result": {"observed_value": observed}}
+
+
+class ExpectColumnsToBeTClose(BatchExpectation):
+    """Every class's ``sensitive`` distribution is within ``t`` of the table's (EMD)."""
+
+    column_list: list[str]
+    sensitive: str
+    t: float
+    l: int = 1  # noqa: E741 (a metric key only)
+    distance: str = "equal"
+    metric_dependencies = ("table.sensitive_diversity",)
+    success_keys = ("column_list", "sensitive", "t", "l", "distance")
+    domain_keys: ClassVar[tuple[str, ...]] = ("row_condition", "condition_parser")
+
+    def _validate(self, metrics, runtime_configuration=None, execution_engine=None):  # noqa: ANN001
+        largest = metrics["table.sensitive_diversity"]["t"]
+        return {"success": largest <= self.t + 1e-9, "result": {"observed_value": largest}}

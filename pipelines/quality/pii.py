@@ -9,6 +9,10 @@ value *contains* the kind of identifier anywhere (free text included):
   ``:``, so date-times do not count, nor by ``[``/``]``, so k-anonymity ranges do
   not), and holding
   10 to 15 digits in total (so ISO dates and short numbers do not count).
+* Phone and card detection first blank out ISO dates (``YYYY-MM-DD`` with a valid
+  month and day): a date range such as ``[2026-01-01-2026-03-31]`` (how k-anonymity
+  releases date QIs) is 12–16 digits in dash-separated groups and would otherwise
+  read as a phone or, Luhn permitting, a card. Neither format groups digits 4-2-2.
 * ``national_id``: US SSN ``AAA-GG-SSSS`` with the reserved areas 000, 666 and 9xx
   and zero groups excluded.
 * ``payment_card``: 13–19 digits, optionally grouped by spaces or dashes, that pass
@@ -41,6 +45,13 @@ _OCTET = r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 IPV4 = rf"(?<![\d.]){_OCTET}(\.{_OCTET}){{3}}(?![\d.])"
 _H = r"[0-9A-Fa-f]{1,4}"
 IPV6 = rf"(?<![\w:])(({_H}:){{7}}{_H}|({_H}(:{_H}){{0,6}})?::({_H}(:{_H}){{0,6}})?)(?![\w:])"
+
+
+ISO_DATE = r"(?<!\d)\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])(?!\d)"
+
+
+def _without_dates(col: Column) -> Column:
+    return F.regexp_replace(col, ISO_DATE, " ")
 
 
 def _matches(col: Column, pattern: str) -> Column:
@@ -96,7 +107,9 @@ def _email(col: Column) -> Column:
 
 
 def _phone(col: Column) -> Column:
-    hits = F.filter(_matches(col, PHONE), lambda m: F.length(_digits(m)).between(10, 15))
+    hits = F.filter(
+        _matches(_without_dates(col), PHONE), lambda m: F.length(_digits(m)).between(10, 15)
+    )
     return F.when(_digit_count(col) >= 10, F.size(hits) > 0).otherwise(False)
 
 
@@ -106,7 +119,7 @@ def _national_id(col: Column) -> Column:
 
 def _payment_card(col: Column) -> Column:
     hits = F.filter(
-        F.transform(_matches(col, CARD), _digits),
+        F.transform(_matches(_without_dates(col), CARD), _digits),
         lambda d: F.length(d).between(13, 19) & luhn_valid(d),
     )
     return F.when(_digit_count(col) >= 13, F.size(hits) > 0).otherwise(False)

@@ -26,8 +26,10 @@ Nothing here touches data; :mod:`pipelines.quality.gate` runs the checks.
 * ``output.pii.<col>.<detector>``: no string value contains PII of any kind the spec
   does not allow for that column (every detector, every string column, every row);
 * ``output.row_count``: rows equal input rows minus documented suppressions;
-* ``output.k_anonymity`` / ``output.l_diversity``: with a ``k_anonymity`` block,
-  every class over the QIs has ≥ k records (≥ l distinct sensitive values).
+* ``output.k_anonymity`` / ``output.l_diversity`` / ``output.t_closeness``: with a
+  ``k_anonymity`` block, every class over the QIs has ≥ k records, is l-diverse in
+  the sensitive column (distinct, entropy or recursive) and t-close to the
+  partition's distribution, measured by the independent checker's functions.
 
 Severities: ``error`` blocks publishing, ``warning`` is recorded and publishes.
 ``quality.escalate`` raises warnings to errors; nothing lowers an error, and the
@@ -272,14 +274,33 @@ def output_suite(
                 description=f"every class over {', '.join(qis)} has at least {ka.k} records",
             )
         )
-        if ka.l_diversity is not None:
+        ld, tc = ka.l_diversity, ka.t_closeness
+        # Both share one metric computation when their metric keys (l, distance) agree.
+        lv, distance = (ld.l if ld else 1), (tc.distance if tc else "equal")
+        if ld is not None:
             checks.append(
                 Check(
                     "output.l_diversity",
                     ex.ExpectColumnsToBeLDiverse(
-                        column_list=qis, sensitive=ka.sensitive, l=ka.l_diversity.l
+                        column_list=qis,
+                        sensitive=ka.sensitive,
+                        l=ld.l,
+                        kind=ld.kind,
+                        c=ld.c,
+                        distance=distance,
+                    ),  # fmt: skip
+                    description=f"every class is {ld.kind} {ld.l}-diverse in {ka.sensitive}",
+                )
+            )
+        if tc is not None:
+            checks.append(
+                Check(
+                    "output.t_closeness",
+                    ex.ExpectColumnsToBeTClose(
+                        column_list=qis, sensitive=ka.sensitive, t=tc.t, l=lv, distance=distance
                     ),
-                    description=f"every class holds {ka.l_diversity.l}+ distinct {ka.sensitive}",
+                    description=f"every class is within {tc.distance} distance {tc.t} "
+                    f"of the partition's {ka.sensitive} distribution",
                 )
             )
     allowed = allowed_pii(spec)

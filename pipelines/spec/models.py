@@ -374,14 +374,39 @@ class CategoricalQI(_Frozen):
     hierarchy: str = Field(description="Hierarchy CSV path (relative: to the working dir).")
 
 
-QuasiIdentifier = Annotated[NumericQI | CategoricalQI, Field(discriminator="type")]
+class DateQI(_Frozen):
+    """A date quasi-identifier, released as ``[YYYY-MM-DD-YYYY-MM-DD]`` (or one date)."""
+
+    type: Literal["date"]
+
+
+QuasiIdentifier = Annotated[NumericQI | DateQI | CategoricalQI, Field(discriminator="type")]
 
 
 class LDiversity(_Frozen):
-    """Distinct l-diversity: every class holds at least ``l`` distinct sensitive values."""
+    """l-diversity of the sensitive column in every class (Machanavajjhala et al. 2007).
+
+    ``distinct``: at least ``l`` distinct values. ``entropy``: −Σ p·ln p ≥ ln l.
+    ``recursive`` (c,l): with value counts r₁ ≥ r₂ ≥ … ≥ r_m, r₁ < c·(r_l + … + r_m).
+    """
 
     l: int = Field(ge=2)  # noqa: E741
-    kind: Literal["distinct"] = "distinct"
+    kind: Literal["distinct", "entropy", "recursive"] = "distinct"
+    c: float | None = Field(None, gt=0, description="The c of recursive (c,l)-diversity.")
+
+
+class TCloseness(_Frozen):
+    """t-closeness (Li, Li, Venkatasubramanian 2007).
+
+    Every class's sensitive distribution p lies within Earth Mover's Distance ``t``
+    of the whole partition's distribution q.
+
+    ``equal``: D = ½·Σ|pᵢ − qᵢ| (categorical). ``ordered``: D = Σᵢ|Σ_{j≤i}(pⱼ − qⱼ)|/(m − 1)
+    over the m values in the column's natural sort order (numeric).
+    """
+
+    t: float = Field(gt=0, le=1)
+    distance: Literal["equal", "ordered"] = "equal"
 
 
 class KAnonymity(_Frozen):
@@ -391,7 +416,14 @@ class KAnonymity(_Frozen):
     quasi_identifiers: dict[str, QuasiIdentifier] = Field(min_length=1)
     sensitive: str | None = None
     l_diversity: LDiversity | None = None
+    t_closeness: TCloseness | None = None
     max_suppression: float = Field(0.0, ge=0, le=1)
+    window: int = Field(
+        1,
+        ge=1,
+        le=366,
+        description="Anonymize the last N source partitions together, publish the current one.",
+    )
     local_rows: int = Field(200_000, ge=1000, description="Largest group finished locally.")
 
 
@@ -487,6 +519,15 @@ def _kanon_problems(ka: KAnonymity, published: dict[str, str]) -> list[tuple[str
             )
         elif ka.sensitive in ka.quasi_identifiers:
             problems.append(("k_anonymity.sensitive", "the sensitive column cannot be a QI"))
-    if ka.l_diversity is not None and ka.sensitive is None:
-        problems.append(("k_anonymity.l_diversity", "needs k_anonymity.sensitive"))
+    for block in ("l_diversity", "t_closeness"):
+        if getattr(ka, block) is not None and ka.sensitive is None:
+            problems.append((f"k_anonymity.{block}", "needs k_anonymity.sensitive"))
+    ld = ka.l_diversity
+    if ld is not None and (ld.kind == "recursive") != (ld.c is not None):
+        problems.append(
+            (
+                "k_anonymity.l_diversity.c",
+                "recursive (c,l)-diversity needs c (e.g. c: 3); other kinds take no c",
+            )
+        )
     return problems

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from pipelines.kanon.mondrian import CategoricalQI, NumericQI, mondrian
+from pipelines.kanon.privacy import Requirement
 from pipelines.kanon.spark import spark_mondrian
 from pipelines.kanon.verify import check
 from tests.unit.test_mondrian import CITIES, CITY_ROWS
@@ -45,6 +46,44 @@ def test_spark_mondrian_is_k_anonymous_truthful_and_splits_in_spark(spark, k, l,
     assert report.classes >= 0.7 * local.classes
 
 
+REQUIREMENTS = [
+    (Requirement(5, 2, "entropy"), {"l": 2, "l_kind": "entropy"}),
+    (Requirement(4, 2, "recursive", c=2.0), {"l": 2, "l_kind": "recursive", "c": 2.0}),
+    (Requirement(5, t=0.2, ordered=True), {"t": 0.2, "ordered": True}),
+    (Requirement(5, 2, t=0.15), {"l": 2, "t": 0.15}),
+]
+
+
+@pytest.mark.parametrize(("req", "kwargs"), REQUIREMENTS)
+def test_spark_mondrian_meets_entropy_recursive_and_t_closeness(spark, req, kwargs):
+    """Histogram-based splits in Spark (tiny local_rows), checked by both checkers."""
+    from pyspark.sql import functions as F
+
+    from pipelines.kanon.verify import Asked, check_spark
+
+    rng = np.random.default_rng(5)
+    pdf = synthetic(3000, seed=5).assign(sev=rng.choice([1, 2, 3, 4, 5], 3000, p=[.4, .3, .15, .1, .05]))  # fmt: skip
+    sens = "sev" if kwargs.get("ordered") else "sick"
+    df = spark.createDataFrame(pdf).repartition(3)
+    raw = df.select("*", *[F.col(c).alias(f"raw_{c}") for c in ("age", "zip", "city")])
+    out = spark_mondrian(raw, QIS, req, sensitive=sens, local_rows=300).cache()
+    got = out.toPandas().sort_values("rid").reset_index(drop=True)
+    local = check(pdf, got, numeric=["age", "zip"], hierarchies={"city": CITY_ROWS}, k=req.k,
+                  sensitive=sens, **kwargs)  # fmt: skip
+    assert local.violations == [] and local.suppressed == 0 and local.classes > 30
+    asked = Asked(req.k, kwargs.get("l"), kwargs.get("l_kind", "distinct"), kwargs.get("c"),
+                  kwargs.get("t"), kwargs.get("ordered", False))  # fmt: skip
+    remote = check_spark(out, originals={c: f"raw_{c}" for c in ("age", "zip", "city")},
+                         numeric=["age", "zip"], hierarchies={"city": CITY_ROWS}, asked=asked,
+                         sensitive=sens)  # fmt: skip
+    assert remote.violations == []
+    assert (remote.k, remote.l, remote.classes) == (local.k, local.l, local.classes)
+    assert remote.entropy_l == pytest.approx(local.entropy_l)
+    assert remote.recursive_ratio == pytest.approx(local.recursive_ratio)
+    assert remote.t == pytest.approx(local.t)
+    out.unpersist()
+
+
 def test_spark_mondrian_suppresses_an_input_smaller_than_k(spark):
     df = spark.createDataFrame(synthetic(4))
     got = spark_mondrian(df, QIS, 5).toPandas()
@@ -71,7 +110,7 @@ def test_spark_phase_does_not_collect_records(spark, monkeypatch):
 def test_spark_checker_agrees_with_the_pandas_checker_and_catches_violations(spark):
     from pyspark.sql import functions as F
 
-    from pipelines.kanon.verify import check_spark
+    from pipelines.kanon.verify import Asked, check_spark
 
     pdf = synthetic(1500, seed=3)
     df = spark.createDataFrame(pdf)
@@ -79,7 +118,7 @@ def test_spark_checker_agrees_with_the_pandas_checker_and_catches_violations(spa
     out = spark_mondrian(kept, QIS, 5, sensitive="sick", l=2, local_rows=400)
     originals = {c: f"raw_{c}" for c in ("age", "zip", "city")}
     args = dict(originals=originals, numeric=["age", "zip"], hierarchies={"city": CITY_ROWS},
-                k=5, sensitive="sick", l=2)  # fmt: skip
+                asked=Asked(5, 2), sensitive="sick")  # fmt: skip
     report = check_spark(out, **args)
     local = check(pdf, out.toPandas().sort_values("rid").reset_index(drop=True),
                   numeric=["age", "zip"], hierarchies={"city": CITY_ROWS}, k=5,
@@ -97,9 +136,7 @@ def test_spark_checker_agrees_with_the_pandas_checker_and_catches_violations(spa
     # and one record gets a unique tuple (a class of 1).
     bad = out.withColumn(
         "age", F.when(F.col("rid") == 0, F.lit("[200-300]")).otherwise(F.col("age"))
-    ).withColumn(
-        "city", F.when(F.col("rid") == 1, F.lit("nowhere")).otherwise(F.col("city"))
-    )
+    ).withColumn("city", F.when(F.col("rid") == 1, F.lit("nowhere")).otherwise(F.col("city")))
     report = check_spark(bad, **args)
     assert report.untruthful == {"age": 1, "zip": 0, "city": 1}
     assert report.k == 1 and any(v.startswith("k:") for v in report.violations)
@@ -115,8 +152,10 @@ def test_run_applies_k_anonymity_verifies_and_gates_it(spark, warehouse, key_env
 
     hier = tmp_path / "city.csv"
     hier.write_text("\n".join(";".join(r) for r in CITY_ROWS) + "\n")
-    pdf = synthetic(600, seed=11).drop(columns=["rid"]).assign(
-        uid=[f"u{i}" for i in range(600)], dt="2026-11-20"
+    pdf = (
+        synthetic(600, seed=11)
+        .drop(columns=["rid"])
+        .assign(uid=[f"u{i}" for i in range(600)], dt="2026-11-20")
     )
     name = f"k{uuid.uuid4().hex[:8]}"
     spark.createDataFrame(pdf).write.partitionBy("dt").parquet(str(warehouse / name / "raw"))
@@ -145,3 +184,53 @@ def test_run_applies_k_anonymity_verifies_and_gates_it(spark, warehouse, key_env
     with pytest.raises(PipelinesError, match="600 of 600 records suppressed"):
         run_partition(too_big, "2026-11-20")
     assert not (warehouse / name / "anon2" / "dt=2026-11-20").exists()
+
+
+def test_run_with_dates_entropy_t_closeness_and_a_window(spark, warehouse, key_env, tmp_path):
+    """Three daily partitions; the run anonymizes the 20th with the two days before it."""
+    import datetime as dt
+    import uuid
+
+    from pipelines.runner import run_partition
+    from pipelines.spec import spec_from_dict
+    from tests.specs import spec_data
+
+    hier = tmp_path / "city.csv"
+    hier.write_text("\n".join(";".join(r) for r in CITY_ROWS) + "\n")
+    rng = np.random.default_rng(3)
+    frames = []
+    for day, n in (("2026-11-18", 300), ("2026-11-19", 300), ("2026-11-20", 400)):
+        base = synthetic(n, seed=int(day[-2:])).drop(columns=["rid", "zip", "sick"])
+        frames.append(base.assign(
+            uid=[f"u{day}{i}" for i in range(n)], dt=day,
+            seen=[dt.date(2026, 1, 1) + dt.timedelta(days=int(d)) for d in rng.integers(0, 300, n)],
+            sev=rng.choice([1, 2, 3, 4], n, p=[.4, .3, .2, .1]),
+        ))  # fmt: skip
+    name = f"w{uuid.uuid4().hex[:8]}"
+    raw = spark.createDataFrame(pd.concat(frames, ignore_index=True))
+    raw.write.partitionBy("dt").parquet(str(warehouse / name / "raw"))
+    columns = {"uid": {"kind": "hash", "length": 16}, "age": {"kind": "keep"},
+               "seen": {"kind": "keep"}, "city": {"kind": "keep"}, "sev": {"kind": "keep"}}  # fmt: skip
+    ka = {"k": 5, "sensitive": "sev", "window": 3,
+          "l_diversity": {"l": 2, "kind": "entropy"},
+          "t_closeness": {"t": 0.3, "distance": "ordered"},
+          "quasi_identifiers": {"age": {"type": "numeric"}, "seen": {"type": "date"},
+                                "city": {"type": "categorical", "hierarchy": str(hier)}}}  # fmt: skip
+    spec = spec_from_dict(spec_data(columns, source={"path": f"{name}/raw"},
+                                    sink={"path": f"{name}/anon"}, k_anonymity=ka))  # fmt: skip
+    res = run_partition(spec, "2026-11-20")
+    summary = res.manifest["k_anonymity"]
+    assert summary["window_partitions"] == ["2026-11-19", "2026-11-18"]
+    assert summary["smallest_class"] >= 5 and summary["entropy_l"] >= 2 - 1e-9
+    assert summary["largest_t"] <= 0.3 + 1e-9 and summary["untruthful_cells"] == 0
+    gate = {c["id"]: c for c in res.manifest["quality"]["output"]["checks"]}
+    for check_id in ("output.k_anonymity", "output.l_diversity", "output.t_closeness"):
+        assert gate[check_id]["success"], check_id
+    published = spark.read.parquet(res.published).toPandas()
+    assert len(published) == 400  # only the current partition is published
+    assert published.groupby(["age", "seen", "city"]).size().min() >= 5
+    assert (
+        published["seen"]
+        .str.fullmatch(r"\[\d{4}-\d\d-\d\d-\d{4}-\d\d-\d\d\]|\d{4}-\d\d-\d\d")
+        .all()
+    )
