@@ -168,6 +168,63 @@ def validate(
         raise typer.Exit(5)
 
 
+@app.command()
+def kanon(
+    spec: Annotated[Path, typer.Argument(help="Pipeline spec (YAML) with a k_anonymity block.")],
+    partition: Annotated[str, typer.Option(help="Partition value, e.g. 2026-11-25.")],
+    out_dir: Annotated[
+        str | None,
+        typer.Option("--out", help="Write the released rows here (Parquet, a new directory)."),
+    ] = None,
+    master: Annotated[str | None, typer.Option(help="Spark master URL (default local[*]).")] = None,
+    warehouse: WarehouseOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """k-anonymize one partition alone and report its guarantees and metrics.
+
+    Desensitizes, k-anonymizes (with the spec's window) and verifies, then prints
+    classes, suppression, l, t, information loss and re-identification risk.
+    Publishes nothing and runs no quality gate: for tuning a spec before `run`.
+    """
+    _setup_logging(False)
+    from pipelines.runner import kanon_partition
+
+    try:
+        with err.status(f"{spec.name} {partition}: k-anonymizing"):
+            summary = kanon_partition(
+                spec, partition, out=out_dir, master=master, warehouse=warehouse
+            )
+    except Exception as exc:
+        _fail(exc, "kanon")
+    _print_kanon(summary)
+    if as_json:
+        _emit_json(summary)
+
+
+def _print_kanon(s: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title="k-anonymity", show_header=False)
+    risk = s["prosecutor_risk"]
+    rows = [
+        ("quasi-identifiers", ", ".join(s["quasi_identifiers"])),
+        ("k (asked / smallest class)", f"{s['k']} / {s['smallest_class']}"),
+        ("classes (mean size)", f"{s['classes']} ({s['mean_class_size']:.1f})"),
+        ("suppressed records", str(s["suppressed"])),
+        ("l (distinct / entropy)", f"{s['fewest_sensitive_values']} / {s['entropy_l']}"),
+        ("largest t", str(s["largest_t"])),
+        ("GCP", "n/a" if s["gcp"] is None else f"{s['gcp']:.4f}"),
+        ("NCP", ", ".join(f"{q} {v:.3f}" for q, v in s["ncp"].items())),
+        ("discernibility (normalized)", f"{s['dm_normalized']:.5f}"),
+        ("prosecutor risk (highest / average)", f"{risk['highest']:.3f} / {risk['average']:.3f}"),
+        ("window partitions", ", ".join(s["window_partitions"]) or "none"),
+        ("untruthful cells", str(s["untruthful_cells"])),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    out.print(table)
+
+
 @quality_app.command("docs")
 def quality_docs(
     warehouse: WarehouseOption = None,

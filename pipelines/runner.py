@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipelines import __version__
-from pipelines.errors import QualityGateFailed
+from pipelines.errors import QualityGateFailed, SpecError
 from pipelines.keys import resolve_keys
 from pipelines.spec import load_spec, spec_hash
 from pipelines.spec.models import PipelineSpec
@@ -191,18 +191,11 @@ def run_partition(
     if spec_obj.k_anonymity is not None:
         from pipelines.kanon.stage import anonymize
 
-        ka = spec_obj.k_anonymity
-        window, earlier = None, []
-        for days in range(1, ka.window):
-            value = (partition_date - dt.timedelta(days=days)).isoformat()
-            if source.partition_exists(spark, value):
-                rows = source.read_partition(spark, value)
-                check_schema(spec_obj, rows.columns, f"{source.display} partition {value}")
-                prev = desensitize(rows, spec_obj, keys, dt.date.fromisoformat(value))
-                window = prev if window is None else window.unionByName(prev)
-                earlier.append(value)
+        window, earlier = _window_rows(spark, source, spec_obj, keys, partition_date)
         step("k-anonymizing" + (f" with {len(earlier)} earlier partitions" if earlier else ""))
-        out, kanon_summary, persisted = anonymize(out, ka, partition, hierarchies, window)
+        out, kanon_summary, persisted = anonymize(
+            out, spec_obj.k_anonymity, partition, hierarchies, window
+        )
         kanon_summary["window_partitions"] = earlier
         lap("k_anonymity")
 
@@ -278,6 +271,73 @@ def run_partition(
         published=location,
         manifest=manifest,
     )
+
+
+def _window_rows(spark, source, spec, keys, partition_date):  # noqa: ANN001, ANN202
+    """Desensitized rows of the source partitions of the window's earlier days.
+
+    ``k_anonymity.window: N`` covers the N − 1 days before the partition; days
+    without a source partition are skipped. Returns (rows or None, their values).
+    """
+    from pipelines.desensitize import check_schema, desensitize
+
+    window, earlier = None, []
+    for days in range(1, spec.k_anonymity.window):
+        value = (partition_date - dt.timedelta(days=days)).isoformat()
+        if source.partition_exists(spark, value):
+            rows = source.read_partition(spark, value)
+            check_schema(spec, rows.columns, f"{source.display} partition {value}")
+            prev = desensitize(rows, spec, keys, dt.date.fromisoformat(value))
+            window = prev if window is None else window.unionByName(prev)
+            earlier.append(value)
+    return window, earlier
+
+
+def kanon_partition(
+    spec: PipelineSpec | str | Path,
+    partition: str,
+    *,
+    out: str | None = None,
+    master: str | None = None,
+    conf: dict[str, str] | None = None,
+    warehouse: str | None = None,
+) -> dict[str, Any]:
+    """The k-anonymity stage alone: desensitize, k-anonymize and verify one partition.
+
+    For tuning k, l, t and the QIs before scheduling a pipeline: returns the stage's
+    summary (the manifest's ``k_anonymity`` block) and, with ``out``, writes the
+    released rows there as Parquet. Publishes nothing, writes no manifest and runs
+    no quality gate, so ``out`` must be a private scratch location.
+    """
+    from pipelines.desensitize import check_schema, desensitize
+    from pipelines.kanon.stage import anonymize, load_qis
+    from pipelines.session import get_session, session_warehouse
+    from pipelines.storage import Table, parse_partition
+
+    spec_obj = spec if isinstance(spec, PipelineSpec) else load_spec(spec)
+    if spec_obj.k_anonymity is None:
+        raise SpecError("k_anonymity: the spec has no k_anonymity block")
+    partition_date = parse_partition(partition)
+    keys = resolve_keys(spec_obj)
+    hierarchies = load_qis(spec_obj.k_anonymity)
+    spark = get_session(master=master, conf=conf, warehouse=warehouse)
+    source = Table(spec_obj.source, spec_obj.partition_column, session_warehouse(spark))
+    raw = source.read_partition(spark, partition)
+    check_schema(spec_obj, raw.columns, source.display)
+    rows = desensitize(raw, spec_obj, keys, partition_date)
+    window, earlier = _window_rows(spark, source, spec_obj, keys, partition_date)
+    t0 = time.perf_counter()
+    released, summary, persisted = anonymize(
+        rows, spec_obj.k_anonymity, partition, hierarchies, window
+    )
+    try:
+        if out is not None:
+            released.write.mode("errorifexists").parquet(out)
+    finally:
+        persisted.unpersist()
+    summary["window_partitions"] = earlier
+    summary["seconds"] = round(time.perf_counter() - t0, 3)
+    return summary
 
 
 def validate_partition(

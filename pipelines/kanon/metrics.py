@@ -27,6 +27,8 @@ import numpy as np
 import pandas as pd
 
 _RANGE = re.compile(r"^\[(-?\d+(?:\.\d+)?)-(-?\d+(?:\.\d+)?)\]$")
+_DATE_RANGE = re.compile(r"^\[(\d{4}-\d{2}-\d{2})-(\d{4}-\d{2}-\d{2})\]$")
+MAX_DOMAIN = 2_000_000  # distinct raw values of one numeric QI held by the cost UDF
 
 
 def _covers_numeric(cell: str, dom: np.ndarray) -> int:
@@ -109,3 +111,93 @@ def measure(
             "records_above": float((per_record > risk_threshold).mean()) if released_n else 0.0,
         },
     }
+
+
+def information_loss_spark(
+    df: Any,
+    *,
+    originals: dict[str, str],
+    numeric: list[str],
+    hierarchies: dict[str, list[list[str]]],
+    dates: list[str] = (),
+) -> dict[str, Any]:
+    """NCP per QI and GCP of a released DataFrame, as :func:`measure` defines them.
+
+    ``df`` holds the released QI columns and each QI's raw value in
+    ``originals[qi]``. Costs are computed once per distinct released cell (one per
+    class and QI), weighted by its row count. The cover of a range is found by
+    binary search in the QI's sorted distinct raw values, which a pandas UDF holds
+    (at most ``MAX_DOMAIN`` values); a categorical label's cover is a small table
+    built from the hierarchy.
+    """
+    from pyspark.sql import functions as F
+
+    spark = df.sparkSession
+    n = df.count()
+    ncp: dict[str, float] = {}
+    for q in [*numeric, *dates]:
+        is_date = q in dates
+        raw = F.col(originals[q])
+        raw = F.datediff(F.to_date(raw), F.lit("1970-01-01")) if is_date else raw.cast("double")
+        values = df.select(raw.alias("v")).distinct().orderBy("v").limit(MAX_DOMAIN + 1)
+        dom = np.array([r["v"] for r in values.collect()], dtype=float)
+        if len(dom) > MAX_DOMAIN:
+            ncp[q] = float("nan")  # too many distinct values to hold; reported as unknown
+            continue
+        pattern = _DATE_RANGE.pattern if is_date else _RANGE.pattern
+
+        cost = _range_cost(dom, pattern, is_date)
+        cells = df.groupBy(F.col(q).alias("cell")).count()
+        total = cells.agg(F.sum(cost("cell") * F.col("count"))).first()[0]
+        ncp[q] = float(total or 0.0) / n if n else 0.0
+    for q, rows in hierarchies.items():
+        dom = {
+            r["v"]
+            for r in df.select(F.col(originals[q]).cast("string").alias("v")).distinct().collect()
+        }
+        size = len(dom)
+        leaves_of: dict[str, set[str]] = {}
+        for row in rows:
+            for label in row:
+                leaves_of.setdefault(label.strip(), set()).add(row[0].strip())
+        raw_labels = {row[0].strip() for row in rows if row}
+        covers = [("*", size)] + [
+            (label, 1 if label in dom and label in raw_labels else max(1, len(leaves & dom)))
+            for label, leaves in leaves_of.items()
+            if label != "*"
+        ]
+        table = spark.createDataFrame(covers, "cell string, cover long")
+        cells = df.groupBy(F.col(q).alias("cell")).count().join(F.broadcast(table), "cell", "left")
+        cover = F.coalesce(F.col("cover"), F.lit(1)).cast("double")
+        per = (cover - 1) / (size - 1) if size > 1 else F.lit(0.0)
+        total = cells.agg(F.sum(per * F.col("count"))).first()[0]
+        ncp[q] = float(total or 0.0) / n if n else 0.0
+    known = [v for v in ncp.values() if not np.isnan(v)]
+    return {"ncp": ncp, "gcp": float(np.mean(known)) if len(known) == len(ncp) and ncp else None}
+
+
+def _range_cost(dom: np.ndarray, pattern: str, is_date: bool) -> Any:
+    """A pandas UDF: cell -> (cover − 1)/(|dom| − 1), cover by binary search in ``dom``."""
+    from pyspark.sql.functions import pandas_udf
+
+    size = len(dom)
+    epoch = np.datetime64("1970-01-01", "D")
+
+    def ends(part: pd.Series) -> np.ndarray:
+        if is_date:
+            days = (pd.to_datetime(part).to_numpy("datetime64[D]") - epoch).astype(float)
+            return np.where(part.isna().to_numpy(), np.nan, days)
+        return part.astype(float).to_numpy()
+
+    @pandas_udf("double")
+    def cost(cells: pd.Series) -> pd.Series:
+        if size <= 1:
+            return pd.Series(np.zeros(len(cells)))
+        parts = cells.str.extract(pattern)
+        lo, hi = ends(parts[0]), ends(parts[1])
+        cover = np.searchsorted(dom, hi, "right") - np.searchsorted(dom, lo, "left")
+        cover = np.where(np.isnan(lo), 1, np.maximum(cover, 1)).astype(float)
+        cover = np.where(cells.to_numpy() == "*", size, cover)
+        return pd.Series((cover - 1) / (size - 1))
+
+    return cost

@@ -29,6 +29,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from pipelines.errors import InternalError, PipelinesError, SpecError
 from pipelines.kanon.hierarchy import Hierarchy
+from pipelines.kanon.metrics import information_loss_spark
 from pipelines.kanon.mondrian import QI, CategoricalQI, NumericQI
 from pipelines.kanon.privacy import Requirement
 from pipelines.kanon.spark import spark_mondrian
@@ -199,5 +200,12 @@ def anonymize(
         "dm_normalized": report.discernibility / report.rows**2 if report.rows else 0.0,
         "prosecutor_risk": report.prosecutor_risk,
         "verified_by": "pipelines.kanon.verify.check_spark",
+        **information_loss_spark(
+            anon,
+            originals={n: RAW + n for n in names},
+            numeric=numeric,
+            dates=dates,
+            hierarchies=rows_of,
+        ),
     }
     return anon.drop(*[RAW + n for n in names]), summary, anon

@@ -130,6 +130,12 @@ def test_spark_checker_agrees_with_the_pandas_checker_and_catches_violations(spa
     metrics = measure(pdf, out.toPandas().sort_values("rid").reset_index(drop=True),
                       numeric=["age", "zip"], hierarchies={"city": CITY_ROWS})  # fmt: skip
     assert report.discernibility == pytest.approx(metrics["discernibility"])
+    from pipelines.kanon.metrics import information_loss_spark
+
+    loss = information_loss_spark(out, originals=originals, numeric=["age", "zip"],
+                                  hierarchies={"city": CITY_ROWS})  # fmt: skip
+    assert loss["gcp"] == pytest.approx(metrics["gcp"]) and 0 < loss["gcp"] < 1
+    assert loss["ncp"] == pytest.approx(metrics["ncp"])
     for key in ("highest", "average", "records_above"):
         assert report.prosecutor_risk[key] == pytest.approx(metrics["prosecutor_risk"][key])
     # Planted: one record's age range no longer covers it, one city label is wrong,
@@ -185,6 +191,32 @@ def test_run_applies_k_anonymity_verifies_and_gates_it(spark, warehouse, key_env
         run_partition(too_big, "2026-11-20")
     assert not (warehouse / name / "anon2" / "dt=2026-11-20").exists()
 
+    # Standalone: `anonymize kanon` reports and writes --out, publishes nothing.
+    import json
+
+    import yaml
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    spec_file = tmp_path / "spec.yaml"
+    data = spec.model_dump(mode="json", exclude_defaults=True)
+    data["sink"] = {"path": f"{name}/anon3"}
+    spec_file.write_text(yaml.safe_dump(data))
+    out_dir = tmp_path / "released"
+    res = CliRunner().invoke(app, ["kanon", str(spec_file), "--partition", "2026-11-20",
+                                   "--out", str(out_dir), "--json"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout.strip().splitlines()[-1])
+    assert report["smallest_class"] >= 5 and 0 < report["gcp"] < 1 and "GCP" in res.stdout
+    assert report["classes"] == summary["classes"]  # deterministic: same as the run
+    assert spark.read.parquet(str(out_dir)).count() == 600
+    assert not (warehouse / name / "anon3").exists()
+    data.pop("k_anonymity")
+    spec_file.write_text(yaml.safe_dump(data))
+    res = CliRunner().invoke(app, ["kanon", str(spec_file), "--partition", "2026-11-20"])
+    assert res.exit_code == 3 and "no k_anonymity block" in res.output
+
 
 def test_run_with_dates_entropy_t_closeness_and_a_window(spark, warehouse, key_env, tmp_path):
     """Three daily partitions; the run anonymizes the 20th with the two days before it."""
@@ -223,6 +255,7 @@ def test_run_with_dates_entropy_t_closeness_and_a_window(spark, warehouse, key_e
     assert summary["window_partitions"] == ["2026-11-19", "2026-11-18"]
     assert summary["smallest_class"] >= 5 and summary["entropy_l"] >= 2 - 1e-9
     assert summary["largest_t"] <= 0.3 + 1e-9 and summary["untruthful_cells"] == 0
+    assert 0 < summary["ncp"]["seen"] < 1 and 0 < summary["gcp"] < 1
     gate = {c["id"]: c for c in res.manifest["quality"]["output"]["checks"]}
     for check_id in ("output.k_anonymity", "output.l_diversity", "output.t_closeness"):
         assert gate[check_id]["success"], check_id
@@ -234,3 +267,18 @@ def test_run_with_dates_entropy_t_closeness_and_a_window(spark, warehouse, key_e
         .str.fullmatch(r"\[\d{4}-\d\d-\d\d-\d{4}-\d\d-\d\d\]|\d{4}-\d\d-\d\d")
         .all()
     )
+
+
+def test_information_loss_of_date_ranges_by_hand(spark):
+    """Four distinct days; [1st-3rd] covers two of them: cost (2-1)/(4-1) each."""
+    import datetime as dt
+
+    from pipelines.kanon.metrics import information_loss_spark
+
+    d = dt.date
+    rows = [("[2026-01-01-2026-01-03]", d(2026, 1, 1)), ("[2026-01-01-2026-01-03]", d(2026, 1, 3)),
+            ("2026-01-05", d(2026, 1, 5)), ("*", d(2026, 1, 7))]  # fmt: skip
+    df = spark.createDataFrame(rows, "day string, raw date")
+    loss = information_loss_spark(df, originals={"day": "raw"}, numeric=[], dates=["day"],
+                                  hierarchies={})  # fmt: skip
+    assert loss["ncp"]["day"] == pytest.approx((1 / 3 + 1 / 3 + 0 + 1) / 4)
