@@ -61,3 +61,14 @@ def test_demo_publishes_every_partition_without_raw_pii(spark, tmp_path, monkeyp
     assert first["email"].lower() in raw_blob and first["full_name"].lower() in raw_blob
     # The generator really planted PII in the free-text notes (and the notes were redacted).
     assert any("@" in n for n in raw["2026-11-01"]["note"])
+
+    # The k-anonymized variant over the same raw table, with a 3-day window.
+    from pipelines.runner import run_partition
+    from pipelines.spec import load_spec
+
+    root = Path(__file__).resolve().parents[2]
+    res = run_partition(load_spec(root / "conf" / "pipelines" / "demo_kanon.yaml"), "2026-11-03")
+    ka = res.manifest["k_anonymity"]
+    assert ka["window_partitions"] == ["2026-11-02", "2026-11-01"]
+    assert ka["smallest_class"] >= 5 and ka["untruthful_cells"] == 0 and ka["suppressed"] == 0
+    assert 0 < ka["gcp"] < 1 and res.output_rows == 500
