@@ -190,3 +190,16 @@ def test_k_anonymity_block_is_validated_against_published_columns():
             "job": {"type": "categorical"}}}))  # fmt: skip
     with pytest.raises(SpecError, match=r"k_anonymity\.k"):
         spec_from_dict(spec_data(cols, k_anonymity={**ok, "k": 1}))
+    full = {**ok, "quasi_identifiers": {"age": {"type": "date"}}, "window": 7,
+            "l_diversity": {"l": 3, "kind": "recursive", "c": 4},
+            "t_closeness": {"t": 0.2, "distance": "ordered"}}  # fmt: skip
+    spec = spec_from_dict(spec_data(cols, k_anonymity=full))
+    assert spec.k_anonymity.t_closeness.distance == "ordered" and spec.k_anonymity.window == 7
+    with pytest.raises(SpecError, match=r"k_anonymity\.l_diversity\.c: recursive \(c,l\)-div"):
+        spec_from_dict(spec_data(cols, k_anonymity={**full, "l_diversity": {"l": 3, "kind": "recursive"}}))
+    with pytest.raises(SpecError, match=r"k_anonymity\.t_closeness: needs k_anonymity\.sensitive"):
+        spec_from_dict(spec_data(cols, k_anonymity={**full, "sensitive": None, "l_diversity": None}))
+    with pytest.raises(SpecError, match=r"k_anonymity\.t_closeness\.distance"):
+        spec_from_dict(spec_data(cols, k_anonymity={**full, "t_closeness": {"t": 0.2, "distance": "emd"}}))
+    with pytest.raises(SpecError, match=r"k_anonymity\.window"):
+        spec_from_dict(spec_data(cols, k_anonymity={**full, "window": 0}))
