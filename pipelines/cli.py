@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from pipelines.errors import PipelinesError
+from pipelines.errors import PipelinesError, SpecError
 
 # Tracebacks never show local variables: they may hold cell values or key bytes.
 app = typer.Typer(
@@ -30,6 +30,8 @@ spec_app = typer.Typer(no_args_is_help=True, help="Validate specs and print thei
 app.add_typer(spec_app, name="spec")
 quality_app = typer.Typer(no_args_is_help=True, help="Data-quality reports.")
 app.add_typer(quality_app, name="quality")
+budget_app = typer.Typer(no_args_is_help=True, help="The DP privacy-budget ledger.")
+app.add_typer(budget_app, name="budget")
 
 err = Console(stderr=True, soft_wrap=True)  # never break an error line
 out = Console(soft_wrap=True)
@@ -223,6 +225,118 @@ def _print_kanon(s: dict[str, Any]) -> None:
     for key, value in rows:
         table.add_row(key, value)
     out.print(table)
+
+
+@app.command()
+def release(
+    spec: Annotated[Path, typer.Argument(help="Pipeline spec (YAML) with releases.")],
+    partition: Annotated[str, typer.Option(help="Partition value, e.g. 2026-11-25.")],
+    names: Annotated[
+        list[str] | None, typer.Option("--release", help="Only this release (repeatable).")
+    ] = None,
+    re_release: Annotated[
+        bool, typer.Option("--re-release", help="Draw fresh noise for a released partition.")
+    ] = False,
+    master: Annotated[str | None, typer.Option(help="Spark master URL (default local[*]).")] = None,
+    warehouse: WarehouseOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summaries as JSON.")] = False,
+) -> None:
+    """Publish the spec's DP aggregate releases for one partition (exit 6 if over budget).
+
+    An already released partition is not recomputed or charged (its stored release
+    is republished if the published copy is missing); --re-release draws fresh
+    noise and is charged.
+    """
+    _setup_logging(False)
+    from pipelines.dp.run import release_partition
+
+    try:
+        with err.status(f"{spec.name} {partition}: DP releases"):
+            results = release_partition(
+                spec, partition, names=names, re_release=re_release, master=master,
+                warehouse=warehouse,
+            )  # fmt: skip
+    except Exception as exc:
+        _fail(exc, "release")
+    for r in results:
+        charged = r["charged"]
+        cost = "nothing" if charged is None else (
+            f"rho {charged['rho']:.4g}" if charged["measure"] == "zcdp"
+            else f"epsilon {charged['epsilon']:.4g}"
+        ) + (f", delta {charged['delta']:.2g}" if charged and charged["delta"] else "")  # fmt: skip
+        groups = r["manifest"].get("released_groups")
+        err.print(f"{r['release']}: {r['status']} ({groups} groups), charged {cost}: "
+                  f"{r['published']}", highlight=False)  # fmt: skip
+    if as_json:
+        _emit_json({"releases": [{k: v for k, v in r.items() if k != "manifest"} | {
+            "error_report": r["manifest"].get("error_report")} for r in results]})  # fmt: skip
+
+
+def _ledger(spec: Path, warehouse: str | None) -> tuple[Any, Any]:
+    from pipelines.dp.ledger import Ledger, ledger_path
+    from pipelines.session import warehouse_root
+    from pipelines.spec import load_spec
+
+    spec_obj = load_spec(spec)
+    if spec_obj.dp_budget is None:
+        raise SpecError("dp_budget: the spec declares no DP budget")
+    return spec_obj, Ledger(ledger_path(spec_obj.dp_budget, warehouse_root(warehouse)))
+
+
+@budget_app.command("show")
+def budget_show(
+    spec: Annotated[Path, typer.Argument(help="Pipeline spec (YAML) with dp_budget.")],
+    partition: Annotated[
+        str | None, typer.Option(help="Partition whose windows to check (default: today).")
+    ] = None,
+    warehouse: WarehouseOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Total, used and remaining budget for a partition under the spec's policy."""
+    import datetime as dt
+
+    try:
+        spec_obj, ledger = _ledger(spec, warehouse)
+        day = partition or dt.date.today().isoformat()
+        state = ledger.remaining(spec_obj.name, spec_obj.dp_budget, day)
+    except Exception as exc:
+        _fail(exc, "budget show")
+    p = spec_obj.dp_budget
+    out.print(
+        f"{spec_obj.name} at {day}: {state['unit']} used {state['used']:.6g} of "
+        f"{state['total']:.6g}, remaining {state['remaining']:.6g}; delta used "
+        f"{state['delta_used']:.3g} of {state['delta_total']:.3g} "
+        f"(window {p.window} days, unit {p.unit})",
+        highlight=False,
+    )
+    if as_json:
+        _emit_json({"dataset": spec_obj.name, "partition": day, **state})
+
+
+@budget_app.command("history")
+def budget_history(
+    spec: Annotated[Path, typer.Argument(help="Pipeline spec (YAML) with dp_budget.")],
+    warehouse: WarehouseOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Every charge in the ledger for the spec's dataset."""
+    from rich.table import Table
+
+    try:
+        spec_obj, ledger = _ledger(spec, warehouse)
+        rows = ledger.history(spec_obj.name)
+    except Exception as exc:
+        _fail(exc, "budget history")
+    table = Table(title=f"budget ledger: {spec_obj.name}")
+    cols = ("id", "partition", "release", "run_id", "measure", "epsilon", "rho", "delta",
+            "status", "created_at", "note")  # fmt: skip
+    for c in cols:
+        table.add_column(c)
+    for r in rows:
+        table.add_row(*[("" if r[c] is None else str(r[c])) for c in cols])
+    out.print(table)
+    if as_json:
+        _emit_json({"dataset": spec_obj.name, "charges": rows})
 
 
 @quality_app.command("docs")

@@ -427,6 +427,164 @@ class KAnonymity(_Frozen):
     local_rows: int = Field(200_000, ge=1000, description="Largest group finished locally.")
 
 
+# --------------------------------------------------------------------------- DP releases
+
+
+class CountMetric(_Frozen):
+    """Rows per group (after contribution bounding)."""
+
+    kind: Literal["count"]
+
+
+class UnitsMetric(_Frozen):
+    """Distinct privacy units per group."""
+
+    kind: Literal["count_units"]
+
+
+class _Bounded(_Frozen):
+    column: str = Field(pattern=_IDENT)
+    lower: float
+    upper: float
+    resolution: float = Field(
+        0.01, gt=0, description="Fixed-point step: values are clamped, then rounded to it."
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _Bounded:
+        if not self.lower < self.upper:
+            raise ValueError("lower must be below upper")
+        return self
+
+
+class SumMetric(_Bounded):
+    """Sum of the column clamped to [lower, upper], in fixed point."""
+
+    kind: Literal["sum"]
+
+
+class MeanMetric(_Bounded):
+    """Mean of the clamped column: midpoint + noisy centered sum / noisy count."""
+
+    kind: Literal["mean"]
+
+
+class QuantileMetric(_Bounded):
+    """A quantile of the clamped column by the exponential mechanism (OpenDP noisy max).
+
+    The output is one of ``candidates`` evenly spaced values in [lower, upper].
+    """
+
+    kind: Literal["quantile"]
+    q: float = Field(gt=0, lt=1)
+    candidates: int = Field(101, ge=2, le=10_001)
+
+
+Metric = Annotated[
+    CountMetric | UnitsMetric | SumMetric | MeanMetric | QuantileMetric,
+    Field(discriminator="kind"),
+]
+
+
+class KeyRange(_Frozen):
+    """Integers ``start, start+step, … < stop``, or dates (ISO) a day apart up to ``stop``."""
+
+    start: int | str
+    stop: int | str
+    step: int = Field(1, ge=1)
+
+
+class PublicKeys(_Frozen):
+    """Declared group keys: the product of per-column values or ranges, or a table."""
+
+    values: dict[str, tuple[str | int, ...]] = Field(default_factory=dict)
+    ranges: dict[str, KeyRange] = Field(default_factory=dict)
+    table: TableRef | None = None
+
+
+class Bounds(_Frozen):
+    """Contribution bounds per privacy unit (L0 groups, L∞ rows per group)."""
+
+    max_groups_per_unit: int = Field(ge=1)
+    max_rows_per_group: int = Field(1, ge=1)
+
+
+class ReleaseBudget(_Frozen):
+    """One release's budget and its split.
+
+    ``epsilon`` alone: pure ε-DP, discrete Laplace noise. ``rho``: ρ-zCDP, discrete
+    Gaussian noise. ``epsilon`` + ``delta`` with ``noise: gaussian``: converted to
+    ρ = (√(ε + ln(1/δ)) − √ln(1/δ))² (Bun & Steinke 2016, Prop. 1.3). With private
+    keys, ``selection_delta`` is the δ of group selection. ``split`` weighs the
+    metrics and ``selection`` (default: equal weights).
+    """
+
+    epsilon: float | None = Field(None, gt=0)
+    rho: float | None = Field(None, gt=0)
+    delta: float | None = Field(None, gt=0, lt=1)
+    noise: Literal["laplace", "gaussian"] | None = None
+    selection_delta: float = Field(1e-6, gt=0, lt=1)
+    split: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_budget(self) -> ReleaseBudget:
+        if (self.epsilon is None) == (self.rho is None):
+            raise ValueError("give exactly one of 'epsilon' or 'rho'")
+        if self.rho is not None and (self.delta is not None or self.noise == "laplace"):
+            raise ValueError("rho (zCDP) takes no delta and uses gaussian noise")
+        if self.delta is not None and self.noise != "gaussian":
+            raise ValueError("epsilon with delta is for noise: gaussian (pure epsilon has none)")
+        if any(w <= 0 for w in self.split.values()):
+            raise ValueError("split weights must be positive")
+        return self
+
+    @property
+    def zcdp(self) -> bool:
+        """Whether the release is accounted in ρ-zCDP (Gaussian-family noise)."""
+        return self.rho is not None or self.noise == "gaussian"
+
+
+class Release(_Frozen):
+    """One differentially private aggregate table, published per partition."""
+
+    sink: TableRef
+    group_by: tuple[str, ...] = Field(min_length=1)
+    keys: Literal["private"] | PublicKeys = "private"
+    bounds: Bounds
+    metrics: dict[str, Metric] = Field(min_length=1)
+    budget: ReleaseBudget
+
+
+class BudgetPolicy(_Frozen):
+    """The dataset's total budget over a rolling window of partitions (the ledger's rule).
+
+    Give ``epsilon`` (pure and approximate DP; every release must use Laplace noise)
+    or ``rho`` (zCDP; a pure ε release is charged ρ = ε²/2, Bun & Steinke 2016,
+    Prop. 1.4). ``delta`` bounds the summed δ of group selections in a window.
+
+    ``unit: person`` (default): a person may appear in every partition, so charges
+    compose sequentially over every ``window``-day span. ``unit: person_partition``
+    declares the privacy unit to be a person *on one day*: partitions are disjoint
+    in that unit and compose in parallel (each partition has the whole budget),
+    which protects a day of a person, not the person (see README).
+    """
+
+    epsilon: float | None = Field(None, gt=0)
+    rho: float | None = Field(None, gt=0)
+    delta: float = Field(1e-5, ge=0, lt=1)
+    window: int = Field(30, ge=1, le=3660)
+    unit: Literal["person", "person_partition"] = "person"
+    ledger: str | None = Field(
+        None, description="SQLAlchemy-style sqlite URL; default <warehouse>/_dp/ledger.sqlite."
+    )
+
+    @model_validator(mode="after")
+    def _one_total(self) -> BudgetPolicy:
+        if (self.epsilon is None) == (self.rho is None):
+            raise ValueError("give exactly one of 'epsilon' or 'rho'")
+        return self
+
+
 # --------------------------------------------------------------------------- pipeline
 
 
@@ -447,6 +605,8 @@ class PipelineSpec(_Frozen):
     columns: dict[str, ColumnAction]
     quality: QualitySpec = Field(default_factory=QualitySpec)
     k_anonymity: KAnonymity | None = None
+    releases: dict[str, Release] = Field(default_factory=dict)
+    dp_budget: BudgetPolicy | None = None
 
     def keyed_columns(self) -> dict[str, str]:
         """Column name -> key name, for every action that uses a secret."""
@@ -494,6 +654,7 @@ def reference_problems(spec: PipelineSpec) -> list[tuple[str, str]]:
             )
     if spec.k_anonymity is not None:
         problems += _kanon_problems(spec.k_anonymity, published)
+    problems += _release_problems(spec)
     for column in spec.columns:
         if not re.match(_IDENT, column):
             problems.append((f"columns.{column}", "column names must be plain identifiers"))
@@ -530,4 +691,49 @@ def _kanon_problems(ka: KAnonymity, published: dict[str, str]) -> list[tuple[str
                 "recursive (c,l)-diversity needs c (e.g. c: 3); other kinds take no c",
             )
         )
+    return problems
+
+
+def _release_problems(spec: PipelineSpec) -> list[tuple[str, str]]:
+    """Releases read raw source columns declared in ``columns``; budgets must fit."""
+    problems = []
+    if spec.releases and spec.dp_budget is None:
+        problems.append(("dp_budget", "releases need a dp_budget (the ledger's total and window)"))
+    for name, rel in spec.releases.items():
+        where = f"releases.{name}"
+        if not re.match(r"^[a-z][a-z0-9_]*$", name):
+            problems.append((where, "release names are lowercase identifiers"))
+        for col in rel.group_by:
+            if col not in spec.columns:
+                problems.append((f"{where}.group_by", f"'{col}' is not a declared source column"))
+        for metric, m in rel.metrics.items():
+            column = getattr(m, "column", None)
+            if column is not None and column not in spec.columns:
+                problems.append(
+                    (f"{where}.metrics.{metric}.column", f"'{column}' is not a declared column")
+                )
+        if isinstance(rel.keys, PublicKeys):
+            declared = set(rel.keys.values) | set(rel.keys.ranges)
+            if rel.keys.table is None and declared != set(rel.group_by):
+                problems.append(
+                    (f"{where}.keys", "public keys must give values or ranges for every group_by "
+                     "column (or a table)")
+                )  # fmt: skip
+        wanted = set(rel.metrics) | ({"selection"} if rel.keys == "private" else set())
+        for part in rel.budget.split:
+            if part not in wanted:
+                problems.append(
+                    (
+                        f"{where}.budget.split.{part}",
+                        f"not a metric of this release ({', '.join(sorted(wanted))})",
+                    )
+                )
+        policy = spec.dp_budget
+        if policy is not None:
+            if rel.budget.zcdp and policy.rho is None:
+                problems.append(
+                    (f"{where}.budget", "Gaussian noise is accounted in rho: give dp_budget.rho")
+                )
+            if not rel.budget.zcdp and policy.epsilon is None:
+                problems.append((f"{where}.budget", "pure epsilon releases need dp_budget.epsilon"))
     return problems

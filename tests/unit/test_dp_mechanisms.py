@@ -1,0 +1,126 @@
+"""The DP math: samplers against their exact pmf, calibration, conversions, thresholds.
+
+Statistical tests use a fixed false-alarm rate of 1e-6 per test (the samplers are
+OpenDP's CSPRNG-driven exact samplers, so the tests cannot be seeded): a correct
+sampler fails one of them about once in a million runs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from pipelines.dp import mechanisms as mech
+from pipelines.dp.release import plan
+from pipelines.spec.models import Release
+
+ALPHA = 1e-6
+N = 20_000
+
+
+def chi_square_against_pmf(noise: mech.Noise, samples: np.ndarray) -> float:
+    """p-value of Pearson's test of the samples against the exact pmf (tails pooled)."""
+    reach = int(math.ceil(3 * noise.scale)) + 1
+    support = np.arange(-reach, reach + 1)
+    probs = noise.pmf(support)
+    expected = np.append(probs, 1 - probs.sum()) * len(samples)
+    inside = np.clip(samples, -reach - 1, reach + 1)
+    observed = np.array([np.count_nonzero(samples == x) for x in support]
+                        + [np.count_nonzero(np.abs(inside) > reach)])  # fmt: skip
+    keep = expected >= 5  # Pearson's rule; pool the sparse cells into the tail cell
+    obs = np.append(observed[keep], observed[~keep].sum())
+    exp = np.append(expected[keep], expected[~keep].sum())
+    if exp[-1] < 5:
+        obs, exp = obs[:-1], exp[:-1]
+        exp = exp * obs.sum() / exp.sum()
+    return float(stats.chisquare(obs, exp).pvalue)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("noise", [mech.Noise("laplace", 0.7), mech.Noise("laplace", 4.0),
+                                   mech.Noise("gaussian", 1.5), mech.Noise("gaussian", 6.0)])  # fmt: skip
+def test_samplers_match_the_exact_pmf_and_variance(noise):
+    samples = np.array(noise.add([0] * N))
+    assert chi_square_against_pmf(noise, samples) > ALPHA
+    # Calibration: the sample variance is within the CLT band of the exact variance
+    # (Var of the sample variance ≈ (μ4 − σ⁴)/n, μ4 from the pmf).
+    reach = int(math.ceil(40 * noise.scale)) + 10
+    x = np.arange(-reach, reach + 1).astype(float)
+    p = noise.pmf(x)
+    var, mu4 = (x**2 * p).sum(), (x**4 * p).sum()
+    z = (samples.var() - var) / math.sqrt((mu4 - var**2) / N)
+    assert abs(z) < stats.norm.isf(ALPHA / 2), (samples.var(), var)
+    assert noise.variance() == pytest.approx(var, rel=1e-9)
+    assert abs(samples.mean()) < stats.norm.isf(ALPHA / 2) * math.sqrt(var / N)
+
+
+def test_noise_is_added_to_the_values():
+    noisy = mech.Noise("laplace", 1e-3).add([5, -7, 10**12])
+    assert noisy == [5, -7, 10**12]  # scale 1e-3: P(nonzero) ≈ 2e^-1000
+
+
+def test_half_width_is_the_95_percent_quantile_of_the_exact_pmf():
+    for noise in (mech.Noise("laplace", 10.0), mech.Noise("gaussian", 10.0)):
+        t = noise.half_width()
+        x = np.arange(-t, t + 1)
+        assert noise.pmf(x).sum() >= 0.95 > noise.pmf(x[1:-1]).sum()
+    # ≈ b·ln 20 for a wide discrete Laplace, ≈ 1.96σ for a wide discrete Gaussian
+    assert mech.Noise("laplace", 100.0).half_width() == pytest.approx(100 * math.log(20), rel=0.01)
+    assert mech.Noise("gaussian", 100.0).half_width() == pytest.approx(196, abs=1)
+
+
+def test_scales_follow_the_formulas_and_opendp_maps():
+    import opendp.prelude as dp
+
+    dp.enable_features("contrib")
+    assert mech.laplace(12, 0.5).scale == 24.0  # b = Δ1/ε
+    g = mech.gaussian(3.0, 0.5)  # σ = Δ2/√(2ρ)
+    assert g.scale == pytest.approx(3.0)
+    m = dp.m.make_gaussian(dp.vector_domain(dp.atom_domain(T="i64")), dp.l2_distance(T="i64"),
+                           scale=g.scale)  # fmt: skip
+    assert m.map(3) == pytest.approx(0.5)  # OpenDP's own accounting agrees
+    rho = mech.rho_from_approx(1.0, 1e-6)
+    assert mech.approx_from_rho(rho, 1e-6) == pytest.approx(1.0)
+    assert rho == pytest.approx((math.sqrt(1 + math.log(1e6)) - math.sqrt(math.log(1e6))) ** 2)
+
+
+@pytest.mark.slow
+def test_selection_threshold_bounds_the_chance_of_a_one_person_group():
+    """τ is minimal for δ; a group with a single unit clears it with probability ≤ δ."""
+    sel = mech.selection(l0=4, share=0.5, delta=1e-6, zcdp=False)
+    assert sel.scale == 8.0  # b = L0/ε
+    # discrete Laplace: P(X ≥ k) = a^k/(1 + a), a = e^{-1/b}; L0 one-person groups
+    a = math.exp(-1 / sel.scale)
+    assert 4 * a ** (sel.threshold - 1) / (1 + a) <= 1e-6 < 4 * a ** (sel.threshold - 2) / (1 + a)
+    # Empirically, a one-person group is released at the rate the formula gives
+    # (this is how OpenDP 0.16's threshold map was found to report the count-0 rate).
+    for zcdp in (False, True):
+        loose = mech.selection(l0=1, share=1.0, delta=0.05, zcdp=zcdp)
+        trials = 20_000
+        rate = len(loose.select({str(i): 1 for i in range(trials)})) / trials
+        exact = mech.Noise(loose.kind, loose.scale).tail(loose.threshold - 1)
+        assert exact <= 0.05
+        assert abs(rate - exact) < stats.norm.isf(ALPHA / 2) * math.sqrt(exact * (1 - exact) / trials)
+    assert "big" in loose.select({"big": 10_000})
+
+
+def test_plan_splits_the_budget_and_charges_it():
+    rel = Release.model_validate({
+        "sink": {"path": "x"}, "group_by": ["region"], "keys": "private",
+        "bounds": {"max_groups_per_unit": 4, "max_rows_per_group": 5},
+        "metrics": {"n": {"kind": "count"},
+                    "total": {"kind": "sum", "column": "amount", "lower": 0, "upper": 100,
+                              "resolution": 0.01}},
+        "budget": {"epsilon": 1.0, "split": {"selection": 2}}})  # fmt: skip
+    p = plan(rel)
+    assert p.shares == pytest.approx({"n": 0.25, "total": 0.25, "selection": 0.5})
+    assert p.noises["n"].scale == pytest.approx(4 * 5 / 0.25)  # Δ1 = L0·L∞
+    assert p.noises["total"].scale == pytest.approx(4 * 5 * 10_000 / 0.25)  # fixed point
+    assert p.charge() == {"measure": "pure", "epsilon": 1.0, "rho": 0.0, "delta": 1e-6}
+    z = plan(rel.model_copy(update={"budget": rel.budget.model_copy(
+        update={"epsilon": 1.0, "delta": 1e-6, "noise": "gaussian"})}))  # fmt: skip
+    assert z.zcdp and z.total == pytest.approx(mech.rho_from_approx(1.0, 1e-6))
+    assert z.noises["n"].scale == pytest.approx(2 * 5 / math.sqrt(2 * z.shares["n"]))
