@@ -124,3 +124,31 @@ def test_plan_splits_the_budget_and_charges_it():
         update={"epsilon": 1.0, "delta": 1e-6, "noise": "gaussian"})}))  # fmt: skip
     assert z.zcdp and z.total == pytest.approx(mech.rho_from_approx(1.0, 1e-6))
     assert z.noises["n"].scale == pytest.approx(2 * 5 / math.sqrt(2 * z.shares["n"]))
+
+
+@pytest.mark.slow
+def test_release_noise_is_calibrated_end_to_end():
+    """Many groups with the same truth through the release finisher (no Spark):
+    the spread of each metric equals its planned noise; means are unbiased."""
+    import pandas as pd
+
+    from pipelines.dp.release import ROWS, UNITS, _Finisher
+
+    rel = Release.model_validate({
+        "sink": {"path": "x"}, "group_by": ["g"], "keys": {"values": {"g": ["x"]}},
+        "bounds": {"max_groups_per_unit": 2, "max_rows_per_group": 3},
+        "metrics": {"n": {"kind": "count"},
+                    "total": {"kind": "sum", "column": "v", "lower": 0, "upper": 10, "resolution": 1}},
+        "budget": {"rho": 0.5}})  # fmt: skip
+    p = plan(rel)
+    groups = 4000
+    batch = pd.DataFrame({"g": [str(i) for i in range(groups)], ROWS: 10_000, UNITS: 5000,
+                          "total": 50_000})  # fmt: skip
+    out = next(iter(_Finisher(rel, p, True, False)([batch])))
+    for metric, truth in (("n", 10_000), ("total", 50_000)):
+        noise = p.noises[metric]
+        errors = out[metric].to_numpy(dtype=float) - truth
+        var = noise.variance()
+        assert abs(errors.mean()) < stats.norm.isf(ALPHA / 2) * math.sqrt(var / groups)
+        # sample variance of a Gaussian-like sum: sd ≈ var·√(2/n)
+        assert abs(errors.var() - var) < stats.norm.isf(ALPHA / 2) * var * math.sqrt(2 / groups)

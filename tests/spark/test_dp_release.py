@@ -1,0 +1,180 @@
+"""DP releases on Spark: bounding, exact aggregates with noise off, keys, selection,
+and the run: ledger charge, idempotent re-run, re-release, refusal, error report."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.dp.release import compute, plan
+from pipelines.spec.models import Release
+
+METRICS = {
+    "n": {"kind": "count"},
+    "users": {"kind": "count_units"},
+    "total": {"kind": "sum", "column": "amount", "lower": 0, "upper": 100},
+    "avg": {"kind": "mean", "column": "amount", "lower": 0, "upper": 100},
+    "p50": {"kind": "quantile", "column": "amount", "lower": 0, "upper": 100, "q": 0.5},
+}
+
+
+def release(keys, l0=2, linf=3, **budget) -> Release:
+    return Release.model_validate({
+        "sink": {"path": "rel"}, "group_by": ["region"], "keys": keys,
+        "bounds": {"max_groups_per_unit": l0, "max_rows_per_group": linf},
+        "metrics": METRICS, "budget": budget or {"epsilon": 1.0}})  # fmt: skip
+
+
+def light_rows(n=600, seed=1):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"uid": np.arange(n), "region": rng.choice(["a", "b", "c"], n),
+                         "amount": np.round(rng.uniform(0, 120, n), 2)})  # fmt: skip
+
+
+def test_bounding_caps_a_heavy_unit_and_is_deterministic(spark):
+    light = light_rows()
+    heavy = pd.DataFrame({"uid": 10**6, "region": ["a"] * 40 + ["b"] * 40 + ["c"] * 40,
+                          "amount": 50.0})  # fmt: skip
+    df = spark.createDataFrame(pd.concat([light, heavy], ignore_index=True))
+    rel = release({"values": {"region": ["a", "b", "c", "z"]}}, l0=2, linf=3)
+    got = compute(df, rel, "uid", "seed", plan(rel), noise=False).toPandas().set_index("region")
+    base = light.groupby("region").size()
+    extra = got["n"].reindex(["a", "b", "c"]) - base
+    assert sorted(extra.tolist()) == [0, 3, 3]  # the heavy unit: 2 groups × 3 rows
+    assert (got["users"].reindex(["a", "b", "c"]) - light.groupby("region")["uid"].nunique()).sum() == 2
+    assert got.loc["z", "n"] == 0 and got.loc["z", "users"] == 0  # declared key, no data
+    again = compute(df, rel, "uid", "seed", plan(rel), noise=False).toPandas().set_index("region")
+    assert again.sort_index().equals(got.sort_index())
+
+
+def test_aggregates_are_exact_with_noise_off(spark):
+    light = light_rows()
+    df = spark.createDataFrame(light)
+    rel = release({"values": {"region": ["a", "b", "c"]}})
+    got = compute(df, rel, "uid", "s", plan(rel), noise=False).toPandas()
+    got = got.set_index("region").sort_index()
+    clamped = light.assign(amount=light["amount"].clip(0, 100))
+    truth = clamped.groupby("region")["amount"]
+    assert (got["n"] == truth.size()).all()
+    assert got["total"].to_numpy() == pytest.approx(truth.sum().sort_index().to_numpy(), abs=1e-6)
+    assert got["avg"].to_numpy() == pytest.approx(truth.mean().sort_index().to_numpy(), abs=1e-6)
+    lower_median = truth.quantile(0.5, interpolation="lower").sort_index()
+    assert got["p50"].to_numpy() == pytest.approx(lower_median.to_numpy())
+
+
+def test_noise_has_the_planned_scale_and_private_keys_hide_small_groups(spark):
+    rng = np.random.default_rng(2)
+    big = pd.DataFrame({"uid": np.arange(4000), "region": rng.choice(["a", "b"], 4000),
+                        "amount": 10.0})  # fmt: skip
+    lonely = pd.DataFrame({"uid": [10**6 + i for i in range(20)],
+                           "region": [f"solo{i}" for i in range(20)], "amount": 1.0})  # fmt: skip
+    df = spark.createDataFrame(pd.concat([big, lonely], ignore_index=True)).cache()
+    rel = release("private", l0=1, linf=1)
+    p = plan(rel)
+    outs = [compute(df, rel, "uid", "s", p).toPandas() for _ in range(3)]
+    for out in outs:
+        assert set(out["region"]) == {"a", "b"}  # groups of one person never appear
+    truth = big.groupby("region").size()
+    errors = [o.set_index("region")["n"] - truth for o in outs]
+    bound = p.noises["n"].half_width() * 3  # far outside: P ≈ 0
+    assert all((e.abs() <= bound).all() for e in errors)
+    assert p.selection.threshold > 1
+
+
+@pytest.fixture
+def release_spec(spark, warehouse):
+    from pipelines.spec import spec_from_dict
+    from tests.specs import spec_data
+
+    name = f"dp{uuid.uuid4().hex[:8]}"
+    rows = []
+    for day in ("2026-11-01", "2026-11-02", "2026-11-03"):
+        rows.append(light_rows(400, seed=int(day[-1])).assign(dt=day))
+    spark.createDataFrame(pd.concat(rows, ignore_index=True)).write.partitionBy("dt").parquet(
+        str(warehouse / name / "raw")
+    )
+    columns = {"uid": {"kind": "hash"}, "region": {"kind": "keep"}, "amount": {"kind": "keep"}}
+
+    def make(total=2.5, **over):
+        rel = {"sink": {"path": f"{name}/by_region"}, "group_by": ["region"],
+               "keys": {"values": {"region": ["a", "b", "c"]}},
+               "bounds": {"max_groups_per_unit": 1, "max_rows_per_group": 1},
+               "metrics": METRICS, "budget": {"epsilon": 1.0}, **over}  # fmt: skip
+        return spec_from_dict(spec_data(columns, name=name, source={"path": f"{name}/raw"},
+                                        sink={"path": f"{name}/anon"},
+                                        releases={"by_region": rel},
+                                        dp_budget={"epsilon": total, "window": 7}))  # fmt: skip
+
+    return make, warehouse / name
+
+
+def test_release_run_charges_once_republishes_and_refuses_over_budget(spark, release_spec, key_env):
+    from pipelines.dp.ledger import Ledger
+    from pipelines.dp.run import release_partition
+    from pipelines.errors import BudgetExceededError
+
+    make, root = release_spec
+    spec = make()
+    [first] = release_partition(spec, "2026-11-01")
+    assert first["status"] == "published" and first["charged"]["epsilon"] == 1.0
+    published = spark.read.parquet(first["published"]).toPandas()
+    assert sorted(published.columns) == sorted(["region", *METRICS])
+    assert len(published) == 3
+    manifest = json.loads((root / "by_region" / "dt=2026-11-01" / "_manifest.json").read_text())
+    report = manifest["error_report"]
+    assert report["metrics"]["n"]["distribution"] == "discrete Laplace"
+    assert report["metrics"]["n"]["scale"] == pytest.approx(1 / 0.2)  # Δ1 = 1, ε share 0.2
+    assert report["metrics"]["total"]["ci95_half_width"] > 0
+    assert report["bounding"]["rows_and_units_dropped"] == "withheld"
+    # Re-run: nothing computed, nothing charged.
+    [again] = release_partition(spec, "2026-11-01")
+    assert again["status"] == "already released" and again["charged"] is None
+    # The published copy lost: the stored release is republished, still free.
+    shutil.rmtree(root / "by_region" / "dt=2026-11-01")
+    [back] = release_partition(spec, "2026-11-01")
+    assert back["status"] == "republished" and back["charged"] is None
+    assert spark.read.parquet(back["published"]).toPandas().sort_values("region").reset_index(
+        drop=True).equals(published.sort_values("region").reset_index(drop=True))  # fmt: skip
+    # --re-release draws fresh noise and is charged: 2 of 2.5 spent in the window.
+    [fresh] = release_partition(spec, "2026-11-01", re_release=True)
+    assert fresh["status"] == "published" and fresh["charged"]["epsilon"] == 1.0
+    ledger = Ledger(root.parent / "_dp" / "ledger.sqlite")
+    before = ledger.history(spec.name)
+    with pytest.raises(BudgetExceededError, match=r"only 0\.5 of 2\.5 remains"):
+        release_partition(spec, "2026-11-02")
+    assert ledger.history(spec.name) == before  # refused before anything was recorded
+    assert not (root / "by_region" / "dt=2026-11-02").exists()
+    assert [c["status"] for c in before] == ["spent", "spent"]
+
+
+def test_cli_release_and_budget_commands(spark, release_spec, key_env, tmp_path, warehouse):
+    import yaml
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    make, _ = release_spec
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(yaml.safe_dump(make(total=1.5).model_dump(mode="json", exclude_defaults=True)))
+    runner = CliRunner()
+    res = runner.invoke(app, ["release", str(spec_file), "--partition", "2026-11-03", "--json"])
+    assert res.exit_code == 0, res.output
+    payload = json.loads(res.stdout.strip().splitlines()[-1])
+    assert payload["releases"][0]["status"] == "published"
+    assert payload["releases"][0]["error_report"]["metrics"]["users"]["distribution"]
+    res = runner.invoke(app, ["release", str(spec_file), "--partition", "2026-11-02"])
+    assert res.exit_code == 6 and "remains" in res.output
+    res = runner.invoke(app, ["budget", "show", str(spec_file), "--partition", "2026-11-03",
+                              "--warehouse", str(warehouse), "--json"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    state = json.loads(res.stdout.strip().splitlines()[-1])
+    assert state["used"] == 1.0 and state["remaining"] == 0.5
+    res = runner.invoke(app, ["budget", "history", str(spec_file), "--warehouse", str(warehouse),
+                              "--json"])  # fmt: skip
+    charges = json.loads(res.stdout.strip().splitlines()[-1])["charges"]
+    assert [c["status"] for c in charges] == ["spent"]
