@@ -4,7 +4,7 @@
    spends a unit's L0 groups on groups that can be released).
 2. Contribution bounding, deterministic and unbiased: each unit keeps the L0 of its
    groups with the smallest keyed hash of (unit, group), and in each kept group the
-   L∞ rows with the smallest keyed hash of the row. The hash is Spark's xxhash64
+   L∞ rows with the smallest keyed hash of the row (:func:`bound`). The hash is Spark's xxhash64
    seeded with a value derived from the spec's key, so the choice does not depend
    on the values being aggregated and is the same on every re-run.
 3. Aggregation per group in Spark: rows, distinct units, fixed-point sums and
@@ -170,44 +170,69 @@ def _as(value: Any, dtype: Any) -> Any:
     return value
 
 
-def bound(
-    df: DataFrame, unit: str, group_by: tuple[str, ...], l0: int, linf: int, seed: str
-) -> DataFrame:
-    """Keep ≤ L0 groups per unit and ≤ L∞ rows per (unit, group), by keyed hash."""
-    groups = [F.col(c) for c in group_by]
+def _values(rel: Release) -> dict[str, Any]:
+    """Per metric that reads a column: the row's value as aggregated (fixed point etc.)."""
+    out = {}
+    for name, m in rel.metrics.items():
+        if not isinstance(m, SumMetric | MeanMetric | QuantileMetric):
+            continue
+        clamped = F.least(
+            F.greatest(F.col(m.column).cast("double"), F.lit(m.lower)), F.lit(m.upper)
+        )
+        if isinstance(m, SumMetric):
+            out[name] = F.round(clamped / m.resolution).cast("long")
+        elif isinstance(m, MeanMetric):
+            mid = _fixed((m.lower + m.upper) / 2, m.resolution)
+            out[_centered(name)] = F.round(clamped / m.resolution).cast("long") - F.lit(mid)
+        else:
+            out[name] = clamped
+    return out
+
+
+def bound(df: DataFrame, rel: Release, unit: str, seed: str) -> DataFrame:
+    """Keep ≤ L0 groups per unit and ≤ L∞ rows per (unit, group), by keyed hash.
+
+    A unit keeps the L0 groups with the smallest keyed hash of (unit, group) and,
+    in each, the L∞ rows with the smallest keyed hash of the row. One shuffle (by
+    unit) and one sort: a unit's rows in (group hash, group, row hash) order; the
+    group rank is the running count of group starts, the row's rank in its group
+    its distance from the group's first row. ``__dp_first`` marks each kept
+    (unit, group)'s first row, so distinct units are counted without a distinct
+    aggregation. (Measured faster here than ranking
+    with two windows, or than collecting each (unit, group)'s rows into arrays.)
+    """
+    l0, linf = rel.bounds.max_groups_per_unit, rel.bounds.max_rows_per_group
+    groups = [F.col(c) for c in rel.group_by]
     seed_col = F.lit(seed)
-    h_group = F.xxhash64(seed_col, F.lit("group"), F.col(unit), *groups)
-    h_row = F.xxhash64(seed_col, F.lit("row"), *[F.col(c) for c in df.columns])
-    by_unit = Window.partitionBy(unit).orderBy(h_group, *groups)
-    by_cell = Window.partitionBy(unit, *group_by).orderBy(h_row)
+    hashed = df.withColumns({
+        "__dp_hg": F.xxhash64(seed_col, F.lit("group"), F.col(unit), *groups),
+        "__dp_hr": F.xxhash64(seed_col, F.lit("row"), *[F.col(c) for c in df.columns]),
+    })  # fmt: skip
+    w = Window.partitionBy(unit).orderBy("__dp_hg", *rel.group_by, "__dp_hr")
+    upto = w.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    cell = F.struct("__dp_hg", *groups)
+    first = F.coalesce(F.lag(cell).over(w) != cell, F.lit(True))  # first row of a group
     return (
-        df.withColumn("__dp_g", F.dense_rank().over(by_unit))
-        .where(F.col("__dp_g") <= l0)
-        .withColumn("__dp_r", F.row_number().over(by_cell))
-        .where(F.col("__dp_r") <= linf)
-        .drop("__dp_g", "__dp_r")
+        hashed.withColumns({"__dp_n": F.row_number().over(w), "__dp_first": first})
+        .withColumns(
+            {
+                "__dp_g": F.sum(F.col("__dp_first").cast("int")).over(upto),  # group rank
+                "__dp_s": F.max(F.when(F.col("__dp_first"), F.col("__dp_n"))).over(upto),
+            }
+        )  # fmt: skip
+        .where((F.col("__dp_g") <= l0) & (F.col("__dp_n") - F.col("__dp_s") < linf))
+        .drop("__dp_hg", "__dp_hr", "__dp_n", "__dp_g", "__dp_s")
     )
 
 
 def aggregate(bounded: DataFrame, rel: Release, unit: str) -> DataFrame:
-    """Per group: rows, units, fixed-point (centered) sums, quantile value lists."""
-    aggs = [F.count(F.lit(1)).alias(ROWS), F.countDistinct(unit).alias(UNITS)]
-    for name, m in rel.metrics.items():
-        if isinstance(m, SumMetric | MeanMetric | QuantileMetric):
-            clamped = F.least(
-                F.greatest(F.col(m.column).cast("double"), F.lit(m.lower)), F.lit(m.upper)
-            )
-        if isinstance(m, SumMetric):
-            aggs.append(F.sum(F.round(clamped / m.resolution).cast("long")).alias(name))
-        elif isinstance(m, MeanMetric):
-            mid = _fixed((m.lower + m.upper) / 2, m.resolution)
-            aggs.append(
-                F.sum(F.round(clamped / m.resolution).cast("long") - F.lit(mid)).alias(
-                    _centered(name)
-                )
-            )
-        elif isinstance(m, QuantileMetric):
-            aggs.append(F.collect_list(clamped).alias(name))
+    """Per group: rows, distinct units, fixed-point (centered) sums, quantile values."""
+    aggs = [F.count(F.lit(1)).alias(ROWS), F.sum(F.col("__dp_first").cast("long")).alias(UNITS)]
+    for key, value in _values(rel).items():
+        if isinstance(rel.metrics.get(key), QuantileMetric):
+            aggs.append(F.collect_list(value).alias(key))
+        else:
+            aggs.append(F.sum(value).alias(key))
     return bounded.groupBy(*rel.group_by).agg(*aggs)
 
 
@@ -239,15 +264,7 @@ def compute(
     needed = {unit, *rel.group_by} | {
         m.column for m in rel.metrics.values() if hasattr(m, "column")
     }
-    bounded = bound(
-        source.select(*sorted(needed)),
-        unit,
-        rel.group_by,
-        rel.bounds.max_groups_per_unit,
-        rel.bounds.max_rows_per_group,
-        seed,
-    )
-    agg = aggregate(bounded, rel, unit)
+    agg = aggregate(bound(source.select(*sorted(needed)), rel, unit, seed), rel, unit)
     if keys is not None:  # every declared key, zeros where no data
         agg = keys.join(agg, on=list(rel.group_by), how="left")
         fills = {ROWS: 0, UNITS: 0}
