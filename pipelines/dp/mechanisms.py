@@ -1,12 +1,12 @@
 """The DP mechanisms of a release: sensitivities, noise scales, error bars, OpenDP.
 
-Every random draw comes from OpenDP (``opendp`` 0.16, its ``contrib`` measurements):
-discrete Laplace and discrete Gaussian on integer vectors (exact samplers, Canonne,
-Kamath & Steinke 2020), the exponential-mechanism quantile, and the Laplace /
-Gaussian threshold mechanisms for group selection. Nothing here draws from numpy or
-``random``: floating-point samplers leak through their low bits (Mironov 2012).
-OpenDP's privacy maps are used to check (or search) each scale, so the accounting
-is OpenDP's, not a formula of ours.
+Noise comes from OpenDP (``opendp`` 0.16, its ``contrib`` measurements): discrete
+Laplace and discrete Gaussian on integer vectors (exact samplers, Canonne, Kamath &
+Steinke 2020) and the exponential-mechanism quantile; OpenDP's privacy maps check
+or search each scale. Group selection is ours (OpenDP has no optimal one): a table
+of keep probabilities verified in exact arithmetic and exact Bernoulli draws from
+``secrets``. Nothing here draws from numpy or ``random``: floating-point samplers
+leak through their low bits (Mironov 2012).
 
 Notation: a privacy unit keeps at most L0 groups and at most L∞ rows per group
 (contribution bounding). Values are clamped to [lo, hi] and put in fixed point:
@@ -26,16 +26,19 @@ v ↦ round(clamp(v)/r) for a resolution r, so sums are exact integers.
   L0 groups, so each group gets ε/L0 (ρ/L0) with symmetric distance L∞.
 * mean: mid + noisy centered sum / max(noisy count, 1), clamped to [lo, hi]
   (post-processing); its budget is split evenly between the two.
-* selection (private keys): per group the number of distinct units (each unit in at
-  most L0 groups, once each), noised and released only at or above a threshold τ
-  (OpenDP's Laplace / Gaussian threshold measurements); τ is the smallest value
-  with L0·P(X ≥ τ − 1) ≤ δ, so the groups one person could make appear are
-  released with probability at most δ in total (see :func:`selection`).
+* selection (private keys): per group the number of distinct units n (each unit in
+  at most L0 groups), kept with the optimal probability π(n) of Desfontaines et
+  al. 2022 at (ε/L0, δ/L0) per group (see :class:`Selection`); a group one person
+  could make appear is kept with probability δ/L0, at most δ over its L0 groups.
+  Under zCDP the selection's (ε, δ) is charged as approximate zCDP (ε²/2, δ).
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
+import secrets
 from dataclasses import dataclass
 
 import numpy as np
@@ -150,64 +153,89 @@ def noise_for(l1: int, l2: float, share: float, zcdp: bool) -> Noise:
 
 @dataclass(frozen=True)
 class Selection:
-    """Private group selection: noisy distinct-unit counts released above ``threshold``."""
+    """Private group selection: keep a group with n distinct units with probability π(n).
 
-    kind: str  # "laplace" | "gaussian"
-    scale: float
-    threshold: int
-    epsilon_or_rho: float
+    The optimal (ε, δ) partition selection of Desfontaines, Voss, Gipson & Mandayam
+    (PoPETs 2022) for a unit in one group, with ε' = ε/L0 and δ' = δ/L0 per group
+    (a unit is in at most L0 groups; basic composition):
+
+        π(0) = 0,  π(n) = min(e^ε'·π(n−1) + δ',  1 + e^−ε'·(π(n−1) + δ' − 1),  1)
+
+    — the largest keep probabilities with π(n) ≤ e^ε'·π(n−1) + δ' and
+    1 − π(n−1) ≤ e^ε'·(1 − π(n)) + δ', so a group one person creates (n = 1) is kept
+    with probability δ' and, over its L0 groups, δ in total. The table is computed
+    in floating point and then *verified* in exact rational arithmetic (with a
+    rational lower bound of e^ε'); each keep decision is an exact Bernoulli draw
+    (:func:`bernoulli`) from the OS CSPRNG. Written here because OpenDP 0.16 has
+    only threshold mechanisms, which keep fewer groups at the same (ε, δ).
+    """
+
+    epsilon: float  # ε of the whole selection (pure-DP part); ρ = ε²/2 under zCDP
     delta: float
+    l0: int
 
-    def measurement(self):  # noqa: ANN201
-        """The OpenDP threshold measurement over a {group key: unit count} map."""
-        dp = _dp()
-        domain = dp.map_domain(dp.atom_domain(T=str), dp.atom_domain(T="i64"))
-        if self.kind == "laplace":
-            metric = dp.l01inf_distance(dp.absolute_distance(T="i64"))
-            return dp.m.make_laplace_threshold(
-                domain, metric, scale=self.scale, threshold=self.threshold
-            )
-        metric = dp.l02inf_distance(dp.absolute_distance(T="i64"))
-        return dp.m.make_gaussian_threshold(
-            domain, metric, scale=self.scale, threshold=self.threshold
-        )
+    @functools.cached_property
+    def table(self) -> tuple[float, ...]:
+        """π(0), π(1), …, up to the first n with π(n) = 1."""
+        eps, dlt = self.epsilon / self.l0, self.delta / self.l0
+        # Built with ε', δ' shrunk by a millionth so float rounding cannot cross the
+        # constraints that _verify then checks exactly at the true ε', δ'.
+        grow, shrink = math.exp(eps * (1 - 1e-6)), math.exp(-eps * (1 - 1e-6))
+        dlt_safe = dlt * (1 - 1e-6)
+        pi = [0.0]
+        while pi[-1] < 1.0 and len(pi) < 10_000_000:
+            prev = pi[-1]
+            pi.append(min(grow * prev + dlt_safe, 1 + shrink * (prev + dlt_safe - 1), 1.0))
+        _verify(pi, eps, dlt)
+        return tuple(pi)
+
+    def keep_probability(self, n: int) -> float:
+        """π(n) (1 beyond the table)."""
+        return self.table[n] if n < len(self.table) else 1.0
+
+    @property
+    def threshold(self) -> int:
+        """The smallest n with π(n) ≥ 1/2 (what a threshold mechanism would call τ)."""
+        return next(n for n, p in enumerate(self.table) if p >= 0.5)
+
+    @property
+    def always(self) -> int:
+        """The smallest n with π(n) = 1: groups this large are always released."""
+        return len(self.table) - 1
 
     def select(self, counts: dict[str, int]) -> dict[str, int]:
-        """The released keys with their noisy counts (the rest are dropped)."""
-        return self.measurement()({k: int(v) for k, v in counts.items()})
+        """The kept keys (with their exact unit counts, for the caller's bookkeeping only)."""
+        return {k: n for k, n in counts.items() if bernoulli(self.keep_probability(int(n)))}
+
+
+def _verify(pi: list[float], eps: float, dlt: float) -> None:
+    """Check the DP constraints of the keep table exactly (Fractions)."""
+    from fractions import Fraction
+
+    e_lo = Fraction(math.exp(eps)) * Fraction(999_999_999_999, 10**12)  # ≤ e^ε
+    d = Fraction(dlt)
+    for prev, cur in itertools.pairwise(Fraction(p) for p in pi):
+        if not (cur <= e_lo * prev + d and 1 - prev <= e_lo * (1 - cur) + d):
+            raise AssertionError("partition-selection table violates its DP constraints")
+
+
+def bernoulli(p: float) -> bool:
+    """An exact Bernoulli(p) draw for a float p: p = a/2^k exactly; draw k random bits."""
+    if p <= 0:
+        return False
+    if p >= 1:
+        return True
+    from fractions import Fraction
+
+    frac = Fraction(p)
+    k = frac.denominator.bit_length() - 1  # denominator is 2^k
+    return secrets.randbits(k) < frac.numerator
 
 
 def selection(l0: int, share: float, delta: float, zcdp: bool) -> Selection:
-    """Scale from the budget share; the smallest threshold τ whose δ is ≤ ``delta``.
-
-    Each unit adds 1 to the distinct-unit count of at most L0 groups. Groups present
-    in both neighbouring datasets differ by 1 in at most L0 counts: ε = L0/b
-    (Laplace) or ρ = L0/(2σ²) (Gaussian, L2 = √L0). A group only the removed unit
-    creates has count 1 and is released with probability P(1 + X ≥ τ); there are at
-    most L0 of them, so δ = L0·P(X ≥ τ − 1) (Korolova et al. 2009; Wilson et al.
-    2020), computed from the exact noise pmf.
-
-    OpenDP's own map for these measurements (0.16) reports the release probability
-    of a count-*0* key, P(X ≥ τ), which is smaller (at b = 1, by a factor e); a test
-    found this empirically. τ is therefore sized by the formula above and checked to
-    be at least as large as OpenDP's choice; OpenDP still does the sampling.
-    """
-    if zcdp:
-        kind, scale = "gaussian", math.sqrt(l0) / math.sqrt(2 * share)
-        d_in = (l0, math.ceil(math.sqrt(l0)), 1)
-    else:
-        kind, scale, d_in = "laplace", l0 / share, (l0, l0, 1)
-    noise = Noise(kind, scale)
-    threshold = 2
-    while l0 * noise.tail(threshold - 1) > delta:
-        threshold += 1 if threshold < 64 else threshold // 8
-    while threshold > 2 and l0 * noise.tail(threshold - 2) <= delta:
-        threshold -= 1
-    sel = Selection(kind, scale, threshold, share, delta)
-    spent, opendp_delta = sel.measurement().map(d_in)
-    if spent > share * (1 + 1e-6) or opendp_delta > delta:
-        raise AssertionError(f"selection spends ({spent}, {opendp_delta}) > ({share}, {delta})")
-    return sel
+    """The selection spending ``share`` (ε; or ρ under zCDP, as ε = √(2ρ)) and ``delta``."""
+    epsilon = math.sqrt(2 * share) if zcdp else share
+    return Selection(epsilon, delta, l0)
 
 
 @dataclass(frozen=True)

@@ -81,11 +81,13 @@ def error_report(rel: Release, plan: rl.Plan) -> dict[str, Any]:
     if plan.selection is not None:
         s = plan.selection
         report["selection"] = {
-            "mechanism": f"{s.kind} threshold on distinct units per group (OpenDP)",
-            "scale": s.scale,
-            "threshold": s.threshold,
-            "budget_share": s.epsilon_or_rho,
+            "mechanism": "optimal partition selection on distinct units per group "
+            "(Desfontaines et al. 2022), keep probability pi(n)",
+            "epsilon": s.epsilon,
             "delta": s.delta,
+            "threshold": s.threshold,
+            "threshold_meaning": "smallest number of units kept with probability >= 1/2",
+            "always_kept_from": s.always,
         }
     return report
 

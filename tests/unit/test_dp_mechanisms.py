@@ -87,24 +87,43 @@ def test_scales_follow_the_formulas_and_opendp_maps():
     assert rho == pytest.approx((math.sqrt(1 + math.log(1e6)) - math.sqrt(math.log(1e6))) ** 2)
 
 
+def test_selection_table_is_the_optimal_dp_sequence():
+    """π(1) = δ/L0; every step meets both DP constraints; π reaches 1; more groups
+    than Laplace thresholding at the same (ε, δ)."""
+    sel = mech.selection(l0=4, share=1 / 3, delta=1e-6, zcdp=False)
+    pi = np.array(sel.table)
+    eps, dlt = 1 / 3 / 4, 1e-6 / 4
+    assert pi[0] == 0 and pi[1] == pytest.approx(dlt, rel=1e-5) and pi[-1] == 1.0
+    assert (np.diff(pi) >= 0).all()
+    assert (pi[1:] <= np.exp(eps) * pi[:-1] + dlt + 1e-15).all()
+    assert (1 - pi[:-1] <= np.exp(eps) * (1 - pi[1:]) + dlt + 1e-15).all()
+    # the optimum is tight: one of the two constraints binds at every step below 1
+    tight = np.minimum(np.exp(eps) * pi[:-1] + dlt, 1 + np.exp(-eps) * (pi[:-1] + dlt - 1))
+    assert pi[1:-1] == pytest.approx(tight[:-1], rel=1e-5)
+    # Laplace thresholding at the same budget: τ = 1 + b·ln(L0/(2δ)), b = L0/ε = 12
+    assert sel.threshold < 1 + 12 * math.log(4 / 2e-6) - 30
+    assert mech.selection(l0=4, share=0.5, delta=1e-6, zcdp=True).epsilon == pytest.approx(1.0)
+
+
 @pytest.mark.slow
-def test_selection_threshold_bounds_the_chance_of_a_one_person_group():
-    """τ is minimal for δ; a group with a single unit clears it with probability ≤ δ."""
-    sel = mech.selection(l0=4, share=0.5, delta=1e-6, zcdp=False)
-    assert sel.scale == 8.0  # b = L0/ε
-    # discrete Laplace: P(X ≥ k) = a^k/(1 + a), a = e^{-1/b}; L0 one-person groups
-    a = math.exp(-1 / sel.scale)
-    assert 4 * a ** (sel.threshold - 1) / (1 + a) <= 1e-6 < 4 * a ** (sel.threshold - 2) / (1 + a)
-    # Empirically, a one-person group is released at the rate the formula gives
-    # (this is how OpenDP 0.16's threshold map was found to report the count-0 rate).
-    for zcdp in (False, True):
-        loose = mech.selection(l0=1, share=1.0, delta=0.05, zcdp=zcdp)
-        trials = 20_000
-        rate = len(loose.select({str(i): 1 for i in range(trials)})) / trials
-        exact = mech.Noise(loose.kind, loose.scale).tail(loose.threshold - 1)
-        assert exact <= 0.05
-        assert abs(rate - exact) < stats.norm.isf(ALPHA / 2) * math.sqrt(exact * (1 - exact) / trials)
-    assert "big" in loose.select({"big": 10_000})
+def test_selection_keeps_groups_at_the_table_rates():
+    """Empirical keep rates of 1-person and mid-size groups match π(n) (binomial band)."""
+    sel = mech.selection(l0=1, share=1.0, delta=0.05, zcdp=False)
+    trials = 20_000
+    for n in (1, sel.threshold):
+        p = sel.keep_probability(n)
+        rate = len(sel.select({str(i): n for i in range(trials)})) / trials
+        assert abs(rate - p) < stats.norm.isf(ALPHA / 2) * math.sqrt(p * (1 - p) / trials)
+    assert sel.select({"big": sel.always}) == {"big": sel.always}
+    assert sel.select({"none": 0}) == {}
+
+
+@pytest.mark.slow
+def test_bernoulli_is_exact_in_distribution():
+    for p in (0.3, 1e-3, 0.999):
+        draws = sum(mech.bernoulli(p) for _ in range(40_000))
+        assert abs(draws / 40_000 - p) < stats.norm.isf(ALPHA / 2) * math.sqrt(p * (1 - p) / 40_000)
+    assert mech.bernoulli(0.0) is False and mech.bernoulli(1.0) is True
 
 
 def test_plan_splits_the_budget_and_charges_it():
@@ -120,6 +139,7 @@ def test_plan_splits_the_budget_and_charges_it():
     assert p.noises["n"].scale == pytest.approx(4 * 5 / 0.25)  # Δ1 = L0·L∞
     assert p.noises["total"].scale == pytest.approx(4 * 5 * 10_000 / 0.25)  # fixed point
     assert p.charge() == {"measure": "pure", "epsilon": 1.0, "rho": 0.0, "delta": 1e-6}
+    assert p.selection.epsilon == pytest.approx(0.5) and p.selection.l0 == 4
     z = plan(rel.model_copy(update={"budget": rel.budget.model_copy(
         update={"epsilon": 1.0, "delta": 1e-6, "noise": "gaussian"})}))  # fmt: skip
     assert z.zcdp and z.total == pytest.approx(mech.rho_from_approx(1.0, 1e-6))
