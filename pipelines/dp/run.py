@@ -22,7 +22,7 @@ from typing import Any
 
 from pipelines.dp import release as rl
 from pipelines.dp.ledger import Ledger, ledger_path
-from pipelines.errors import PipelinesError, SpecError
+from pipelines.errors import PipelinesError, QualityGateFailed, SpecError
 from pipelines.spec import load_spec, spec_hash
 from pipelines.spec.models import MeanMetric, PipelineSpec, QuantileMetric, Release
 
@@ -105,6 +105,8 @@ def release_partition(
 ) -> list[dict[str, Any]]:
     """Run the spec's releases (or ``names``) for one partition; one summary each."""
     from pipelines.keys import resolve_keys
+    from pipelines.quality.gate import run_gate
+    from pipelines.quality.suites import release_suite
     from pipelines.runner import code_version
     from pipelines.session import get_session, session_warehouse
     from pipelines.storage import Table, new_run_id, parse_partition
@@ -160,7 +162,20 @@ def release_partition(
         except BaseException:
             ledger.settle(charge_id, "spent", "failed after noise may have been drawn")
             raise
-        released = spark.read.parquet(str(staged)).count() if rel.sink.format == "parquet" else None
+        staged_df = sink.read_staged(spark, staged, table.schema)
+        released = staged_df.count()
+        n_keys = None if rel.keys == "private" else rl.public_keys(
+            rel.keys, rel.group_by, raw, wh).count()  # fmt: skip
+        suite = release_suite(spec_obj, name, table.schema, n_keys)
+        gate, _ = run_gate(suite, staged_df, spec_obj.name)
+        if not gate.passed:
+            ledger.settle(charge_id, "spent", "noise drawn; release failed its gate")
+            note = {"run_id": run_id, "release": name, "gates": {gate.stage: gate.to_dict()}}
+            where = sink.quarantine(spark, staged, partition, run_id, note)
+            raise QualityGateFailed(
+                f"release {name} of partition {partition}: gate failed: "
+                f"{gate.describe_failures()}; nothing published; in {where}"
+            )
         manifest = {
             "run_id": run_id,
             "pipeline": spec_obj.name,
@@ -172,6 +187,7 @@ def release_partition(
             "group_by": list(rel.group_by),
             "keys": "private" if rel.keys == "private" else "public",
             "released_groups": released,
+            "quality": {"release": gate.to_dict()},
             "noise": noise,
             "charge": {**charge, "ledger_id": charge_id},
             "error_report": error_report(rel, plan),

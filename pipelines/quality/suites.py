@@ -378,3 +378,47 @@ def check_escalations(spec: PipelineSpec, *suites: Suite) -> None:
             + ", ".join(repr(p) for p in bad)
             + " match no check; check ids look like input.volume or output.pii.<column>.<kind>"
         )
+
+
+def release_suite(spec: PipelineSpec, name: str, schema: StructType, keys: int | None) -> Suite:
+    """The gate of one DP release table, run on the staged release before publish.
+
+    Exactly the declared columns and types (group_by, then metrics); group keys
+    never null; with public keys exactly one row per declared key; counts ≥ 0;
+    means and quantiles within their clamping bounds. (Every released private key
+    passed selection by construction: the table holds no unit counts to re-check.)
+    """
+    _gx()
+    from great_expectations import expectations as E
+
+    rel = spec.releases[name]
+    checks = [
+        Check(
+            "release.columns",
+            E.ExpectTableColumnsToMatchOrderedList(column_list=[f.name for f in schema.fields]),
+            description="exactly the group_by and metric columns, in order",
+        )
+    ]
+    for f in schema.fields:
+        checks.append(
+            Check(f"release.type.{f.name}",
+                  E.ExpectColumnValuesToBeOfType(column=f.name, type_=type(f.dataType).__name__),
+                  description=f"{f.name} is {f.dataType.simpleString()}", column=f.name)
+        )  # fmt: skip
+    for col in rel.group_by:
+        checks.append(Check(f"release.not_null.{col}", E.ExpectColumnValuesToNotBeNull(column=col),
+                            description=f"group key {col} is never null", column=col))  # fmt: skip
+    if keys is not None:
+        checks.append(Check("release.row_count", E.ExpectTableRowCountToEqual(value=keys),
+                            description=f"one row per declared key ({keys})"))  # fmt: skip
+    for metric, m in rel.metrics.items():
+        if m.kind in ("count", "count_units"):
+            bounds = {"min_value": 0}
+        elif m.kind in ("mean", "quantile"):
+            bounds = {"min_value": m.lower, "max_value": m.upper}
+        else:
+            continue
+        checks.append(Check(f"release.range.{metric}",
+                            E.ExpectColumnValuesToBeBetween(column=metric, **bounds),
+                            description=f"{metric} within {bounds}", column=metric))  # fmt: skip
+    return Suite(stage=f"release.{name}", checks=checks)

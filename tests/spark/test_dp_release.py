@@ -178,3 +178,31 @@ def test_cli_release_and_budget_commands(spark, release_spec, key_env, tmp_path,
                               "--json"])  # fmt: skip
     charges = json.loads(res.stdout.strip().splitlines()[-1])["charges"]
     assert [c["status"] for c in charges] == ["spent"]
+
+
+def test_release_gate_blocks_a_bad_release_table(spark, release_spec, key_env, monkeypatch):
+    """A release table with a null group key and a mean out of bounds is not published."""
+    from pyspark.sql import functions as F
+
+    from pipelines.dp import release as rl
+    from pipelines.dp.ledger import Ledger
+    from pipelines.dp.run import release_partition
+    from pipelines.errors import QualityGateFailed
+
+    real = rl.compute
+
+    def broken(*args, **kwargs):
+        out = real(*args, **kwargs)
+        bad = out.limit(1).withColumn("region", F.lit(None).cast("string")).withColumn(
+            "avg", F.lit(1e9))  # fmt: skip
+        return out.unionByName(bad)
+
+    monkeypatch.setattr(rl, "compute", broken)
+    make, root = release_spec
+    spec = make()
+    with pytest.raises(QualityGateFailed, match=r"release\.not_null\.region.*release\.row_count"
+                       r"|release\.row_count.*release\.not_null\.region|release\.range\.avg"):
+        release_partition(spec, "2026-11-02")
+    assert not (root / "by_region" / "dt=2026-11-02").exists()
+    [charge] = Ledger(root.parent / "_dp" / "ledger.sqlite").history(spec.name)
+    assert charge["status"] == "spent"  # noise was drawn: the budget stays spent
