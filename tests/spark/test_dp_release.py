@@ -206,3 +206,23 @@ def test_release_gate_blocks_a_bad_release_table(spark, release_spec, key_env, m
     assert not (root / "by_region" / "dt=2026-11-02").exists()
     [charge] = Ledger(root.parent / "_dp" / "ledger.sqlite").history(spec.name)
     assert charge["status"] == "spent"  # noise was drawn: the budget stays spent
+
+
+def test_public_keys_from_ranges_values_and_a_table(spark, tmp_path):
+    """Dates × regions from a range and a list; or read from a key table."""
+    import datetime as dt
+
+    from pipelines.dp.release import public_keys
+    from pipelines.spec.models import PublicKeys
+
+    source = spark.createDataFrame([(dt.date(2026, 1, 1), "a", 1)], "day date, region string, n int")
+    keys = PublicKeys.model_validate({"ranges": {"day": {"start": "2026-01-30", "stop": "2026-02-02"}},
+                                      "values": {"region": ["a", "b"]}})  # fmt: skip
+    got = public_keys(keys, ("day", "region"), source, tmp_path).toPandas()
+    assert len(got) == 3 * 2 and sorted(set(got["day"])) == [
+        dt.date(2026, 1, 30), dt.date(2026, 1, 31), dt.date(2026, 2, 1)]  # fmt: skip
+    ints = PublicKeys.model_validate({"ranges": {"n": {"start": 0, "stop": 10, "step": 5}}})
+    assert sorted(public_keys(ints, ("n",), source, tmp_path).toPandas()["n"]) == [0, 5]
+    spark.createDataFrame([("a",), ("b",), ("b",)], "region string").write.parquet(str(tmp_path / "k"))
+    table = PublicKeys.model_validate({"table": {"path": "k"}})
+    assert sorted(public_keys(table, ("region",), source, tmp_path).toPandas()["region"]) == ["a", "b"]

@@ -203,3 +203,34 @@ def test_k_anonymity_block_is_validated_against_published_columns():
         spec_from_dict(spec_data(cols, k_anonymity={**full, "t_closeness": {"t": 0.2, "distance": "emd"}}))
     with pytest.raises(SpecError, match=r"k_anonymity\.window"):
         spec_from_dict(spec_data(cols, k_anonymity={**full, "window": 0}))
+
+
+def test_releases_block_is_validated_with_paths():
+    cols = {"uid": {"kind": "hash"}, "region": {"kind": "keep"}, "amount": {"kind": "keep"}}
+    rel = {"sink": {"path": "rel/x"}, "group_by": ["region"], "keys": "private",
+           "bounds": {"max_groups_per_unit": 2},
+           "metrics": {"n": {"kind": "count"},
+                       "s": {"kind": "sum", "column": "amount", "lower": 0, "upper": 10}},
+           "budget": {"epsilon": 1.0}}  # fmt: skip
+    spec = spec_from_dict(spec_data(cols, releases={"x": rel}, dp_budget={"epsilon": 5}))
+    assert spec.releases["x"].bounds.max_rows_per_group == 1 and spec.dp_budget.window == 30
+    with pytest.raises(SpecError, match=r"dp_budget: releases need a dp_budget"):
+        spec_from_dict(spec_data(cols, releases={"x": rel}))
+    bad_col = {**rel, "metrics": {"s": {"kind": "sum", "column": "price", "lower": 0, "upper": 1}}}
+    with pytest.raises(SpecError, match=r"releases\.x\.metrics\.s\.column: 'price' is not a decl"):
+        spec_from_dict(spec_data(cols, releases={"x": bad_col}, dp_budget={"epsilon": 5}))
+    with pytest.raises(SpecError, match=r"releases\.x\.metrics\.s.*lower must be below upper"):
+        spec_from_dict(spec_data(cols, releases={"x": {**rel, "metrics": {"s": {
+            "kind": "sum", "column": "amount", "lower": 5, "upper": 1}}}}, dp_budget={"epsilon": 5}))  # fmt: skip
+    with pytest.raises(SpecError, match=r"releases\.x\.budget.*exactly one of 'epsilon' or 'rho'"):
+        spec_from_dict(spec_data(cols, releases={"x": {**rel, "budget": {"epsilon": 1, "rho": 1}}},
+                                 dp_budget={"epsilon": 5}))  # fmt: skip
+    with pytest.raises(SpecError, match=r"releases\.x\.budget: Gaussian noise is accounted in rho"):
+        spec_from_dict(spec_data(cols, releases={"x": {**rel, "budget": {"rho": 0.5}}},
+                                 dp_budget={"epsilon": 5}))  # fmt: skip
+    with pytest.raises(SpecError, match=r"releases\.x\.budget\.split\.nope: not a metric"):
+        spec_from_dict(spec_data(cols, releases={"x": {**rel, "budget": {
+            "epsilon": 1, "split": {"nope": 1}}}}, dp_budget={"epsilon": 5}))  # fmt: skip
+    public = {**rel, "keys": {"values": {"amount": [1]}}}
+    with pytest.raises(SpecError, match=r"releases\.x\.keys: public keys must give values"):
+        spec_from_dict(spec_data(cols, releases={"x": public}, dp_budget={"epsilon": 5}))
