@@ -273,14 +273,14 @@ def release(
 
 
 def _ledger(spec: Path, warehouse: str | None) -> tuple[Any, Any]:
-    from pipelines.dp.ledger import Ledger, ledger_path
+    from pipelines.dp.ledger import Ledger, ledger_url
     from pipelines.session import warehouse_root
     from pipelines.spec import load_spec
 
     spec_obj = load_spec(spec)
     if spec_obj.dp_budget is None:
         raise SpecError("dp_budget: the spec declares no DP budget")
-    return spec_obj, Ledger(ledger_path(spec_obj.dp_budget, warehouse_root(warehouse)))
+    return spec_obj, Ledger(ledger_url(spec_obj.dp_budget, warehouse_root(warehouse)))
 
 
 @budget_app.command("show")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.dp import release as rl
-from pipelines.dp.ledger import Ledger, ledger_path
+from pipelines.dp.ledger import Ledger, ledger_url
 from pipelines.errors import PipelinesError, QualityGateFailed, SpecError
 from pipelines.spec import load_spec, spec_hash
 from pipelines.spec.models import MeanMetric, PipelineSpec, QuantileMetric, Release
@@ -124,7 +124,7 @@ def release_partition(
     spark = get_session(master=master, conf=conf, warehouse=warehouse)
     wh = session_warehouse(spark)
     policy = spec_obj.dp_budget
-    ledger = Ledger(ledger_path(policy, wh))
+    ledger = Ledger(ledger_url(policy, wh))
     source = Table(spec_obj.source, spec_obj.partition_column, wh)
     out = []
     for name in chosen:

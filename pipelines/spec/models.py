@@ -575,7 +575,8 @@ class BudgetPolicy(_Frozen):
     window: int = Field(30, ge=1, le=3660)
     unit: Literal["person", "person_partition"] = "person"
     ledger: str | None = Field(
-        None, description="SQLAlchemy-style sqlite URL; default <warehouse>/_dp/ledger.sqlite."
+        None,
+        description="SQLAlchemy URL (sqlite or postgresql); default <warehouse>/_dp/ledger.sqlite.",
     )
 
     @model_validator(mode="after")

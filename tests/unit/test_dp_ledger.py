@@ -3,7 +3,13 @@ composition, refunds, and no overspending under concurrent processes."""
 
 from __future__ import annotations
 
+import glob
 import multiprocessing as mp
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
 
 import pytest
 
@@ -74,14 +80,64 @@ def _spend(args):  # a separate process
         return 0
 
 
+def _server_bin(name: str) -> str | None:
+    found = shutil.which(name) or sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return found if isinstance(found, str) else (found[-1] if found else None)
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    """A throwaway PostgreSQL server on loopback, started (and stopped) by the test."""
+    pytest.importorskip("psycopg", reason="psycopg (the dev extra) is not installed")
+    initdb, pg_ctl = _server_bin("initdb"), _server_bin("pg_ctl")
+    if not initdb or not pg_ctl:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+    root = tempfile.mkdtemp(prefix="ledger-pg-")
+    run_as: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        shutil.chown(root, "postgres", "postgres")
+        run_as = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = os.path.join(root, "data")
+    subprocess.run([*run_as, initdb, "-D", data, "-A", "trust", "-U", "postgres"],
+                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run([*run_as, pg_ctl, "-D", data, "-w", "-l", os.path.join(root, "log"),
+                    "-o", f"-p {port} -h 127.0.0.1 -k {root}", "start"],
+                   check=True, capture_output=True)  # fmt: skip
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*run_as, pg_ctl, "-D", data, "-m", "immediate", "stop"],
+                       capture_output=True)  # fmt: skip
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _race(target) -> list[dict]:  # noqa: ANN001
+    jobs = [(target, f"2026-11-{d:02d}") for d in range(1, 13)]
+    with mp.get_context("spawn").Pool(6) as pool:
+        won = pool.map(_spend, jobs)
+    assert sum(won) == 5
+    return Ledger(target).history("d")
+
+
 @pytest.mark.slow
 def test_concurrent_processes_never_overspend(tmp_path):
     """12 processes race for a budget of 5 (1 each, different partitions): exactly 5 win."""
     path = tmp_path / "l.sqlite"
     Ledger(path)
-    jobs = [(path, f"2026-11-{d:02d}") for d in range(1, 13)]
-    with mp.get_context("spawn").Pool(6) as pool:
-        won = pool.map(_spend, jobs)
-    assert sum(won) == 5
-    charges = Ledger(path).history("d")
+    charges = _race(path)
     assert len(charges) == 5 and sum(c["epsilon"] for c in charges) == 5.0
+
+
+@pytest.mark.slow
+def test_shared_postgresql_ledger_refuses_and_serializes(postgres_url):
+    """The same rules and the same race on a PostgreSQL ledger (a SQLAlchemy URL)."""
+    charges = _race(postgres_url)
+    assert len(charges) == 5
+    ledger = Ledger(postgres_url)
+    with pytest.raises(BudgetExceededError, match="only 0 of 5 remains"):
+        ledger.reserve("d", "2026-11-20", "r", "late", PURE, BudgetPolicy(epsilon=5.0))
+    ledger.settle(charges[0]["id"], "spent")
+    assert ledger.released("d", charges[0]["partition"], "r")["run_id"] == charges[0]["run_id"]
