@@ -71,6 +71,19 @@ def _centered(metric: str) -> str:
     return f"__dp_csum_{metric}"
 
 
+def _reach(m: SumMetric | MeanMetric, centered: bool = False) -> int:
+    """Largest |fixed-point value| a row can contribute (minus the midpoint if centered).
+
+    Spark rounds v/r half up and Python's ``round`` to even, so the bound uses floor
+    and ceil of the bounds: it can only over-state the sensitivity, never under.
+    """
+    lo, hi = math.floor(m.lower / m.resolution), math.ceil(m.upper / m.resolution)
+    if centered:
+        mid = _fixed((m.lower + m.upper) / 2, m.resolution)
+        return max(hi - mid, mid - lo)
+    return max(abs(lo), abs(hi))
+
+
 def _fixed(v: float, r: float) -> int:
     return int(round(v / r))
 
@@ -101,10 +114,10 @@ def plan(rel: Release) -> Plan:
         elif isinstance(m, UnitsMetric):
             out.noises[name] = mech.noise_for(l0, root, share, zcdp)
         elif isinstance(m, SumMetric):
-            big = max(abs(_fixed(m.lower, m.resolution)), abs(_fixed(m.upper, m.resolution)))
+            big = _reach(m)
             out.noises[name] = mech.noise_for(l0 * linf * big, root * linf * big, share, zcdp)
         elif isinstance(m, MeanMetric):
-            half = math.ceil((m.upper - m.lower) / (2 * m.resolution))
+            half = _reach(m, centered=True)
             out.noises[f"{name}.count"] = mech.noise_for(l0 * linf, root * linf, share / 2, zcdp)
             out.noises[f"{name}.sum"] = mech.noise_for(
                 l0 * linf * half, root * linf * half, share / 2, zcdp
