@@ -59,8 +59,11 @@ class ColumnValuesPiiMatchCount(ColumnAggregateMetricProvider):
 
     @column_aggregate_partial(engine=SparkDFExecutionEngine)
     def _spark(cls, column, detector: str, **kwargs):  # noqa: ANN001 (GX's signature)
-        hit = pii_detector(column, detector)
-        return F.sum(F.when(column.isNotNull() & hit, 1).otherwise(0))
+        # Every detector is `when(<prefilter>, …).otherwise(False)`, so a null value
+        # counts 0 without an `isNotNull() &` guard, and the prefilters (the digit
+        # count above all) stay in always-evaluated positions, where Spark's
+        # subexpression elimination computes them once for all detectors of a column.
+        return F.sum(F.when(pii_detector(column, detector), 1).otherwise(0))
 
 
 class ExpectColumnValuesToNotContainPii(ColumnAggregateExpectation):

@@ -185,7 +185,7 @@ def scan(df: DataFrame, allowed: dict[str, set[str]] | None = None) -> dict[str,
             if name in allowed.get(field.name, set()):
                 continue
             keys.append((field.name, name))
-            aggs.append(F.sum(F.when(col.isNotNull() & hit, 1).otherwise(0)).alias(f"c{len(keys)}"))
+            aggs.append(F.sum(F.when(hit, 1).otherwise(0)).alias(f"c{len(keys)}"))  # null: 0
     if not aggs:
         return {}
     row = df.agg(*aggs).collect()[0]
