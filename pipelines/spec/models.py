@@ -586,6 +586,25 @@ class BudgetPolicy(_Frozen):
         return self
 
 
+# --------------------------------------------------------------------------- schedule
+
+
+class Schedule(_Frozen):
+    """How the pipeline's Airflow DAG runs (one run per partition day)."""
+
+    cron: str = Field("@daily", description="Airflow schedule (cron or preset).")
+    start_date: str = Field("2026-01-01", pattern=r"^\d{4}-\d{2}-\d{2}$")
+    catchup: bool = False
+    max_active_runs: int = Field(1, ge=1, le=64)
+    retries: int = Field(2, ge=0, le=10, description="For transient failures only.")
+    retry_delay_minutes: float = Field(5, gt=0)
+    source_timeout_minutes: float = Field(
+        360, gt=0, description="How long to wait for the source partition."
+    )
+    spark_conn_id: str = "spark_default"
+    owner: str = "data-platform"
+
+
 # --------------------------------------------------------------------------- pipeline
 
 
@@ -608,6 +627,7 @@ class PipelineSpec(_Frozen):
     k_anonymity: KAnonymity | None = None
     releases: dict[str, Release] = Field(default_factory=dict)
     dp_budget: BudgetPolicy | None = None
+    schedule: Schedule = Field(default_factory=Schedule)
 
     def keyed_columns(self) -> dict[str, str]:
         """Column name -> key name, for every action that uses a secret."""

@@ -1,0 +1,217 @@
+"""One Airflow DAG per pipeline spec in ``conf/pipelines/`` (``anon__<name>``).
+
+Parse-time work is only: read the YAML specs next to this file with the spec
+models (pydantic and yaml; no Spark, no network, no Airflow Variables) and build
+the DAGs. With ``get_parsing_context()`` a task process builds only its own DAG.
+
+Tasks, one partition per run, keyed by the run's data interval (``ds``):
+
+* ``wait_for_source``: the source partition exists (path tables; a catalog
+  source is checked by the job itself, which exits 4 if it is missing);
+* ``anonymize``: ``jobs/anonymize.py`` through spark-submit — desensitize,
+  k-anonymize where configured, input and output gates, atomic publish (the
+  published table is this task's Asset);
+* ``release__<name>``: ``jobs/release.py --release <name>`` per DP release.
+
+Spark connection ``spark_conn_id`` (``spark_default``: local unless the connection
+points at a cluster); the package goes to executors as ``dist/pipelines-<v>.zip``
+(``anonymize build-zip``). Transient failures are retried with exponential
+backoff; a failed gate (exit 5), an exceeded budget (exit 6) or a bad spec/key
+(exit 3) fail at once — they need a person. A failure callback logs one line with
+the run id and where to look.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import re
+from pathlib import Path
+
+from airflow.sdk import DAG, Asset, get_parsing_context
+
+from pipelines.spec.loader import load_spec
+from pipelines.spec.models import PipelineSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+SPECS = ROOT / "conf" / "pipelines"
+# The warehouse root the jobs and sensors use: read from the environment at parse
+# time (no Airflow Variable, no network), passed explicitly to every job.
+WAREHOUSE = os.environ.get("ANONYMIZE_WAREHOUSE", str(ROOT / "warehouse"))
+JOBS = ROOT / "jobs"
+NO_RETRY_EXIT_CODES = {3: "bad spec or key", 5: "quality gate failed", 6: "DP budget exceeded"}
+log = logging.getLogger(__name__)
+
+
+def describe(spec: PipelineSpec) -> str:
+    """The DAG's doc_md: what each column becomes, k-anonymity and DP budgets."""
+    by_kind: dict[str, list[str]] = {}
+    for column, action in spec.columns.items():
+        by_kind.setdefault(action.kind, []).append(column)
+    lines = [
+        f"## {spec.name}",
+        "",
+        spec.description or "",
+        "",
+        f"Source `{spec.source.display}` → published `{spec.sink.display}`, partition "
+        f"`{spec.partition_column}`, privacy unit `{spec.privacy_unit}`.",
+        "",
+    ]
+    names = {"drop": "Dropped", "hash": "Pseudonymized (keyed HMAC)", "redact": "Redacted",
+             "mask": "Masked", "surrogate": "Consistent surrogates", "generalize": "Generalized",
+             "date_shift": "Date-shifted", "noise": "Noised", "keep": "Kept"}  # fmt: skip
+    for kind, label in names.items():
+        if kind in by_kind:
+            lines.append(f"- **{label}**: {', '.join(sorted(by_kind[kind]))}")
+    ka = spec.k_anonymity
+    if ka is not None:
+        extra = []
+        if ka.l_diversity:
+            extra.append(f"{ka.l_diversity.kind} l={ka.l_diversity.l}")
+        if ka.t_closeness:
+            extra.append(f"t={ka.t_closeness.t} ({ka.t_closeness.distance})")
+        extra.append(f"window {ka.window}")
+        qis = ", ".join(ka.quasi_identifiers)
+        lines.append(f"- **k-anonymity**: k={ka.k} over {qis}; {', '.join(extra)}")
+    for name, rel in spec.releases.items():
+        b = rel.budget
+        if b.rho is not None:
+            budget = f"ρ={b.rho}"
+        elif b.zcdp:
+            budget = f"(ε={b.epsilon}, δ={b.delta}) Gaussian"
+        else:
+            budget = f"ε={b.epsilon}"
+        keys = "private" if rel.keys == "private" else "public"
+        lines.append(
+            f"- **DP release `{name}`**: by {', '.join(rel.group_by)}, "
+            f"{', '.join(rel.metrics)}; {budget}; {keys} keys"
+        )
+    if spec.dp_budget is not None:
+        p = spec.dp_budget
+        total = f"ε={p.epsilon}" if p.epsilon is not None else f"ρ={p.rho}"
+        lines.append(f"- **DP budget**: {total}, δ={p.delta} per {p.window} days ({p.unit})")
+    return "\n".join(lines)
+
+
+def _source_ready(path: str, partition_column: str, ds: str) -> bool:
+    return (Path(path) / f"{partition_column}={ds}").is_dir()
+
+
+def _on_failure(context) -> None:  # noqa: ANN001
+    """One line: DAG, task, partition, Airflow run id, and where the details are."""
+    ti = context.get("task_instance")
+    log.error(
+        "anonymize failure: dag=%s task=%s partition=%s run_id=%s try=%s; see the task log, "
+        "the sink's _quarantine/ or _manifests/ for this partition, or `anonymize status`",
+        getattr(ti, "dag_id", "?"), getattr(ti, "task_id", "?"), context.get("ds"),
+        context.get("run_id"), getattr(ti, "try_number", "?"),
+    )  # fmt: skip
+
+
+def _spark_task(spec: PipelineSpec, spec_file: Path, task_id: str, job: str, args: list[str],
+                outlets: list | None = None):  # fmt: skip  # noqa: ANN202
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+    class PipelineSparkSubmit(SparkSubmitOperator):
+        """spark-submit that fails without retry on exits that need a person."""
+
+        def execute(self, context):  # noqa: ANN001, ANN202
+            try:
+                return super().execute(context)
+            except Exception as exc:
+                match = re.search(r"Error code is: (\d+)", str(exc))
+                code = int(match.group(1)) if match else None
+                if code in NO_RETRY_EXIT_CODES:
+                    from airflow.sdk.exceptions import AirflowFailException
+
+                    raise AirflowFailException(
+                        f"{task_id}: exit {code} ({NO_RETRY_EXIT_CODES[code]}); not retried"
+                    ) from exc
+                raise
+
+    from pipelines import __version__
+
+    return PipelineSparkSubmit(
+        task_id=task_id,
+        application=str(JOBS / job),
+        application_args=[
+            str(spec_file),
+            "--partition",
+            "{{ ds }}",
+            "--warehouse",
+            WAREHOUSE,
+            *args,
+        ],  # fmt: skip
+        py_files=str(ROOT / "dist" / f"pipelines-{__version__}.zip"),
+        conn_id=spec.schedule.spark_conn_id,
+        name=f"anon__{spec.name}__{task_id}",
+        outlets=outlets or [],
+    )
+
+
+def build_dag(spec: PipelineSpec, spec_file: Path) -> DAG:
+    """The DAG of one spec."""
+    from airflow.providers.standard.sensors.python import PythonSensor
+
+    s = spec.schedule
+    dag = DAG(
+        dag_id=f"anon__{spec.name}",
+        schedule=s.cron,
+        start_date=dt.datetime.fromisoformat(s.start_date).replace(tzinfo=dt.UTC),
+        catchup=s.catchup,
+        max_active_runs=s.max_active_runs,
+        doc_md=describe(spec),
+        tags=["anonymize", spec.name],
+        default_args={
+            "owner": s.owner,
+            "retries": s.retries,
+            "retry_delay": dt.timedelta(minutes=s.retry_delay_minutes),
+            "retry_exponential_backoff": True,
+            "on_failure_callback": _on_failure,
+        },
+    )
+    with dag:
+        tasks = []
+        if spec.source.path is not None:
+            source = spec.source.path
+            if not Path(source).is_absolute():
+                source = (
+                    "{{ var.value.get('anonymize_warehouse', '"
+                    + str(ROOT / "warehouse")
+                    + "') }}/"
+                    + source
+                )
+            tasks.append(PythonSensor(
+                task_id="wait_for_source",
+                python_callable=_source_ready,
+                op_args=[source, spec.partition_column, "{{ ds }}"],
+                mode="reschedule",
+                poke_interval=300,
+                timeout=s.source_timeout_minutes * 60,
+                retries=0,
+            ))  # fmt: skip
+        published = Asset(f"anonymize://{spec.name}/{spec.sink.display}")
+        tasks.append(_spark_task(spec, spec_file, "anonymize", "anonymize.py", [], [published]))
+        for i, t in enumerate(tasks[1:], start=1):
+            tasks[i - 1] >> t
+        for name in spec.releases:
+            tasks[-1] >> _spark_task(spec, spec_file, f"release__{name}", "release.py",
+                                     ["--release", name])  # fmt: skip
+    return dag
+
+
+def build_all(specs_dir: Path = SPECS) -> dict[str, DAG]:
+    """Every spec's DAG (only the running task's DAG inside a task process)."""
+    wanted = get_parsing_context().dag_id
+    dags = {}
+    for spec_file in sorted(specs_dir.glob("*.yaml")):
+        spec = load_spec(spec_file)
+        dag_id = f"anon__{spec.name}"
+        if wanted is not None and wanted != dag_id:
+            continue
+        dags[dag_id] = build_dag(spec, spec_file)
+    return dags
+
+
+globals().update(build_all())

@@ -1,0 +1,110 @@
+"""The DAG factory: parses fast without Spark, one DAG per spec with the expected
+task graph, doc_md from the spec, and no retry on exits that need a person."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DAGS = ROOT / "dags"
+
+
+def write_specs(directory: Path, n: int) -> None:
+    """n path-source specs, each with a DP release (and the demo columns)."""
+    demo = yaml.safe_load((ROOT / "conf" / "pipelines" / "demo.yaml").read_text())
+    for i in range(n):
+        spec = {**demo, "name": f"p{i:02d}", "source": {"path": f"raw/p{i}"},
+                "sink": {"path": f"anon/p{i}"},
+                "releases": {"by_postal": {
+                    "sink": {"path": f"rel/p{i}"}, "group_by": ["postal_code"],
+                    "bounds": {"max_groups_per_unit": 1},
+                    "metrics": {"n": {"kind": "count"}}, "budget": {"epsilon": 1.0}}},
+                "dp_budget": {"epsilon": 10}}  # fmt: skip
+        (directory / f"p{i:02d}.yaml").write_text(yaml.safe_dump(spec))
+
+
+def run_python(code: str, tmp_path: Path) -> dict:
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "airflow"), "PYTHONPATH": str(DAGS)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, timeout=300, check=True).stdout  # fmt: skip
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_twenty_specs_parse_fast_without_spark(tmp_path):
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    write_specs(specs, 20)
+    result = run_python(f"""
+import json, sys, time
+import anonymize_pipelines as m
+from pathlib import Path
+t = time.perf_counter()
+dags = m.build_all(Path({str(specs)!r}))
+took = time.perf_counter() - t
+d = dags["anon__p03"]
+print(json.dumps({{"n": len(dags), "seconds": took, "pyspark": "pyspark" in sys.modules,
+                  "graph": {{t.task_id: sorted(t.downstream_task_ids) for t in d.tasks}},
+                  "doc": d.doc_md, "retries": d.default_args["retries"]}}))
+""", tmp_path)  # fmt: skip
+    assert result["n"] == 20 and not result["pyspark"]
+    assert result["seconds"] < 1.0, result["seconds"]  # the specs' share of parse time
+    assert result["graph"] == {"wait_for_source": ["anonymize"],
+                               "anonymize": ["release__by_postal"], "release__by_postal": []}  # fmt: skip
+    assert "**Dropped**: national_id" in result["doc"]
+    assert "DP release `by_postal`" in result["doc"] and "DP budget" in result["doc"]
+    assert result["retries"] == 2
+
+
+def test_dagbag_has_every_spec_without_import_errors(tmp_path, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))
+    result = run_python(f"""
+import json
+try:  # the import path moved during 3.x
+    from airflow.dag_processing.dagbag import DagBag
+except ImportError:
+    from airflow.models.dagbag import DagBag
+bag = DagBag(dag_folder={str(DAGS)!r})
+print(json.dumps({{"errors": {{k: str(v)[:300] for k, v in bag.import_errors.items()}},
+                  "dags": sorted(bag.dag_ids),
+                  "tasks": {{d: sorted(t.task_id for t in bag.dags[d].tasks) for d in bag.dag_ids}},
+                  "outlets": [str(o.uri) for o in bag.dags["anon__demo"].get_task("anonymize").outlets]}}))
+""", tmp_path)  # fmt: skip
+    specs = sorted(yaml.safe_load(p.read_text())["name"]
+                   for p in (ROOT / "conf" / "pipelines").glob("*.yaml"))  # fmt: skip
+    assert result["errors"] == {}
+    assert result["dags"] == [f"anon__{n}" for n in specs]
+    assert result["tasks"]["anon__demo"] == ["anonymize"]  # catalog source: no file sensor
+    assert result["outlets"] == ["anonymize://demo/anon.customer_events"]
+
+
+def test_gate_and_budget_failures_are_not_retried(tmp_path, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))
+    monkeypatch.syspath_prepend(str(DAGS))
+    pytest.importorskip("airflow.providers.apache.spark", reason="the Airflow Spark provider")
+    import anonymize_pipelines as m
+    from airflow.exceptions import AirflowException
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pipelines.spec import load_spec
+
+    spec = load_spec(ROOT / "conf" / "pipelines" / "demo.yaml")
+    task = m._spark_task(spec, ROOT / "conf" / "pipelines" / "demo.yaml", "anonymize",
+                         "anonymize.py", [])  # fmt: skip
+    assert "--warehouse" in task.application_args and task.py_files.endswith(".zip")
+    for code, expected in ((5, AirflowFailException), (6, AirflowFailException),
+                           (1, AirflowException), (4, AirflowException)):  # fmt: skip
+        def boom(self, context, code=code):  # noqa: ANN001, ANN202
+            raise AirflowException(f"Cannot execute: spark-submit ... Error code is: {code}.")
+
+        monkeypatch.setattr(SparkSubmitOperator, "execute", boom)
+        with pytest.raises(expected) as err:
+            task.execute({})
+        assert (type(err.value) is AirflowFailException) == (code in (5, 6))
