@@ -32,6 +32,8 @@ quality_app = typer.Typer(no_args_is_help=True, help="Data-quality reports.")
 app.add_typer(quality_app, name="quality")
 budget_app = typer.Typer(no_args_is_help=True, help="The DP privacy-budget ledger.")
 app.add_typer(budget_app, name="budget")
+quarantine_app = typer.Typer(no_args_is_help=True, help="Partitions that failed a gate.")
+app.add_typer(quarantine_app, name="quarantine")
 
 err = Console(stderr=True, soft_wrap=True)  # never break an error line
 out = Console(soft_wrap=True)
@@ -337,6 +339,145 @@ def budget_history(
     out.print(table)
     if as_json:
         _emit_json({"dataset": spec_obj.name, "charges": rows})
+
+
+def _specs(spec: Path | None) -> list[Path]:
+    if spec is not None:
+        return [spec]
+    found = sorted(Path("conf/pipelines").glob("*.yaml"))
+    if not found:
+        raise SpecError("no SPEC given and no conf/pipelines/*.yaml here")
+    return found
+
+
+@app.command()
+def status(
+    spec: Annotated[Path | None, typer.Argument(help="Spec (default: conf/pipelines/*).")] = None,
+    master: Annotated[str | None, typer.Option(help="Spark master URL (default local[*]).")] = None,
+    warehouse: WarehouseOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Per partition: published / quarantined / missing, with run id and time."""
+    from rich.table import Table
+
+    from pipelines.ops import status as partition_status
+
+    _setup_logging(False)
+    report = {}
+    try:
+        for path in _specs(spec):
+            report[str(path)] = partition_status(path, master=master, warehouse=warehouse)
+    except Exception as exc:
+        _fail(exc, "status")
+    for path, rows in report.items():
+        table = Table(title=str(path))
+        for col in ("partition", "state", "run id", "at", "note"):
+            table.add_column(col)
+        for r in rows:
+            note = ", ".join(r.get("failed", [])) or (
+                f"later run {r['later_quarantine']} quarantined" if "later_quarantine" in r
+                else (r.get("status") or ""))  # fmt: skip
+            table.add_row(r["partition"], r["state"], r["run_id"] or "", r["at"] or "", note)
+        out.print(table)
+    if as_json:
+        _emit_json(report)
+
+
+@app.command()
+def rerun(
+    spec: Annotated[Path, typer.Argument(help="Pipeline spec (YAML).")],
+    partition: Annotated[str, typer.Option(help="Partition value, e.g. 2026-11-25.")],
+    master: Annotated[str | None, typer.Option(help="Spark master URL (default local[*]).")] = None,
+    warehouse: WarehouseOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary last.")] = False,
+) -> None:
+    """Run a partition again and republish it atomically.
+
+    The previous version stays in the sink's _trash/ until the next publish. DP
+    releases are not part of it (``anonymize release``; never charged twice).
+    """
+    from pipelines.ops import status as partition_status
+
+    _setup_logging(True)
+    try:
+        before = {r["partition"]: r for r in partition_status(spec, master=master,
+                                                              warehouse=warehouse)}  # fmt: skip
+    except Exception as exc:
+        _fail(exc, "rerun")
+    prev = before.get(partition, {})
+    err.print(f"{partition}: was {prev.get('state', 'missing')} "
+              f"(run {prev.get('run_id') or '-'})", highlight=False)  # fmt: skip
+    run(spec, partition, master=master, conf=None, warehouse=warehouse, as_json=as_json,
+        verbose=True)  # fmt: skip
+
+
+@quarantine_app.command("list")
+def quarantine_list_cmd(
+    spec: Annotated[Path, typer.Argument(help="Pipeline spec (YAML).")],
+    master: Annotated[str | None, typer.Option(help="Spark master URL (default local[*]).")] = None,
+    warehouse: WarehouseOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Quarantined runs: partition, run id, failed stage and checks (counts only)."""
+    from rich.table import Table
+
+    from pipelines.ops import quarantine_list
+
+    _setup_logging(False)
+    try:
+        entries = quarantine_list(spec, master=master, warehouse=warehouse)
+    except Exception as exc:
+        _fail(exc, "quarantine list")
+    table = Table(title=f"quarantine: {spec}")
+    for col in ("partition", "run id", "stage", "failed checks", "data", "released"):
+        table.add_column(col)
+    for e in entries:
+        table.add_row(e["partition"], e["run_id"], e["failed_stage"] or "",
+                      ", ".join(e["failed_checks"]), "yes" if e["has_data"] else "no",
+                      "yes" if e["released"] else "")  # fmt: skip
+    out.print(table)
+    if as_json:
+        _emit_json({"quarantine": entries})
+
+
+@quarantine_app.command("release")
+def quarantine_release_cmd(
+    spec: Annotated[Path, typer.Argument(help="Pipeline spec (YAML).")],
+    partition: Annotated[str, typer.Option(help="Partition value.")],
+    run_id: Annotated[str, typer.Option("--run-id", help="The quarantined run.")],
+    reason: Annotated[str, typer.Option(help="Why the failed gate is overridden (recorded).")],
+    master: Annotated[str | None, typer.Option(help="Spark master URL (default local[*]).")] = None,
+    warehouse: WarehouseOption = None,
+) -> None:
+    """Publish a quarantined run's data despite its failed gate (recorded in the manifest)."""
+    from pipelines.ops import quarantine_release
+
+    _setup_logging(False)
+    try:
+        where = quarantine_release(spec, partition, run_id, reason, master=master,
+                                   warehouse=warehouse)  # fmt: skip
+    except Exception as exc:
+        _fail(exc, "quarantine release")
+    err.print(f"released {partition} (run {run_id}) despite its gate: {where}", highlight=False)
+
+
+@quarantine_app.command("drop")
+def quarantine_drop_cmd(
+    spec: Annotated[Path, typer.Argument(help="Pipeline spec (YAML).")],
+    partition: Annotated[str, typer.Option(help="Partition value.")],
+    run_id: Annotated[str, typer.Option("--run-id", help="The quarantined run.")],
+    master: Annotated[str | None, typer.Option(help="Spark master URL (default local[*]).")] = None,
+    warehouse: WarehouseOption = None,
+) -> None:
+    """Delete a quarantined run's data and gate result."""
+    from pipelines.ops import quarantine_drop
+
+    _setup_logging(False)
+    try:
+        where = quarantine_drop(spec, partition, run_id, master=master, warehouse=warehouse)
+    except Exception as exc:
+        _fail(exc, "quarantine drop")
+    err.print(f"dropped {where}", highlight=False)
 
 
 @quality_app.command("docs")
