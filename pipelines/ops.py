@@ -39,10 +39,12 @@ def _tables(spec: PipelineSpec | str | Path, master: str | None, warehouse: str 
 
 def _partition_values(spark: Any, table: Any) -> set[str]:
     prefix = f"{table.partition_column}="
+    from pipelines.storage import _sql_ident
+
     if not table.exists(spark):
         return set()
     if table.is_catalog:
-        rows = spark.sql(f"SHOW PARTITIONS {table.ref.table}").collect()
+        rows = spark.sql(f"SHOW PARTITIONS {_sql_ident(table.ref.table)}").collect()
         out = set()
         for r in rows:
             for part in r[0].split("/"):

@@ -81,9 +81,14 @@ class Noise:
             m = dp.m.make_gaussian(domain, dp.l2_distance(T="i64"), scale=self.scale)
         return m([int(v) for v in values])
 
+    @property
+    def _reach(self) -> int:
+        """Half-width of the support the pmf is summed over (mass beyond: < e^-40)."""
+        return int(math.ceil(40 * max(self.scale, 1))) + 10
+
     def pmf(self, x: np.ndarray) -> np.ndarray:
         """Exact probability mass at the integers ``x`` (normalized numerically)."""
-        reach = int(math.ceil(40 * max(self.scale, 1))) + 10
+        reach = self._reach
         support = np.arange(-reach, reach + 1)
         if self.kind == "laplace":
             weights = np.exp(-np.abs(support) / self.scale)
@@ -97,22 +102,19 @@ class Noise:
         if self.kind == "laplace":
             a = math.exp(-1 / self.scale)  # P(X ≥ k) = a^k/(1 + a) for k ≥ 1, symmetric
             return a**k / (1 + a) if k >= 1 else 1 - a ** (1 - k) / (1 + a)
-        reach = k + int(math.ceil(40 * max(self.scale, 1))) + 10
-        return float(self.pmf(np.arange(k, reach + 1)).sum())
+        return float(self.pmf(np.arange(k, k + self._reach + 1)).sum())
 
     def variance(self) -> float:
         """Var of the noise: discrete Laplace 2e^{−1/b}/(1 − e^{−1/b})²; Gaussian by sum."""
         if self.kind == "laplace":
             a = math.exp(-1 / self.scale)
             return 2 * a / (1 - a) ** 2
-        reach = int(math.ceil(40 * max(self.scale, 1))) + 10
-        x = np.arange(-reach, reach + 1)
+        x = np.arange(-self._reach, self._reach + 1)
         return float((x.astype(float) ** 2 * self.pmf(x)).sum())
 
     def half_width(self, confidence: float = CONFIDENCE) -> int:
         """Smallest integer t with P(|noise| ≤ t) ≥ confidence (from the exact pmf)."""
-        reach = int(math.ceil(40 * max(self.scale, 1))) + 10
-        x = np.arange(0, reach + 1)
+        x = np.arange(0, self._reach + 1)
         p = self.pmf(x)
         inside = np.cumsum(np.where(x == 0, p, 2 * p))
         return int(x[np.searchsorted(inside, confidence)])

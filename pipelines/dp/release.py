@@ -238,7 +238,7 @@ def bound(df: DataFrame, rel: Release, unit: str, seed: str) -> DataFrame:
     )
 
 
-def aggregate(bounded: DataFrame, rel: Release, unit: str) -> DataFrame:
+def aggregate(bounded: DataFrame, rel: Release) -> DataFrame:
     """Per group: rows, distinct units, fixed-point (centered) sums, quantile values."""
     aggs = [F.count(F.lit(1)).alias(ROWS), F.sum(F.col("__dp_first").cast("long")).alias(UNITS)]
     for key, value in _values(rel).items():
@@ -277,7 +277,7 @@ def compute(
     needed = {unit, *rel.group_by} | {
         m.column for m in rel.metrics.values() if hasattr(m, "column")
     }
-    agg = aggregate(bound(source.select(*sorted(needed)), rel, unit, seed), rel, unit)
+    agg = aggregate(bound(source.select(*sorted(needed)), rel, unit, seed), rel)
     if keys is not None:  # every declared key, zeros where no data
         agg = keys.join(agg, on=list(rel.group_by), how="left")
         fills = {ROWS: 0, UNITS: 0}

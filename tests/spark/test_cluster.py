@@ -20,6 +20,7 @@ import pytest
 from pipelines.packaging import build_zip
 from pipelines.runner import run_partition
 from tests.conftest import TEST_KEY
+from tests.spark.test_spark_submit import source_and_specs
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -86,26 +87,8 @@ def standalone(tmp_path_factory):
 def test_standalone_cluster_publishes_what_local_mode_publishes(spark, standalone, warehouse,
                                                                  key_env, tmp_path):  # fmt: skip
     url, _ = standalone
-    raw = warehouse / "cluster" / "raw"
-    rows = [(f"u{i % 7}", f"p{i}@mail.com", float(i), "2026-11-25") for i in range(400)]
-    spark.createDataFrame(rows, "uid string, email string, amount double, dt string") \
-        .repartition(4).write.mode("overwrite").partitionBy("dt").parquet(str(raw))  # fmt: skip
-    spec_text = f"""
-version: 1
-name: cluster
-source: {{path: {raw}}}
-sink: {{path: SINK}}
-partition_column: dt
-privacy_unit: uid
-keys: {{main: {{env: ANON_TEST_KEY}}}}
-columns:
-  uid: {{kind: hash, encoding: base32, length: 20}}
-  email: {{kind: surrogate, domain: email}}
-  amount: {{kind: keep}}
-"""
-    local_spec, cluster_spec = tmp_path / "local.yaml", tmp_path / "cluster.yaml"
-    local_spec.write_text(spec_text.replace("SINK", str(tmp_path / "local_out")))
-    cluster_spec.write_text(spec_text.replace("SINK", str(tmp_path / "cluster_out")))
+    local_spec, cluster_spec = source_and_specs(spark, warehouse / "cluster" / "raw", tmp_path,
+                                                "cluster", rows=400, users=7, files=4)  # fmt: skip
     run_partition(local_spec, "2026-11-25")
 
     z = build_zip(tmp_path / "dist")

@@ -18,6 +18,34 @@ from tests.conftest import TEST_KEY
 ROOT = Path(__file__).resolve().parents[2]
 
 
+SPEC = """
+version: 1
+name: {name}
+source: {{path: {raw}}}
+sink: {{path: {sink}}}
+partition_column: dt
+privacy_unit: uid
+keys: {{main: {{env: ANON_TEST_KEY}}}}
+columns:
+  uid: {{kind: hash, encoding: base32, length: 20}}
+  email: {{kind: surrogate, domain: email}}
+  amount: {{kind: keep}}
+"""
+
+
+def source_and_specs(spark, raw: Path, tmp_path: Path, name: str, rows: int, users: int,
+                     files: int = 1) -> tuple[Path, Path]:  # fmt: skip
+    """Write a one-partition source (2026-11-25); return specs publishing to
+    ``tmp_path/local_out`` (in-process) and ``tmp_path/<name>_out`` (spark-submit)."""
+    data = [(f"u{i % users}", f"p{i}@mail.com", float(i), "2026-11-25") for i in range(rows)]
+    spark.createDataFrame(data, "uid string, email string, amount double, dt string") \
+        .repartition(files).write.mode("overwrite").partitionBy("dt").parquet(str(raw))  # fmt: skip
+    local, remote = tmp_path / "local.yaml", tmp_path / f"{name}.yaml"
+    local.write_text(SPEC.format(name=name, raw=raw, sink=tmp_path / "local_out"))
+    remote.write_text(SPEC.format(name=name, raw=raw, sink=tmp_path / f"{name}_out"))
+    return local, remote
+
+
 def test_zip_contains_package_and_data(tmp_path):
     z = build_zip(tmp_path)
     names = zipfile.ZipFile(z).namelist()
@@ -27,27 +55,8 @@ def test_zip_contains_package_and_data(tmp_path):
 
 @pytest.mark.slow
 def test_spark_submit_matches_in_process(spark, warehouse, key_env, tmp_path):
-    raw = warehouse / "submit" / "raw"
-    rows = [(f"u{i % 5}", f"p{i}@mail.com", float(i), "2026-11-25") for i in range(25)]
-    spark.createDataFrame(rows, "uid string, email string, amount double, dt string") \
-        .write.mode("overwrite").partitionBy("dt").parquet(str(raw))
-    spec_text = f"""
-version: 1
-name: submit
-source: {{path: {raw}}}
-sink: {{path: SINK}}
-partition_column: dt
-privacy_unit: uid
-keys: {{main: {{env: ANON_TEST_KEY}}}}
-columns:
-  uid: {{kind: hash, encoding: base32, length: 20}}
-  email: {{kind: surrogate, domain: email}}
-  amount: {{kind: keep}}
-"""
-    local_spec = tmp_path / "local.yaml"
-    local_spec.write_text(spec_text.replace("SINK", str(tmp_path / "local_out")))
-    submit_spec = tmp_path / "submit.yaml"
-    submit_spec.write_text(spec_text.replace("SINK", str(tmp_path / "submit_out")))
+    local_spec, submit_spec = source_and_specs(spark, warehouse / "submit" / "raw", tmp_path,
+                                               "submit", rows=25, users=5)  # fmt: skip
     run_partition(local_spec, "2026-11-25")
 
     z = build_zip(tmp_path / "dist")
