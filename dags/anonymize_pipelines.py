@@ -4,13 +4,15 @@ Parse-time work is only: read the YAML specs next to this file with the spec
 models (pydantic and yaml; no Spark, no network, no Airflow Variables) and build
 the DAGs. With ``get_parsing_context()`` a task process builds only its own DAG.
 
-Tasks, one partition per run, keyed by the run's data interval (``ds``):
+Tasks, one partition per run, keyed by the run's data interval (``ds``); the
+three ``jobs/anonymize.py`` steps are tied together by the Airflow run id
+(``--run-key``), and each is idempotent (``anonymize run --help``):
 
 * ``wait_for_source``: the source partition exists (path tables; a catalog
   source is checked by the job itself, which exits 4 if it is missing);
-* ``anonymize``: ``jobs/anonymize.py`` through spark-submit — desensitize,
-  k-anonymize where configured, input and output gates, atomic publish (the
-  published table is this task's Asset);
+* ``desensitize``: input gate, desensitize, k-anonymize where configured, stage;
+* ``validate``: the output gate on the staged partition (quarantine on failure);
+* ``publish``: the atomic publish; the published table is this task's Asset;
 * ``release__<name>``: ``jobs/release.py --release <name>`` per DP release.
 
 Spark connection ``spark_conn_id`` (``spark_default``: local unless the connection
@@ -35,9 +37,10 @@ from pipelines.spec.loader import load_spec
 from pipelines.spec.models import PipelineSpec
 
 ROOT = Path(__file__).resolve().parents[1]
-SPECS = ROOT / "conf" / "pipelines"
-# The warehouse root the jobs and sensors use: read from the environment at parse
-# time (no Airflow Variable, no network), passed explicitly to every job.
+# Deployment settings come from the environment at parse time (no Airflow Variable,
+# no network): the specs directory, the warehouse root every job and sensor gets
+# explicitly, and the --py-files zip (`anonymize build-zip`).
+SPECS = Path(os.environ.get("ANONYMIZE_SPECS", ROOT / "conf" / "pipelines"))
 WAREHOUSE = os.environ.get("ANONYMIZE_WAREHOUSE", str(ROOT / "warehouse"))
 JOBS = ROOT / "jobs"
 NO_RETRY_EXIT_CODES = {3: "bad spec or key", 5: "quality gate failed", 6: "DP budget exceeded"}
@@ -132,6 +135,7 @@ def _spark_task(spec: PipelineSpec, spec_file: Path, task_id: str, job: str, arg
 
     from pipelines import __version__
 
+    py_files = os.environ.get("ANONYMIZE_PY_FILES", ROOT / "dist" / f"pipelines-{__version__}.zip")
     return PipelineSparkSubmit(
         task_id=task_id,
         application=str(JOBS / job),
@@ -143,7 +147,7 @@ def _spark_task(spec: PipelineSpec, spec_file: Path, task_id: str, job: str, arg
             WAREHOUSE,
             *args,
         ],  # fmt: skip
-        py_files=str(ROOT / "dist" / f"pipelines-{__version__}.zip"),
+        py_files=str(py_files),
         conn_id=spec.schedule.spark_conn_id,
         name=f"anon__{spec.name}__{task_id}",
         outlets=outlets or [],
@@ -174,14 +178,7 @@ def build_dag(spec: PipelineSpec, spec_file: Path) -> DAG:
     with dag:
         tasks = []
         if spec.source.path is not None:
-            source = spec.source.path
-            if not Path(source).is_absolute():
-                source = (
-                    "{{ var.value.get('anonymize_warehouse', '"
-                    + str(ROOT / "warehouse")
-                    + "') }}/"
-                    + source
-                )
+            source = str(Path(WAREHOUSE) / spec.source.path)  # an absolute path stays itself
             tasks.append(PythonSensor(
                 task_id="wait_for_source",
                 python_callable=_source_ready,
@@ -191,8 +188,13 @@ def build_dag(spec: PipelineSpec, spec_file: Path) -> DAG:
                 timeout=s.source_timeout_minutes * 60,
                 retries=0,
             ))  # fmt: skip
-        published = Asset(f"anonymize://{spec.name}/{spec.sink.display}")
-        tasks.append(_spark_task(spec, spec_file, "anonymize", "anonymize.py", [], [published]))
+        # One Airflow run's steps share its run id as --run-key: desensitize stages a
+        # fresh run under it, validate and publish continue that staged run.
+        for step in ("desensitize", "validate", "publish"):
+            outlets = [Asset(f"anonymize://{spec.name}/{spec.sink.display}")]
+            tasks.append(_spark_task(spec, spec_file, step, "anonymize.py",
+                                     ["--step", step, "--run-key", "{{ run_id }}"],
+                                     outlets if step == "publish" else None))  # fmt: skip
         for i, t in enumerate(tasks[1:], start=1):
             tasks[i - 1] >> t
         for name in spec.releases:

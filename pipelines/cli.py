@@ -97,6 +97,17 @@ def run(
     warehouse: WarehouseOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary last.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = True,
+    step: Annotated[
+        str,
+        typer.Option(
+            help="all, or one step for an orchestrator: desensitize (stage), validate "
+            "(output gate), publish. Steps need --run-key."
+        ),
+    ] = "all",
+    run_key: Annotated[
+        str | None,
+        typer.Option(help="Ties the steps of one orchestrated run together (Airflow's run id)."),
+    ] = None,
 ) -> None:
     """Anonymize one source partition and publish it atomically."""
     _setup_logging(verbose)
@@ -112,11 +123,13 @@ def run(
                 conf=spark_conf,
                 warehouse=warehouse,
                 progress=lambda msg: status.update(f"{spec.name} {partition}: {msg}"),
+                step=step,
+                run_key=run_key,
             )
     except Exception as exc:  # one line, never a stack of cell values
         _fail(exc, "run")
     err.print(
-        f"published {result.pipeline} {result.partition}: {result.output_rows} rows "
+        f"{result.status} {result.pipeline} {result.partition}: {result.output_rows} rows "
         f"-> {result.published} (run {result.run_id})"
     )
     if as_json:

@@ -9,7 +9,9 @@ the release is computed (bounding and aggregation in Spark, OpenDP noise per
 Arrow batch), staged, stored under ``<warehouse>/_dp/store/``, published
 atomically with a manifest holding the error report, and the charge is marked
 spent. A failure before the staging write refunds the reservation (no noise was
-drawn); a failure after it keeps the charge (noise may have been drawn).
+drawn); a failure after it keeps the charge (noise may have been drawn), and once
+the release is in the store a failed publish is finished by the next run, which
+republishes the stored copy free of charge.
 """
 
 from __future__ import annotations
@@ -157,49 +159,58 @@ def release_partition(
         except BaseException:
             ledger.settle(charge_id, "refunded", None)
             raise
-        try:
+        stored = False
+        try:  # noise may have been drawn from here on: a failure keeps the charge spent
             sink.write_staged(table, staged)
-        except BaseException:
-            ledger.settle(charge_id, "spent", "failed after noise may have been drawn")
-            raise
-        staged_df = sink.read_staged(spark, staged, table.schema)
-        released = staged_df.count()
-        n_keys = None if rel.keys == "private" else rl.public_keys(
-            rel.keys, rel.group_by, raw, wh).count()  # fmt: skip
-        suite = release_suite(spec_obj, name, table.schema, n_keys)
-        gate, _ = run_gate(suite, staged_df, spec_obj.name)
-        if not gate.passed:
-            ledger.settle(charge_id, "spent", "noise drawn; release failed its gate")
-            note = {"run_id": run_id, "release": name, "gates": {gate.stage: gate.to_dict()}}
-            where = sink.quarantine(spark, staged, partition, run_id, note)
-            raise QualityGateFailed(
-                f"release {name} of partition {partition}: gate failed: "
-                f"{gate.describe_failures()}; nothing published; in {where}"
-            )
-        manifest = {
-            "run_id": run_id,
-            "pipeline": spec_obj.name,
-            "release": name,
-            "partition": {"column": spec_obj.partition_column, "value": partition},
-            "spec_hash": spec_hash(spec_obj),
-            "code_version": code_version(),
-            "sink": sink.display,
-            "group_by": list(rel.group_by),
-            "keys": "private" if rel.keys == "private" else "public",
-            "released_groups": released,
-            "quality": {"release": gate.to_dict()},
-            "noise": noise,
-            "charge": {**charge, "ledger_id": charge_id},
-            "error_report": error_report(rel, plan),
-            "published_at": _now(),
-            "status": "published",
-        }
-        store.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(staged, store / run_id)
-        from pipelines.storage import write_json
+            staged_df = sink.read_staged(spark, staged, table.schema)
+            released = staged_df.count()
+            n_keys = None if rel.keys == "private" else rl.public_keys(
+                rel.keys, rel.group_by, raw, wh).count()  # fmt: skip
+            suite = release_suite(spec_obj, name, table.schema, n_keys)
+            gate, _ = run_gate(suite, staged_df, spec_obj.name)
+            if not gate.passed:
+                ledger.settle(charge_id, "spent", "noise drawn; release failed its gate")
+                note = {"run_id": run_id, "release": name, "gates": {gate.stage: gate.to_dict()}}
+                where = sink.quarantine(spark, staged, partition, run_id, note)
+                raise QualityGateFailed(
+                    f"release {name} of partition {partition}: gate failed: "
+                    f"{gate.describe_failures()}; nothing published; in {where}"
+                )
+            manifest = {
+                "run_id": run_id,
+                "pipeline": spec_obj.name,
+                "release": name,
+                "partition": {"column": spec_obj.partition_column, "value": partition},
+                "spec_hash": spec_hash(spec_obj),
+                "code_version": code_version(),
+                "sink": sink.display,
+                "group_by": list(rel.group_by),
+                "keys": "private" if rel.keys == "private" else "public",
+                "released_groups": released,
+                "quality": {"release": gate.to_dict()},
+                "noise": noise,
+                "charge": {**charge, "ledger_id": charge_id},
+                "error_report": error_report(rel, plan),
+                "output_schema": {f.name: f.dataType.simpleString() for f in table.schema.fields},
+                "published_at": _now(),
+                "status": "published",
+            }
+            store.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(staged, store / run_id)
+            from pipelines.storage import write_json
 
-        write_json(store / run_id / "_release_manifest.json", manifest)
-        location = sink.publish(spark, staged, partition, manifest)
+            write_json(store / run_id / "_release_manifest.json", manifest)
+            stored = True  # from here on the release exists: later runs republish it
+            location = sink.publish(spark, staged, partition, manifest)
+        except QualityGateFailed:
+            raise
+        except BaseException:
+            # A stored release is republished by the next run, free of charge; without
+            # one the next run draws (and is charged) anew.
+            note = None if stored else "failed after noise may have been drawn"
+            ledger.settle(charge_id, "spent", note)
+            sink.discard(staged)
+            raise
         ledger.settle(charge_id, "spent", None)
         manifest["budget_after"] = ledger.remaining(spec_obj.name, policy, partition)
         log.info("release %s of %s published (%s groups)", name, partition, released)

@@ -152,6 +152,34 @@ def test_release_run_charges_once_republishes_and_refuses_over_budget(spark, rel
     assert [c["status"] for c in before] == ["spent", "spent"]
 
 
+def test_release_to_a_catalog_table_and_a_failed_publish_keeps_the_charge(
+        spark, release_spec, key_env, monkeypatch):  # fmt: skip
+    from pipelines import storage
+    from pipelines.dp.ledger import Ledger
+    from pipelines.dp.run import release_partition
+
+    make, root = release_spec
+    table = f"dpc.{root.name}"
+    spec = make(sink={"table": table})
+    real = storage.Table.publish
+
+    def boom(*args, **kwargs):
+        raise OSError("injected: disk full while publishing")
+
+    monkeypatch.setattr(storage.Table, "publish", boom)
+    with pytest.raises(OSError, match="injected"):
+        release_partition(spec, "2026-11-01")
+    ledger = Ledger(root.parent / "_dp" / "ledger.sqlite")
+    [charge] = ledger.history(spec.name)
+    assert charge["status"] == "spent"  # noise was drawn: the spend stands
+    monkeypatch.setattr(storage.Table, "publish", real)
+    # The next run publishes the stored release into the new catalog table, free.
+    [done] = release_partition(spec, "2026-11-01")
+    assert done["status"] == "republished" and done["charged"] is None
+    assert spark.table(table).where("dt = '2026-11-01'").count() == 3
+    assert len(ledger.history(spec.name)) == 1
+
+
 def test_cli_release_and_budget_commands(spark, release_spec, key_env, tmp_path, warehouse):
     import yaml
     from typer.testing import CliRunner

@@ -254,3 +254,110 @@ def test_partition_schema_comes_from_its_own_files(spark, warehouse, key_env):
     assert run_partition(spec, "2026-11-24").output_rows == 5
     with pytest.raises(SpecError, match="does not mention: ssn"):
         run_partition(spec, "2026-11-25")
+
+
+KEY = "scheduled__2026-11-25T00:00:00+00:00"  # an Airflow run id, as the DAG passes it
+
+
+def test_orchestrated_steps_publish_what_one_run_publishes(spark, path_tables):
+    spec, _, sink = path_tables
+    whole = run_partition(spec, "2026-11-24")
+    rows_whole = sorted(map(tuple, spark.read.parquet(whole.published).drop("dt").collect()))
+
+    staged = run_partition(spec, "2026-11-25", step="desensitize", run_key=KEY)
+    assert staged.status == "staged" and not (sink / "dt=2026-11-25").exists()
+    assert (Path(staged.published) / "_stage.json").is_file()
+    validated = run_partition(spec, "2026-11-25", step="validate", run_key=KEY)
+    assert (validated.status, validated.run_id) == ("validated", staged.run_id)
+    assert not (sink / "dt=2026-11-25").exists()  # validated, not yet visible
+    published = run_partition(spec, "2026-11-25", step="publish", run_key=KEY)
+    assert (published.status, published.run_id) == ("published", staged.run_id)
+    part = sink / "dt=2026-11-25"
+    manifest = json.loads((part / "_manifest.json").read_text())
+    assert manifest["run_id"] == staged.run_id and manifest["input_rows"] == 50
+    assert manifest["quality"]["input"]["passed"] and manifest["quality"]["output"]["passed"]
+    assert manifest["key_fingerprints"] == whole.manifest["key_fingerprints"]
+    assert set(manifest["timings"]) >= {"desensitize_and_stage", "output_gate", "total"}
+    assert not (part / "_stage.json").exists() and not (part / "_gx_result.json").exists()
+    assert set(manifest) == set(whole.manifest)  # the same manifest as an in-process run
+
+    # Repeating validate or publish after the publish changes nothing.
+    before = digest_tree(sink)
+    for step in ("validate", "publish"):
+        again = run_partition(spec, "2026-11-25", step=step, run_key=KEY)
+        assert (again.status, again.run_id) == ("published", staged.run_id)
+    assert digest_tree(sink) == before
+
+    # Clearing the whole Airflow run: a new run id under the same key, republished.
+    redo = run_partition(spec, "2026-11-25", step="desensitize", run_key=KEY)
+    assert redo.run_id != staged.run_id
+    assert digest_tree(sink / "dt=2026-11-25") == before_part(before)  # staging is not publishing
+    run_partition(spec, "2026-11-25", step="validate", run_key=KEY)
+    run_partition(spec, "2026-11-25", step="publish", run_key=KEY)
+    manifest = json.loads((part / "_manifest.json").read_text())
+    assert manifest["run_id"] == redo.run_id
+    assert spark.read.parquet(str(sink)).count() == 30 + 50
+    rows = spark.read.parquet(str(sink / "dt=2026-11-24")).collect()
+    assert sorted(map(tuple, rows)) == rows_whole  # the other partition untouched
+
+
+def before_part(tree: dict[str, str], part: str = "dt=2026-11-25") -> dict[str, str]:
+    return {k.removeprefix(part + "/"): v for k, v in tree.items() if k.startswith(part + "/")}
+
+
+def test_orchestrated_steps_refuse_out_of_order_and_clean_up(spark, path_tables):
+    spec, _, sink = path_tables
+    with pytest.raises(SpecError, match="needs --run-key"):
+        run_partition(spec, "2026-11-25", step="validate")
+    with pytest.raises(SpecError, match="unknown 'stage'"):
+        run_partition(spec, "2026-11-25", step="stage", run_key=KEY)
+    with pytest.raises(MissingInputError, match="run the desensitize step first"):
+        run_partition(spec, "2026-11-25", step="validate", run_key=KEY)
+    first = run_partition(spec, "2026-11-25", step="desensitize", run_key=KEY)
+    with pytest.raises(PublishError, match="not validated"):
+        run_partition(spec, "2026-11-25", step="publish", run_key=KEY)
+    # A retried desensitize discards its unpublished predecessor.
+    second = run_partition(spec, "2026-11-25", step="desensitize", run_key=KEY)
+    assert not Path(first.published).exists() and Path(second.published).is_dir()
+    # Another Airflow run of the same partition stages beside it, untouched by it.
+    other = run_partition(spec, "2026-11-25", step="desensitize", run_key="manual__1")
+    assert Path(second.published).is_dir() and Path(other.published).is_dir()
+
+
+def test_orchestrated_validate_quarantines_a_failed_output(spark, path_tables, monkeypatch):
+    from pipelines.quality import gate
+
+    spec, _, sink = path_tables
+    run_partition(spec, "2026-11-25", step="desensitize", run_key=KEY)
+    real = gate.run_gate
+
+    def failing(suite, df, name):
+        result, gx = real(suite, df, name)
+        result.passed = False
+        result.checks[0]["success"] = False
+        return result, gx
+
+    monkeypatch.setattr(gate, "run_gate", failing)
+    with pytest.raises(QualityGateFailed, match="output gate failed"):
+        run_partition(spec, "2026-11-25", step="validate", run_key=KEY)
+    monkeypatch.setattr(gate, "run_gate", real)
+    notes = list((sink / "_quarantine" / "dt=2026-11-25").glob("*/gate.json"))
+    assert len(notes) == 1 and json.loads(notes[0].read_text())["gates"]["input"]["passed"]
+    with pytest.raises(MissingInputError, match="quarantined, discarded or replaced"):
+        run_partition(spec, "2026-11-25", step="publish", run_key=KEY)
+    assert not (sink / "dt=2026-11-25").exists()
+
+
+def test_orchestrated_steps_on_a_catalog_table_keep_the_published_version(spark, key_env):
+    spark.sql("CREATE DATABASE IF NOT EXISTS rawc")
+    spark.sql("DROP TABLE IF EXISTS rawc.steps")
+    spark.sql("DROP TABLE IF EXISTS anonc.steps")
+    spark.createDataFrame(rows_for("2026-11-25", 20), DDL).write.partitionBy("dt").saveAsTable("rawc.steps")
+    spec = make({"table": "rawc.steps"}, {"table": "anonc.steps"})
+    for step in ("desensitize", "validate", "publish"):
+        done = run_partition(spec, "2026-11-25", step=step, run_key=KEY)
+    assert spark.table("anonc.steps").count() == 20
+    # A retried desensitize under the same key must not discard the published version.
+    redo = run_partition(spec, "2026-11-25", step="desensitize", run_key=KEY)
+    assert Path(done.published).is_dir() and redo.run_id != done.run_id
+    assert spark.table("anonc.steps").count() == 20
