@@ -149,6 +149,7 @@ def _spark_task(spec: PipelineSpec, spec_file: Path, task_id: str, job: str, arg
         ],  # fmt: skip
         py_files=str(py_files),
         conn_id=spec.schedule.spark_conn_id,
+        conf=dict(spec.schedule.spark_conf),
         name=f"anon__{spec.name}__{task_id}",
         outlets=outlets or [],
     )

@@ -602,6 +602,10 @@ class Schedule(_Frozen):
         360, gt=0, description="How long to wait for the source partition."
     )
     spark_conn_id: str = "spark_default"
+    spark_conf: dict[str, str] = Field(
+        default_factory=dict,
+        description="Spark properties for every spark-submit task (--conf key=value).",
+    )
     owner: str = "data-platform"
 
 

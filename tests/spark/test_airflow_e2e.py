@@ -69,7 +69,12 @@ def airflow(tmp_path_factory):
     # The shipped demo spec, plus a DP release and its budget, so the DAG has every task.
     demo = yaml.safe_load((ROOT / "conf" / "pipelines" / "demo.yaml").read_text())
     demo |= {"releases": {"postal": RELEASE}, "dp_budget": {"epsilon": 5, "window": 30},
-             "schedule": {"retries": 0}}  # a failure fails the run instead of waiting
+             # No retry: a failure fails the run instead of waiting. A quicker JVM start
+             # (C1 only, no UI) for these tiny partitions: about 1.7 s less per task.
+             "schedule": {"retries": 0, "spark_conf": {
+                 "spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2",
+                 "spark.driver.extraJavaOptions": f"-XX:TieredStopAtLevel=1 "
+                                                  f"-Dderby.system.home={wh}"}}}
     (specs / "demo.yaml").write_text(yaml.safe_dump(demo))
     env = {
         **os.environ,

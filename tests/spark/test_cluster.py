@@ -26,10 +26,16 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_ports(n: int) -> list[int]:
+    """n distinct free ports (all held open together, so none is handed out twice)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +45,7 @@ def standalone(tmp_path_factory):
     if not spark_class.exists():
         pytest.skip("spark-class is not installed next to this Python (pip pyspark ships it)")
     work = tmp_path_factory.mktemp("cluster")
-    port, ui = _free_port(), _free_port()
+    port, ui, *worker_ui = _free_ports(4)
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable,
            "SPARK_NO_DAEMONIZE": "1"}  # fmt: skip
     procs = []
@@ -55,7 +61,7 @@ def standalone(tmp_path_factory):
         url = f"spark://127.0.0.1:{port}"
         for i in range(2):
             start(["org.apache.spark.deploy.worker.Worker", url, "--host", "127.0.0.1",
-                   "--cores", "1", "--memory", "1g", "--webui-port", str(_free_port()),
+                   "--cores", "1", "--memory", "1g", "--webui-port", str(worker_ui[i]),
                    "--work-dir", str(work / f"worker{i}")], f"worker{i}.log")  # fmt: skip
         deadline = time.time() + 120
         alive = 0
