@@ -26,6 +26,8 @@ the run id and where to look.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import json
 import logging
 import os
 import re
@@ -33,6 +35,7 @@ from pathlib import Path
 
 from airflow.sdk import DAG, Asset, get_parsing_context
 
+from pipelines.layout import run_pointer
 from pipelines.spec.loader import load_spec
 from pipelines.spec.models import PipelineSpec
 
@@ -101,15 +104,38 @@ def _source_ready(path: str, partition_column: str, ds: str) -> bool:
     return (Path(path) / f"{partition_column}={ds}").is_dir()
 
 
-def _on_failure(context) -> None:  # noqa: ANN001
-    """One line: DAG, task, partition, Airflow run id, and where the details are."""
+def _on_failure(spec: PipelineSpec, context) -> None:  # noqa: ANN001
+    log.error("%s", failure_summary(spec, context))
+
+
+def _sink_root(spec: PipelineSpec) -> Path:
+    """The sink's directory (a catalog table at its default warehouse location)."""
+    if spec.sink.path is not None:
+        return Path(WAREHOUSE) / spec.sink.path  # an absolute path stays itself
+    db, _, name = spec.sink.table.rpartition(".")
+    return Path(WAREHOUSE) / f"{db or 'default'}.db" / name
+
+
+def failure_summary(spec: PipelineSpec, context) -> str:  # noqa: ANN001
+    """One line: DAG, task, partition, Airflow and pipeline run ids, where to look."""
     ti = context.get("task_instance")
-    log.error(
-        "anonymize failure: dag=%s task=%s partition=%s run_id=%s try=%s; see the task log, "
-        "the sink's _quarantine/ or _manifests/ for this partition, or `anonymize status`",
-        getattr(ti, "dag_id", "?"), getattr(ti, "task_id", "?"), context.get("ds"),
-        context.get("run_id"), getattr(ti, "try_number", "?"),
-    )  # fmt: skip
+    ds, airflow_run = context.get("ds"), context.get("run_id") or ""
+    root = _sink_root(spec)
+    part = f"{spec.partition_column}={ds}"
+    pointer = run_pointer(root, spec.partition_column, str(ds), airflow_run)
+    run_id = "-"
+    try:
+        run_id = json.loads(pointer.read_text())["run_id"]
+    except (OSError, ValueError, KeyError):
+        pass
+    quarantine = root / "_quarantine" / part / run_id
+    where = (f"quarantine {quarantine} (gate.json)" if quarantine.is_dir()
+             else f"manifests {root / '_manifests' / part}")  # fmt: skip
+    return (
+        f"anonymize failure: dag=anon__{spec.name} task={getattr(ti, 'task_id', '?')} "
+        f"partition={ds} airflow_run={airflow_run} run_id={run_id} "
+        f"try={getattr(ti, 'try_number', '?')}; see the task log and the {where}"
+    )
 
 
 def _spark_task(spec: PipelineSpec, spec_file: Path, task_id: str, job: str, args: list[str],
@@ -173,7 +199,7 @@ def build_dag(spec: PipelineSpec, spec_file: Path) -> DAG:
             "retries": s.retries,
             "retry_delay": dt.timedelta(minutes=s.retry_delay_minutes),
             "retry_exponential_backoff": True,
-            "on_failure_callback": _on_failure,
+            "on_failure_callback": functools.partial(_on_failure, spec),
         },
     )
     with dag:

@@ -139,11 +139,10 @@ class _Partition:
 
     def pointer(self, run_key: str) -> Path:
         """Where an orchestrated run (``--run-key``) records its current run id."""
-        name = re.sub(r"[^A-Za-z0-9_.-]", "_", run_key)
-        col = self.spec.partition_column
-        return (
-            self.sink.sink_root(self.spark) / "_runs" / f"{col}={self.partition}" / f"{name}.json"
-        )
+        from pipelines.layout import run_pointer
+
+        root = self.sink.sink_root(self.spark)
+        return run_pointer(root, self.spec.partition_column, self.partition, run_key)
 
 
 def _open(spec, partition, master, conf, warehouse, progress) -> _Partition:  # noqa: ANN001

@@ -110,3 +110,33 @@ def test_gate_and_budget_failures_are_not_retried(tmp_path, monkeypatch):
         with pytest.raises(expected) as err:
             task.execute({})
         assert (type(err.value) is AirflowFailException) == (code in (5, 6))
+
+
+def test_failure_callback_line_names_the_run_and_the_quarantine(tmp_path, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))
+    monkeypatch.syspath_prepend(str(DAGS))
+    import anonymize_pipelines as m
+
+    from pipelines.layout import run_pointer
+    from pipelines.spec import load_spec
+
+    monkeypatch.setattr(m, "WAREHOUSE", str(tmp_path))
+    spec = load_spec(ROOT / "conf" / "pipelines" / "demo.yaml")  # sink anon.customer_events
+    airflow_run = "scheduled__2026-11-25T00:00:00+00:00"
+
+    class TI:
+        task_id, try_number = "validate", 1
+
+    context = {"task_instance": TI(), "ds": "2026-11-25", "run_id": airflow_run}
+    line = m.failure_summary(spec, context)
+    assert "run_id=- " in line and "dag=anon__demo task=validate partition=2026-11-25" in line
+    root = tmp_path / "anon.db" / "customer_events"
+    pointer = run_pointer(root, "dt", "2026-11-25", airflow_run)
+    pointer.parent.mkdir(parents=True)
+    pointer.write_text(json.dumps({"run_id": "20261125T010203Z-abcd1234"}))
+    assert "run_id=20261125T010203Z-abcd1234" in m.failure_summary(spec, context)
+    assert f"manifests {root / '_manifests' / 'dt=2026-11-25'}" in m.failure_summary(spec, context)
+    quarantined = root / "_quarantine" / "dt=2026-11-25" / "20261125T010203Z-abcd1234"
+    quarantined.mkdir(parents=True)
+    assert f"quarantine {quarantined}" in m.failure_summary(spec, context)
+    assert "\n" not in m.failure_summary(spec, context)

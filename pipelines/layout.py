@@ -1,0 +1,15 @@
+"""Names inside a sink directory that more than one process agrees on.
+
+No Spark imports: the DAG factory's failure callback uses these too.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+
+def run_pointer(sink_root: Path, partition_column: str, value: str, run_key: str) -> Path:
+    """The record of the pipeline run id an orchestrated run (``--run-key``) started."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", run_key)
+    return Path(sink_root) / "_runs" / f"{partition_column}={value}" / f"{name}.json"
