@@ -11,6 +11,11 @@ Order matters for failing closed and early:
 
 Any failure after staging began discards the staged data; the published table is
 left exactly as it was.
+
+Steps 1–4 are the ``desensitize`` step, the output gate on the staged data is
+``validate`` and step 5 is ``publish``: one process runs all three (``step="all"``),
+or an orchestrator runs them as separate tasks tied together by a run key (see
+:func:`run_partition`).
 """
 
 from __future__ import annotations
