@@ -35,7 +35,7 @@ from pathlib import Path
 
 from airflow.sdk import DAG, Asset, get_parsing_context
 
-from pipelines.layout import run_pointer
+from pipelines.layout import run_pointer, table_dir
 from pipelines.spec.loader import load_spec
 from pipelines.spec.models import PipelineSpec
 
@@ -108,19 +108,11 @@ def _on_failure(spec: PipelineSpec, context) -> None:  # noqa: ANN001
     log.error("%s", failure_summary(spec, context))
 
 
-def _sink_root(spec: PipelineSpec) -> Path:
-    """The sink's directory (a catalog table at its default warehouse location)."""
-    if spec.sink.path is not None:
-        return Path(WAREHOUSE) / spec.sink.path  # an absolute path stays itself
-    db, _, name = spec.sink.table.rpartition(".")
-    return Path(WAREHOUSE) / f"{db or 'default'}.db" / name
-
-
 def failure_summary(spec: PipelineSpec, context) -> str:  # noqa: ANN001
     """One line: DAG, task, partition, Airflow and pipeline run ids, where to look."""
     ti = context.get("task_instance")
     ds, airflow_run = context.get("ds"), context.get("run_id") or ""
-    root = _sink_root(spec)
+    root = table_dir(Path(WAREHOUSE), spec.sink.path, spec.sink.table)
     part = f"{spec.partition_column}={ds}"
     pointer = run_pointer(root, spec.partition_column, str(ds), airflow_run)
     run_id = "-"
@@ -205,7 +197,7 @@ def build_dag(spec: PipelineSpec, spec_file: Path) -> DAG:
     with dag:
         tasks = []
         if spec.source.path is not None:
-            source = str(Path(WAREHOUSE) / spec.source.path)  # an absolute path stays itself
+            source = str(table_dir(Path(WAREHOUSE), spec.source.path, None))
             tasks.append(PythonSensor(
                 task_id="wait_for_source",
                 python_callable=_source_ready,

@@ -9,6 +9,18 @@ import re
 from pathlib import Path
 
 
+def table_dir(warehouse: Path, path: str | None, table: str | None) -> Path:
+    """A table's directory, without asking a metastore.
+
+    A path table's root (relative paths resolve against the warehouse), or a catalog
+    table's default location under the warehouse.
+    """
+    if table is None:
+        return Path(warehouse) / (path or "")  # an absolute path stays itself
+    db, _, name = table.rpartition(".")
+    return Path(warehouse) / f"{db or 'default'}.db" / name
+
+
 def run_pointer(sink_root: Path, partition_column: str, value: str, run_key: str) -> Path:
     """The record of the pipeline run id an orchestrated run (``--run-key``) started."""
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", run_key)

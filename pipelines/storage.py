@@ -43,6 +43,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pipelines.errors import MissingInputError, PublishError, SpecError
+from pipelines.layout import table_dir
 from pipelines.spec.models import TableRef
 
 MANIFEST = "_manifest.json"
@@ -91,8 +92,7 @@ class Table:
     @property
     def root_path(self) -> Path:
         """Root directory of a path table (relative paths resolve against the warehouse)."""
-        p = Path(self.ref.path or "")
-        return p if p.is_absolute() else (self.warehouse / p)
+        return table_dir(self.warehouse, self.ref.path, None)
 
     def partition_dir(self, value: str) -> Path:
         """Directory of one partition of a path table."""
@@ -158,8 +158,7 @@ class Table:
             return self.root_path
         if self.exists(spark):
             return Path(_table_location(spark, self.ref.table))
-        db, _, name = self.ref.table.rpartition(".")
-        return self.warehouse / f"{db or 'default'}.db" / name
+        return table_dir(self.warehouse, None, self.ref.table)
 
     def staging_dir(self, spark: SparkSession, run_id: str, value: str) -> Path:
         """Where this run writes the partition before publishing."""
