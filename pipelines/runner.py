@@ -20,6 +20,7 @@ or an orchestrator runs them as separate tasks tied together by a run key (see
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import json
@@ -27,7 +28,7 @@ import logging
 import re
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -142,6 +143,23 @@ class _Partition:
     def staged(self, run_id: str) -> Path:
         return self.sink.staging_dir(self.spark, run_id, self.partition)
 
+    @contextlib.contextmanager
+    def discard_on_failure(self, staged: Path, run_id: str) -> Iterator[None]:
+        """A failure in the block discards the staged run (a failed gate moved it already)."""
+        try:
+            yield
+        except QualityGateFailed:
+            raise
+        except BaseException:
+            self.sink.discard(staged)
+            log.error("run %s: partition %s failed; nothing published", run_id, self.partition)
+            raise
+
+    def pointed_run_id(self, run_key: str) -> str | None:
+        """The run id the orchestrated run ``run_key`` started last, if any."""
+        pointer = self.pointer(run_key)
+        return json.loads(pointer.read_text())["run_id"] if pointer.is_file() else None
+
     def pointer(self, run_key: str) -> Path:
         """Where an orchestrated run (``--run-key``) records its current run id."""
         from pipelines.layout import run_pointer
@@ -150,13 +168,19 @@ class _Partition:
         return run_pointer(root, self.spec.partition_column, self.partition, run_key)
 
 
-def _open(spec, partition, master, conf, warehouse, progress) -> _Partition:  # noqa: ANN001
+def _open(
+    spec_obj: PipelineSpec,
+    partition: str,
+    master: str | None,
+    conf: dict[str, str] | None,
+    warehouse: str | None,
+    progress: Progress | None,
+) -> _Partition:
+    """Start (or reuse) the session and resolve the partition's source and sink."""
     from pipelines.session import get_session, session_warehouse
-    from pipelines.storage import Table, parse_partition
+    from pipelines.storage import Table
 
     t0 = time.perf_counter()
-    spec_obj = spec if isinstance(spec, PipelineSpec) else load_spec(spec)
-    parse_partition(partition)
     step = progress or (lambda _msg: None)
     step("starting Spark")
     spark = get_session(master=master, conf=conf, warehouse=warehouse)
@@ -204,9 +228,10 @@ def run_partition(
             f"--step {step} needs --run-key (letters, digits and _ . : + -), the id that "
             "ties the steps of one orchestrated run together, e.g. Airflow's run id"
         )
-    from pipelines.storage import new_run_id, write_json
+    from pipelines.storage import new_run_id, parse_partition, write_json
 
     spec_obj = spec if isinstance(spec, PipelineSpec) else load_spec(spec)
+    parse_partition(partition)
     keys = resolve_keys(spec_obj) if step in ("all", "desensitize") else {}  # before any data
     p = _open(spec_obj, partition, master, conf, warehouse, progress)
     if step == "all":
@@ -214,10 +239,9 @@ def run_partition(
         state, gx_result = _validate(p, state)
         return _publish(p, state, gx_result)
     if step == "desensitize":
-        pointer = p.pointer(run_key)
-        _discard_unpublished(p, pointer)
+        _discard_unpublished(p, p.pointed_run_id(run_key))
         run_id = new_run_id()
-        write_json(pointer, {"run_key": run_key, "run_id": run_id, "at": _now()})
+        write_json(p.pointer(run_key), {"run_key": run_key, "run_id": run_id, "at": _now()})
         return _result(p, _stage(p, run_id, keys), "staged")
     state = _load_state(p, run_key)
     if state is None:  # published by an earlier try of this step
@@ -251,11 +275,11 @@ def _result(p: _Partition, record: dict[str, Any], status: str, location: Any = 
     )
 
 
-def _discard_unpublished(p: _Partition, pointer: Path) -> None:
+def _discard_unpublished(p: _Partition, run_id: str | None) -> None:
     """Drop the staged data of an earlier try under the same run key, unless published."""
-    if not pointer.is_file():
+    if run_id is None:
         return
-    old = p.staged(json.loads(pointer.read_text())["run_id"])
+    old = p.staged(run_id)
     if old.exists() and old != p.sink.published_location(p.spark, p.partition):
         p.sink.discard(old)
 
@@ -264,13 +288,12 @@ def _load_state(p: _Partition, run_key: str) -> dict[str, Any] | None:
     """The state of the run staged under ``run_key``; None when it is already published."""
     from pipelines.errors import MissingInputError
 
-    pointer = p.pointer(run_key)
-    if not pointer.is_file():
+    run_id = p.pointed_run_id(run_key)
+    if run_id is None:
         raise MissingInputError(
             f"partition {p.partition}: no run staged under run key {run_key}; "
             "run the desensitize step first"
         )
-    run_id = json.loads(pointer.read_text())["run_id"]
     manifest = p.sink.read_manifest(p.spark, p.partition)
     if manifest is not None and manifest["run_id"] == run_id:
         return None
@@ -358,7 +381,7 @@ def _stage(p: _Partition, run_id: str, keys: dict[str, Any]) -> dict[str, Any]:
         p.lap("k_anonymity")
 
     staged = p.staged(run_id)
-    try:
+    with p.discard_on_failure(staged, run_id):
         p.progress("desensitizing and staging")
         sink.write_staged(out, staged)
         if persisted is not None:
@@ -372,26 +395,20 @@ def _stage(p: _Partition, run_id: str, keys: dict[str, Any]) -> dict[str, Any]:
         state["timings"] = dict(p.timings)
         p.timings.clear()  # each step adds its own laps to the state's
         write_json(staged / STATE, state)
-    except BaseException:
-        sink.discard(staged)
-        log.error("run %s: partition %s failed; nothing published", run_id, partition)
-        raise
     return state
 
 
 def _validate(p: _Partition, state: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     """The output gate on the staged run; quarantine it on failure."""
-    from pyspark.sql.types import StructType
-
     from pipelines.quality.gate import run_gate
     from pipelines.quality.suites import output_suite
     from pipelines.storage import write_json
 
     run_id = state["identity"]["run_id"]
     staged = p.staged(run_id)
-    schema = StructType.fromJson(json.loads(state["schema"]))
+    schema = _schema(state)
     types = {f.name: f.dataType for f in schema.fields}
-    try:
+    with p.discard_on_failure(staged, run_id):
         p.progress("output gate")
         expected = state["input_rows"] - state["suppressed_rows"]
         suite = output_suite(p.spec, state["columns"], types, expected)
@@ -409,13 +426,14 @@ def _validate(p: _Partition, state: dict[str, Any]) -> tuple[dict[str, Any], Any
         p.timings.clear()
         write_json(staged / STATE, state)
         write_json(staged / "_gx_result.json", gx_result.to_json_dict())
-    except QualityGateFailed:
-        raise
-    except BaseException:
-        p.sink.discard(staged)
-        log.error("run %s: partition %s failed; nothing published", run_id, p.partition)
-        raise
     return state, gx_result
+
+
+def _schema(state: dict[str, Any]) -> Any:
+    """The staged run's output schema (a StructType)."""
+    from pyspark.sql.types import StructType
+
+    return StructType.fromJson(json.loads(state["schema"]))
 
 
 def _add_timings(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
@@ -435,14 +453,13 @@ def _load_gx_result(staged: Path) -> Any:
 
 def _publish(p: _Partition, state: dict[str, Any], gx_result: Any) -> RunResult:
     """Write the manifest and publish the validated run atomically; then Data Docs."""
-    from pyspark.sql.types import StructType
-
     from pipelines.quality.docs import add_published, index_path
+    from pipelines.quality.gate import GateResult
 
     ident = state["identity"]
     run_id, partition, spark, sink = ident["run_id"], p.partition, p.spark, p.sink
     staged = p.staged(run_id)
-    schema = StructType.fromJson(json.loads(state["schema"]))
+    schema = _schema(state)
     gates = state["gates"]
     docs = index_path(p.warehouse) if p.spec.quality.docs else None
     manifest = {
@@ -461,9 +478,8 @@ def _publish(p: _Partition, state: dict[str, Any], gx_result: Any) -> RunResult:
             "output": gates["output"],
             "warnings": [
                 c["id"]
-                for g in (gates["input"], gates["output"])
-                for c in g["checks"]
-                if not c["success"] and c["severity"] == "warning"
+                for stage in ("input", "output")
+                for c in GateResult(**gates[stage]).failures("warning")
             ],
             "data_docs": str(docs) if docs else None,
         },
@@ -471,7 +487,7 @@ def _publish(p: _Partition, state: dict[str, Any], gx_result: Any) -> RunResult:
         "published_at": _now(),
         "status": "published",
     }
-    try:
+    with p.discard_on_failure(staged, run_id):
         p.progress("publishing")
         sink.check_schema_compatible(spark, schema)  # the table may have changed since staging
         p.lap("manifest")
@@ -480,10 +496,6 @@ def _publish(p: _Partition, state: dict[str, Any], gx_result: Any) -> RunResult:
         for name in (STATE, "_gx_result.json"):
             (staged / name).unlink(missing_ok=True)
         location = sink.publish(spark, staged, partition, manifest)
-    except BaseException:
-        sink.discard(staged)
-        log.error("run %s: partition %s failed; nothing published", run_id, partition)
-        raise
     if docs is not None:
         p.progress("building Data Docs")
         try:
