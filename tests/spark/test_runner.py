@@ -51,6 +51,15 @@ def path_tables(spark, warehouse, key_env):
     return spec, raw, warehouse / name / "anon"
 
 
+def catalog_tables(spark, name: str, rows: list[tuple]) -> object:
+    """A fresh raw catalog table rawc.<name> of ``rows``; the spec publishing to anonc.<name>."""
+    spark.sql("CREATE DATABASE IF NOT EXISTS rawc")
+    spark.sql(f"DROP TABLE IF EXISTS rawc.{name}")
+    spark.sql(f"DROP TABLE IF EXISTS anonc.{name}")
+    spark.createDataFrame(rows, DDL).write.partitionBy("dt").saveAsTable(f"rawc.{name}")
+    return make({"table": f"rawc.{name}"}, {"table": f"anonc.{name}"})
+
+
 def digest_tree(root: Path) -> dict[str, str]:
     """Content hash of every file under root (relative path -> sha256)."""
     return {
@@ -166,12 +175,7 @@ def test_empty_partition_fails_the_input_gate_unless_allowed(spark, path_tables)
 
 
 def test_catalog_tables_publish_rerun_and_read_by_sql(spark, key_env):
-    spark.sql("CREATE DATABASE IF NOT EXISTS rawc")
-    spark.sql("DROP TABLE IF EXISTS rawc.events")
-    spark.sql("DROP TABLE IF EXISTS anonc.events")
-    data = rows_for("2026-11-24", 12) + rows_for("2026-11-25", 20)
-    spark.createDataFrame(data, DDL).write.partitionBy("dt").saveAsTable("rawc.events")
-    spec = make({"table": "rawc.events"}, {"table": "anonc.events"})
+    spec = catalog_tables(spark, "events", rows_for("2026-11-24", 12) + rows_for("2026-11-25", 20))
     a = run_partition(spec, "2026-11-24")
     b = run_partition(spec, "2026-11-25")
     counts = {r.dt: r.n for r in spark.sql("SELECT dt, count(*) n FROM anonc.events GROUP BY dt").collect()}
@@ -191,11 +195,7 @@ def test_catalog_tables_publish_rerun_and_read_by_sql(spark, key_env):
 
 
 def test_catalog_schema_change_is_refused(spark, key_env):
-    spark.sql("CREATE DATABASE IF NOT EXISTS rawc")
-    spark.sql("DROP TABLE IF EXISTS rawc.schema_t")
-    spark.sql("DROP TABLE IF EXISTS anonc.schema_t")
-    spark.createDataFrame(rows_for("2026-11-25", 5), DDL).write.partitionBy("dt").saveAsTable("rawc.schema_t")
-    spec = make({"table": "rawc.schema_t"}, {"table": "anonc.schema_t"})
+    spec = catalog_tables(spark, "schema_t", rows_for("2026-11-25", 5))
     run_partition(spec, "2026-11-25")
     data = spec.model_dump(mode="json")
     data["columns"]["amount"] = {"kind": "generalize", "method": "bucket", "width": 10}
@@ -349,11 +349,7 @@ def test_orchestrated_validate_quarantines_a_failed_output(spark, path_tables, m
 
 
 def test_orchestrated_steps_on_a_catalog_table_keep_the_published_version(spark, key_env):
-    spark.sql("CREATE DATABASE IF NOT EXISTS rawc")
-    spark.sql("DROP TABLE IF EXISTS rawc.steps")
-    spark.sql("DROP TABLE IF EXISTS anonc.steps")
-    spark.createDataFrame(rows_for("2026-11-25", 20), DDL).write.partitionBy("dt").saveAsTable("rawc.steps")
-    spec = make({"table": "rawc.steps"}, {"table": "anonc.steps"})
+    spec = catalog_tables(spark, "steps", rows_for("2026-11-25", 20))
     for step in ("desensitize", "validate", "publish"):
         done = run_partition(spec, "2026-11-25", step=step, run_key=KEY)
     assert spark.table("anonc.steps").count() == 20
