@@ -33,8 +33,11 @@ import os
 import re
 from pathlib import Path
 
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import DAG, Asset, get_parsing_context
+from airflow.sdk.exceptions import AirflowFailException
 
+from pipelines import __version__
 from pipelines.layout import run_pointer, table_dir
 from pipelines.spec.loader import load_spec
 from pipelines.spec.models import PipelineSpec
@@ -45,6 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # explicitly, and the --py-files zip (`anonymize build-zip`).
 SPECS = Path(os.environ.get("ANONYMIZE_SPECS", ROOT / "conf" / "pipelines"))
 WAREHOUSE = os.environ.get("ANONYMIZE_WAREHOUSE", str(ROOT / "warehouse"))
+PY_FILES = os.environ.get("ANONYMIZE_PY_FILES", str(ROOT / "dist" / f"pipelines-{__version__}.zip"))
 JOBS = ROOT / "jobs"
 NO_RETRY_EXIT_CODES = {3: "bad spec or key", 5: "quality gate failed", 6: "DP budget exceeded"}
 log = logging.getLogger(__name__)
@@ -130,30 +134,25 @@ def failure_summary(spec: PipelineSpec, context) -> str:  # noqa: ANN001
     )
 
 
+class PipelineSparkSubmit(SparkSubmitOperator):
+    """spark-submit that fails without retry on exits that need a person."""
+
+    def execute(self, context):  # noqa: ANN001, ANN201
+        """Run spark-submit; exits 3, 5 and 6 become AirflowFailException (no retry)."""
+        try:
+            return super().execute(context)
+        except Exception as exc:
+            match = re.search(r"Error code is: (\d+)", str(exc))
+            code = int(match.group(1)) if match else None
+            if code in NO_RETRY_EXIT_CODES:
+                raise AirflowFailException(
+                    f"{self.task_id}: exit {code} ({NO_RETRY_EXIT_CODES[code]}); not retried"
+                ) from exc
+            raise
+
+
 def _spark_task(spec: PipelineSpec, spec_file: Path, task_id: str, job: str, args: list[str],
-                outlets: list | None = None):  # fmt: skip  # noqa: ANN202
-    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-
-    class PipelineSparkSubmit(SparkSubmitOperator):
-        """spark-submit that fails without retry on exits that need a person."""
-
-        def execute(self, context):  # noqa: ANN001, ANN202
-            try:
-                return super().execute(context)
-            except Exception as exc:
-                match = re.search(r"Error code is: (\d+)", str(exc))
-                code = int(match.group(1)) if match else None
-                if code in NO_RETRY_EXIT_CODES:
-                    from airflow.sdk.exceptions import AirflowFailException
-
-                    raise AirflowFailException(
-                        f"{task_id}: exit {code} ({NO_RETRY_EXIT_CODES[code]}); not retried"
-                    ) from exc
-                raise
-
-    from pipelines import __version__
-
-    py_files = os.environ.get("ANONYMIZE_PY_FILES", ROOT / "dist" / f"pipelines-{__version__}.zip")
+                outlets: list | None = None) -> PipelineSparkSubmit:  # fmt: skip
     return PipelineSparkSubmit(
         task_id=task_id,
         application=str(JOBS / job),
@@ -165,7 +164,7 @@ def _spark_task(spec: PipelineSpec, spec_file: Path, task_id: str, job: str, arg
             WAREHOUSE,
             *args,
         ],  # fmt: skip
-        py_files=str(py_files),
+        py_files=PY_FILES,
         conn_id=spec.schedule.spark_conn_id,
         conf=dict(spec.schedule.spark_conf),
         name=f"anon__{spec.name}__{task_id}",

@@ -111,7 +111,7 @@ def release_partition(
     from pipelines.quality.suites import release_suite
     from pipelines.runner import code_version
     from pipelines.session import get_session, session_warehouse
-    from pipelines.storage import Table, new_run_id, parse_partition
+    from pipelines.storage import Table, new_run_id, parse_partition, write_json
 
     spec_obj = spec if isinstance(spec, PipelineSpec) else load_spec(spec)
     if not spec_obj.releases:
@@ -197,8 +197,6 @@ def release_partition(
             }
             store.mkdir(parents=True, exist_ok=True)
             shutil.copytree(staged, store / run_id)
-            from pipelines.storage import write_json
-
             write_json(store / run_id / "_release_manifest.json", manifest)
             stored = True  # from here on the release exists: later runs republish it
             location = sink.publish(spark, staged, partition, manifest)
