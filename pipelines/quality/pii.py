@@ -98,52 +98,65 @@ def iban_valid(compact: Column) -> Column:
 
 
 def _digit_count(col: Column) -> Column:
-    # `translate` counts digits without a regex pass.
-    return F.length(col) - F.length(F.translate(col, "0123456789", ""))
+    # One regex pass that deletes the non-digit runs. (`translate` is slower: Spark's
+    # UTF8String.translate allocates a String per character.)
+    return F.length(F.regexp_replace(col, "[^0-9]+", ""))
 
 
-def _email(col: Column) -> Column:
-    return F.when(col.contains("@"), col.rlike(EMAIL)).otherwise(False)
+# Every phone or card match holds a digit not preceded by a word character: its
+# leading digit, or the one after its leading '+' or '('. Blanking dates out first
+# does not change what precedes a digit, because ISO_DATE cannot end right before one.
+_MATCH_START = r"(?<!\w)\d"
 
 
-def _phone(col: Column) -> Column:
+def _email(col: Column) -> tuple[list[Column], Column]:
+    return [col.contains("@")], col.rlike(EMAIL)
+
+
+def _phone(col: Column) -> tuple[list[Column], Column]:
     hits = F.filter(
         _matches(_without_dates(col), PHONE), lambda m: F.length(_digits(m)).between(10, 15)
     )
-    return F.when(_digit_count(col) >= 10, F.size(hits) > 0).otherwise(False)
+    return [_digit_count(col) >= 10, col.rlike(_MATCH_START)], F.size(hits) > 0
 
 
-def _national_id(col: Column) -> Column:
-    return F.when(_digit_count(col) >= 9, col.rlike(SSN)).otherwise(False)
+def _national_id(col: Column) -> tuple[list[Column], Column]:
+    return [_digit_count(col) >= 9, col.contains("-")], col.rlike(SSN)
 
 
-def _payment_card(col: Column) -> Column:
+def _payment_card(col: Column) -> tuple[list[Column], Column]:
     hits = F.filter(
         F.transform(_matches(_without_dates(col), CARD), _digits),
         lambda d: F.length(d).between(13, 19) & luhn_valid(d),
     )
-    return F.when(_digit_count(col) >= 13, F.size(hits) > 0).otherwise(False)
+    return [_digit_count(col) >= 13, col.rlike(_MATCH_START)], F.size(hits) > 0
 
 
-def _iban(col: Column) -> Column:
+def _iban(col: Column) -> tuple[list[Column], Column]:
     hits = F.filter(
         F.transform(_matches(col, IBAN), lambda m: F.regexp_replace(m, " ", "")),
         iban_valid,
     )
-    return F.when(_digit_count(col) >= 8, F.size(hits) > 0).otherwise(False)
+    return [_digit_count(col) >= 8, col.rlike("[A-Z]{2}[0-9]{2}")], F.size(hits) > 0
 
 
-def _ipv4(col: Column) -> Column:
-    return F.when((_digit_count(col) >= 4) & col.contains("."), col.rlike(IPV4)).otherwise(False)
+def _ipv4(col: Column) -> tuple[list[Column], Column]:
+    return [_digit_count(col) >= 4, col.contains(".")], col.rlike(IPV4)
 
 
-def _ipv6(col: Column) -> Column:
+def _ipv6(col: Column) -> tuple[list[Column], Column]:
     hits = F.filter(_matches(col, IPV6), lambda m: F.length(m) > 2)
-    return F.when(col.contains(":"), F.size(hits) > 0).otherwise(False)
+    return [col.contains(":")], F.size(hits) > 0
 
 
-# Cheap prefilters guard the costly extraction and checksums: most values hold too
-# few digits to be a phone, card or IBAN, no '@', or no ':'.
+# Each builder returns (guards, match): guards are cheap conditions every match
+# satisfies (enough digits, an '@', a place where a match can begin), so the costly
+# extraction and checksums run only on the few values that pass them. They nest as
+# `when(g1, when(g2, match))`: Spark's subexpression elimination computes an
+# expression once per row for every position it is always evaluated in, so the
+# digit count, first guard of five detectors, is computed once, while the second
+# guards stay behind the first (as `g1 & g2` they would be hoisted and run on every
+# row: the phone and card guards share their regex).
 _BUILDERS = {
     "email": _email,
     "phone": _phone,
@@ -157,12 +170,20 @@ _BUILDERS = {
 
 def detector(col: Column, name: str) -> Column:
     """Boolean expression: whether the value contains an identifier of kind ``name``."""
-    return _BUILDERS[name](col)
+    guards, out = _BUILDERS[name](col)
+    for guard in reversed(guards):
+        out = F.when(guard, out).otherwise(False)
+    return out
+
+
+def unguarded(col: Column, name: str) -> Column:
+    """The same test without its guards (null: False): the reference they must match."""
+    return F.coalesce(_BUILDERS[name](col)[1], F.lit(False))
 
 
 def detectors(col: Column) -> dict[str, Column]:
     """Name -> boolean expression, for every detector."""
-    return {name: build(col) for name, build in _BUILDERS.items()}
+    return {name: detector(col, name) for name in _BUILDERS}
 
 
 DETECTORS = PII_DETECTORS

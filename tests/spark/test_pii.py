@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
-from pipelines.quality.pii import DETECTORS, detectors, scan
+from pipelines.quality.pii import DETECTORS, detectors, scan, unguarded
 
 POSITIVE = {
     "email": ["reach me at jane.roe+x@mail.example.co.uk today", "A@B.IO"],
@@ -45,6 +47,32 @@ def test_no_detector_fires_on_clean_values(spark):
     for value, flags in zip(NEGATIVE, detect(spark, NEGATIVE), strict=True):
         fired = [k for k, v in flags.items() if v]
         assert not fired, f"{fired} fired on clean value #{NEGATIVE.index(value)}"
+
+
+# Pieces that put digits, signs and dates next to each other in every way the guards
+# reason about: a '+' or '(' right after a date, digits right after letters, etc.
+PIECES = [v for vs in POSITIVE.values() for v in vs] + NEGATIVE + [
+    "2026-01-01", "+1", "(212)", "555", "0134", "4111", "DE89", "E0", "x", "-", " ", ".", ":", "[", "]",
+]
+fragments = st.sampled_from(PIECES) | st.text(alphabet="0123456789 -+().:[]@AZaz_", max_size=12)
+
+
+# No shrinking: every step would be a Spark job; the failing value is in the message.
+@settings(
+    max_examples=5,
+    deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(values=st.lists(st.lists(fragments, max_size=6).map("".join), min_size=300, max_size=600))
+def test_guards_never_change_a_detector_answer(spark, values):
+    """Each guard only skips values its detector would not flag anyway."""
+    df = spark.createDataFrame([(v,) for v in [*values, None]], "v string")
+    guarded = [detectors(F.col("v"))[k].alias(k) for k in DETECTORS]
+    exact = [unguarded(F.col("v"), k).alias(f"{k}_exact") for k in DETECTORS]
+    for row in df.select("v", *guarded, *exact).collect():
+        for k in DETECTORS:
+            assert row[k] == row[f"{k}_exact"], (k, row["v"])
 
 
 def test_hex_pseudonyms_do_not_look_like_phones_or_cards(spark):
