@@ -19,13 +19,14 @@ _B32 = "abcdefghijklmnopqrstuvwxyz234567"
 def _base32(hex_digest: Column, length: int) -> Column:
     """RFC 4648 base32 (lower case, no padding) of the first ``length`` characters.
 
-    Every 5 bytes (10 hex digits, 40 bits) encode to exactly 8 base32 characters,
-    so the digest is converted chunk by chunk; 6 chunks cover 48 characters.
+    Every 60 bits (15 hex digits, the most ``conv`` reads into its 64-bit number that
+    is a multiple of both 4 and 5 bits) encode to exactly 12 base32 characters, so
+    the digest is converted chunk by chunk; 4 chunks cover 48 characters.
     """
     chunks = []
-    for i in range((length + 7) // 8):
-        piece = F.conv(F.substring(hex_digest, 10 * i + 1, 10), 16, 32)
-        chunks.append(F.lpad(piece, 8, "0"))
+    for i in range((length + 11) // 12):
+        piece = F.conv(F.substring(hex_digest, 15 * i + 1, 15), 16, 32)
+        chunks.append(F.lpad(piece, 12, "0"))
     return F.substring(F.translate(F.concat(*chunks), _B32HEX, _B32), 1, length)
 
 

@@ -69,6 +69,8 @@ def test_hash_encodings_match_python(spark):
     for enc, length, ref in [
         ("hex", None, lambda d: d.hex()),
         ("hex", 16, lambda d: d.hex()[:16]),
+        ("base32", 12, lambda d: base64.b32encode(d).decode().lower()[:12]),  # one 60-bit chunk
+        ("base32", 13, lambda d: base64.b32encode(d).decode().lower()[:13]),
         ("base32", 26, lambda d: base64.b32encode(d).decode().lower()[:26]),
         ("base32", 48, lambda d: base64.b32encode(d).decode().lower()[:48]),
         ("base64url", None, lambda d: base64.urlsafe_b64encode(d).decode().rstrip("=")),
@@ -77,6 +79,14 @@ def test_hash_encodings_match_python(spark):
         params = {"kind": "hash", "encoding": enc} | ({"length": length} if length else {})
         rows = apply(spark, data, "uid string, a string", {"a": params})
         assert col(rows, "a") == [ref(H(v)) for v in values] + [None], (enc, length)
+
+
+def test_base32_matches_python_on_many_digests(spark):
+    """Chunks whose leading base-32 digits are zero (1 in 32 each) keep them (lpad)."""
+    values = [f"v{i}" for i in range(2000)]
+    rows = apply(spark, [("u", v) for v in values], "uid string, a string",
+                 {"a": {"kind": "hash", "encoding": "base32", "length": 48}})
+    assert col(rows, "a") == [base64.b32encode(H(v)).decode().lower()[:48] for v in values]
 
 
 def test_hash_normalization_and_non_string_types(spark):
