@@ -58,12 +58,13 @@ class ColumnValuesPiiMatchCount(ColumnAggregateMetricProvider):
     value_keys = ("detector",)
 
     @column_aggregate_partial(engine=SparkDFExecutionEngine)
-    def _spark(cls, column, detector: str, **kwargs):  # noqa: ANN001 (GX's signature)
-        # Every detector is `when(<prefilter>, …).otherwise(False)`, so a null value
-        # counts 0 without an `isNotNull() &` guard, and the prefilters (the digit
+    def _spark(cls, column, detector: str, _column_name: str, **kwargs):  # noqa: ANN001 (GX's signature)
+        # Every detector is `CASE WHEN <guard> THEN … ELSE false END`, so a null value
+        # counts 0 without an `isNotNull() AND` guard, and the first guards (the digit
         # count above all) stay in always-evaluated positions, where Spark's
         # subexpression elimination computes them once for all detectors of a column.
-        return F.sum(F.when(pii_detector(column, detector), 1).otherwise(0))
+        # GX also passes `column` as F.col(name); the SQL text needs the name itself.
+        return F.sum(F.when(pii_detector(_column_name, detector), 1).otherwise(0))
 
 
 class ExpectColumnValuesToNotContainPii(ColumnAggregateExpectation):

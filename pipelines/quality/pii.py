@@ -24,6 +24,11 @@ value *contains* the kind of identifier anywhere (free text included):
 Checksums (Luhn, mod-97) run as Spark higher-order functions (``aggregate`` over the
 characters): native, no Python UDF. Nothing here returns values: the scan returns
 counts per (column, detector), so its results can go into manifests and reports.
+
+The expressions are written as Spark SQL text and parsed once per (column,
+detector) with ``F.expr``. Built with the Python Column API they took ~14,000 py4j
+round trips for the 62 checks of the demo's output gate (each higher-order lambda
+costs hundreds): ~1.9 s of driver time per validation, whatever the data size.
 """
 
 from __future__ import annotations
@@ -49,141 +54,103 @@ IPV6 = rf"(?<![\w:])(({_H}:){{7}}{_H}|({_H}(:{_H}){{0,6}})?::({_H}(:{_H}){{0,6}}
 
 ISO_DATE = r"(?<!\d)\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])(?!\d)"
 
-
-def _without_dates(col: Column) -> Column:
-    return F.regexp_replace(col, ISO_DATE, " ")
+_C = "__COLUMN__"  # placeholder for the quoted column in the templates below
 
 
-def _matches(col: Column, pattern: str) -> Column:
-    return F.regexp_extract_all(col, F.lit(pattern), 0)
+def _raw(pattern: str) -> str:
+    """A Spark SQL raw string literal (no escape processing) holding ``pattern``."""
+    assert "'" not in pattern, pattern
+    return f"r'{pattern}'"
 
 
-def _digits(s: Column) -> Column:
-    return F.regexp_replace(s, r"\D", "")
+_DIGIT_COUNT = f"length(regexp_replace({_C}, '[^0-9]+', ''))"
+_WITHOUT_DATES = f"regexp_replace({_C}, {_raw(ISO_DATE)}, ' ')"
+_NON_DIGIT = _raw(r"\D")
 
-
-def luhn_valid(digits: Column) -> Column:
-    """Luhn checksum of a digit string.
-
-    From the right, every second digit is doubled (minus 9 when above 9); the sum of
-    all digits must be ≡ 0 (mod 10).
-    """
-    values = F.transform(
-        F.split(F.reverse(digits), ""),
-        lambda d, i: F.when(
-            i % 2 == 1,
-            F.when(d.cast("int") * 2 > 9, d.cast("int") * 2 - 9).otherwise(d.cast("int") * 2),
-        ).otherwise(d.cast("int")),
-    )
-    return (F.length(digits) > 0) & (F.aggregate(values, F.lit(0), lambda a, x: a + x) % 10 == 0)
-
-
-def iban_valid(compact: Column) -> Column:
-    """ISO 13616 IBAN check on a compact (space-free) candidate.
-
-    Move the first four characters to the end, map A..Z to 10..35; the resulting
-    number must be ≡ 1 (mod 97), computed digit by digit so it stays in range.
-    """
-    rearranged = F.concat(F.substring(compact, 5, 64), F.substring(compact, 1, 4))
-    chars = F.split(rearranged, "")
-
-    def step(acc: Column, ch: Column) -> Column:
-        is_digit = ch.rlike("^[0-9]$")
-        letter_value = F.ascii(ch) - 55  # 'A' = 65 -> 10
-        return F.when(is_digit, (acc * 10 + ch.cast("int")) % 97).otherwise(
-            (acc * 100 + letter_value) % 97
-        )
-
-    return F.aggregate(chars, F.lit(0), step) == 1
-
-
-def _digit_count(col: Column) -> Column:
-    # One regex pass that deletes the non-digit runs. (`translate` is slower: Spark's
-    # UTF8String.translate allocates a String per character.)
-    return F.length(F.regexp_replace(col, "[^0-9]+", ""))
-
+# Luhn checksum of the digit string `d`: from the right, every second digit is
+# doubled (minus 9 when above 9); the sum of all digits must be ≡ 0 (mod 10).
+_LUHN = (
+    "(length(d) > 0 AND aggregate(transform(split(reverse(d), ''), (x, i) -> "
+    "CASE WHEN i % 2 = 1 THEN CASE WHEN int(x) * 2 > 9 THEN int(x) * 2 - 9 ELSE int(x) * 2 END "
+    "ELSE int(x) END), 0, (acc, y) -> acc + y) % 10 = 0)"
+)
+# ISO 13616 check of the compact (space-free) candidate `m`: move the first four
+# characters to the end, map A..Z to 10..35; the number must be ≡ 1 (mod 97),
+# computed character by character so it stays in range.
+_MOD97 = (
+    "(aggregate(split(concat(substring(m, 5, 64), substring(m, 1, 4)), ''), 0, (acc, ch) -> "
+    "CASE WHEN ch RLIKE '^[0-9]$' THEN (acc * 10 + int(ch)) % 97 "
+    "ELSE (acc * 100 + ascii(ch) - 55) % 97 END) = 1)"
+)
 
 # Every phone or card match holds a digit not preceded by a word character: its
 # leading digit, or the one after its leading '+' or '('. Blanking dates out first
 # does not change what precedes a digit, because ISO_DATE cannot end right before one.
 _MATCH_START = r"(?<!\w)\d"
 
-
-def _email(col: Column) -> tuple[list[Column], Column]:
-    return [col.contains("@")], col.rlike(EMAIL)
-
-
-def _phone(col: Column) -> tuple[list[Column], Column]:
-    hits = F.filter(
-        _matches(_without_dates(col), PHONE), lambda m: F.length(_digits(m)).between(10, 15)
-    )
-    return [_digit_count(col) >= 10, col.rlike(_MATCH_START)], F.size(hits) > 0
-
-
-def _national_id(col: Column) -> tuple[list[Column], Column]:
-    return [_digit_count(col) >= 9, col.contains("-")], col.rlike(SSN)
-
-
-def _payment_card(col: Column) -> tuple[list[Column], Column]:
-    hits = F.filter(
-        F.transform(_matches(_without_dates(col), CARD), _digits),
-        lambda d: F.length(d).between(13, 19) & luhn_valid(d),
-    )
-    return [_digit_count(col) >= 13, col.rlike(_MATCH_START)], F.size(hits) > 0
-
-
-def _iban(col: Column) -> tuple[list[Column], Column]:
-    hits = F.filter(
-        F.transform(_matches(col, IBAN), lambda m: F.regexp_replace(m, " ", "")),
-        iban_valid,
-    )
-    return [_digit_count(col) >= 8, col.rlike("[A-Z]{2}[0-9]{2}")], F.size(hits) > 0
-
-
-def _ipv4(col: Column) -> tuple[list[Column], Column]:
-    return [_digit_count(col) >= 4, col.contains(".")], col.rlike(IPV4)
-
-
-def _ipv6(col: Column) -> tuple[list[Column], Column]:
-    hits = F.filter(_matches(col, IPV6), lambda m: F.length(m) > 2)
-    return [col.contains(":")], F.size(hits) > 0
-
-
-# Each builder returns (guards, match): guards are cheap conditions every match
-# satisfies (enough digits, an '@', a place where a match can begin), so the costly
-# extraction and checksums run only on the few values that pass them. They nest as
-# `when(g1, when(g2, match))`: Spark's subexpression elimination computes an
-# expression once per row for every position it is always evaluated in, so the
-# digit count, first guard of five detectors, is computed once, while the second
-# guards stay behind the first (as `g1 & g2` they would be hoisted and run on every
-# row: the phone and card guards share their regex).
-_BUILDERS = {
-    "email": _email,
-    "phone": _phone,
-    "national_id": _national_id,
-    "payment_card": _payment_card,
-    "iban": _iban,
-    "ipv4": _ipv4,
-    "ipv6": _ipv6,
+# Detector -> (guards, match), SQL over the value `__COLUMN__`. Guards are cheap
+# conditions every match satisfies (enough digits, an '@', a place where a match
+# can begin), so the costly extraction and checksums run only on the few values that
+# pass them. They nest as CASE WHEN g1 THEN CASE WHEN g2 THEN match …: Spark's
+# subexpression elimination computes an expression once per row for every position
+# it is always evaluated in, so the digit count, first guard of five detectors, is
+# computed once, while the second guards stay behind the first (as `g1 AND g2` they
+# would be hoisted and run on every row: the phone and card guards share a regex).
+_SQL: dict[str, tuple[tuple[str, ...], str]] = {
+    "email": ((f"contains({_C}, '@')",), f"{_C} RLIKE {_raw(EMAIL)}"),
+    "phone": (
+        (f"{_DIGIT_COUNT} >= 10", f"{_C} RLIKE {_raw(_MATCH_START)}"),
+        f"size(filter(regexp_extract_all({_WITHOUT_DATES}, {_raw(PHONE)}, 0), "
+        f"m -> length(regexp_replace(m, {_NON_DIGIT}, '')) BETWEEN 10 AND 15)) > 0",
+    ),
+    "national_id": (
+        (f"{_DIGIT_COUNT} >= 9", f"contains({_C}, '-')"),
+        f"{_C} RLIKE {_raw(SSN)}",
+    ),
+    "payment_card": (
+        (f"{_DIGIT_COUNT} >= 13", f"{_C} RLIKE {_raw(_MATCH_START)}"),
+        f"size(filter(transform(regexp_extract_all({_WITHOUT_DATES}, {_raw(CARD)}, 0), "
+        f"m -> regexp_replace(m, {_NON_DIGIT}, '')), "
+        f"d -> length(d) BETWEEN 13 AND 19 AND {_LUHN})) > 0",
+    ),
+    "iban": (
+        (f"{_DIGIT_COUNT} >= 8", f"{_C} RLIKE '[A-Z]{{2}}[0-9]{{2}}'"),
+        f"size(filter(transform(regexp_extract_all({_C}, {_raw(IBAN)}, 0), "
+        f"m -> regexp_replace(m, ' ', '')), m -> {_MOD97})) > 0",
+    ),
+    "ipv4": ((f"{_DIGIT_COUNT} >= 4", f"contains({_C}, '.')"), f"{_C} RLIKE {_raw(IPV4)}"),
+    "ipv6": (
+        (f"contains({_C}, ':')",),
+        f"size(filter(regexp_extract_all({_C}, {_raw(IPV6)}, 0), m -> length(m) > 2)) > 0",
+    ),
 }
 
 
-def detector(col: Column, name: str) -> Column:
-    """Boolean expression: whether the value contains an identifier of kind ``name``."""
-    guards, out = _BUILDERS[name](col)
+def _bind(template: str, column: str) -> str:
+    return template.replace(_C, "`" + column.replace("`", "``") + "`")
+
+
+def detector_sql(column: str, name: str) -> str:
+    """SQL boolean: whether the value of ``column`` contains an identifier of kind ``name``."""
+    guards, sql = _SQL[name]
     for guard in reversed(guards):
-        out = F.when(guard, out).otherwise(False)
-    return out
+        sql = f"CASE WHEN {guard} THEN {sql} ELSE false END"
+    return _bind(sql, column)
 
 
-def unguarded(col: Column, name: str) -> Column:
+def detector(column: str, name: str) -> Column:
+    """Boolean expression: whether the value contains an identifier of kind ``name``."""
+    return F.expr(detector_sql(column, name))
+
+
+def unguarded(column: str, name: str) -> Column:
     """The same test without its guards (null: False): the reference they must match."""
-    return F.coalesce(_BUILDERS[name](col)[1], F.lit(False))
+    return F.expr(f"coalesce({_bind(_SQL[name][1], column)}, false)")
 
 
-def detectors(col: Column) -> dict[str, Column]:
+def detectors(column: str) -> dict[str, Column]:
     """Name -> boolean expression, for every detector."""
-    return {name: detector(col, name) for name in _BUILDERS}
+    return {name: detector(column, name) for name in _SQL}
 
 
 DETECTORS = PII_DETECTORS
@@ -201,8 +168,7 @@ def scan(df: DataFrame, allowed: dict[str, set[str]] | None = None) -> dict[str,
     for field in df.schema.fields:
         if not isinstance(field.dataType, StringType):
             continue
-        col = F.col(field.name)
-        for name, hit in detectors(col).items():
+        for name, hit in detectors(field.name).items():
             if name in allowed.get(field.name, set()):
                 continue
             keys.append((field.name, name))
