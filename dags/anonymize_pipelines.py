@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 import logging
 import os
 import re
@@ -38,7 +37,7 @@ from airflow.sdk import DAG, Asset, get_parsing_context
 from airflow.sdk.exceptions import AirflowFailException
 
 from pipelines import __version__
-from pipelines.layout import run_pointer, table_dir
+from pipelines.layout import pointed_run_id, run_pointer, table_dir
 from pipelines.spec.loader import load_spec
 from pipelines.spec.models import PipelineSpec
 
@@ -119,11 +118,10 @@ def failure_summary(spec: PipelineSpec, context) -> str:  # noqa: ANN001
     root = table_dir(Path(WAREHOUSE), spec.sink.path, spec.sink.table)
     part = f"{spec.partition_column}={ds}"
     pointer = run_pointer(root, spec.partition_column, str(ds), airflow_run)
-    run_id = "-"
     try:
-        run_id = json.loads(pointer.read_text())["run_id"]
-    except (OSError, ValueError, KeyError):
-        pass
+        run_id = pointed_run_id(pointer) or "-"
+    except (OSError, ValueError, KeyError):  # a callback reports; it never fails itself
+        run_id = "-"
     quarantine = root / "_quarantine" / part / run_id
     where = (f"quarantine {quarantine} (gate.json)" if quarantine.is_dir()
              else f"manifests {root / '_manifests' / part}")  # fmt: skip

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from pipelines import __version__
 from pipelines.errors import PublishError, QualityGateFailed, SpecError
 from pipelines.keys import resolve_keys
+from pipelines.layout import pointed_run_id, run_pointer
 from pipelines.spec import load_spec, spec_hash
 from pipelines.spec.models import PipelineSpec
 
@@ -157,13 +158,10 @@ class _Partition:
 
     def pointed_run_id(self, run_key: str) -> str | None:
         """The run id the orchestrated run ``run_key`` started last, if any."""
-        pointer = self.pointer(run_key)
-        return json.loads(pointer.read_text())["run_id"] if pointer.is_file() else None
+        return pointed_run_id(self.pointer(run_key))
 
     def pointer(self, run_key: str) -> Path:
         """Where an orchestrated run (``--run-key``) records its current run id."""
-        from pipelines.layout import run_pointer
-
         root = self.sink.sink_root(self.spark)
         return run_pointer(root, self.spec.partition_column, self.partition, run_key)
 

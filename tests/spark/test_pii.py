@@ -67,7 +67,7 @@ fragments = st.sampled_from(PIECES) | st.text(alphabet="0123456789 -+().:[]@AZaz
 def test_guards_never_change_a_detector_answer(spark, values):
     """Each guard only skips values its detector would not flag anyway."""
     df = spark.createDataFrame([(v,) for v in [*values, None]], "v string")
-    guarded = [detectors("v")[k].alias(k) for k in DETECTORS]
+    guarded = [e.alias(k) for k, e in detectors("v").items()]
     exact = [unguarded("v", k).alias(f"{k}_exact") for k in DETECTORS]
     for row in df.select("v", *guarded, *exact).collect():
         for k in DETECTORS:
