@@ -3,9 +3,10 @@
 * :class:`ExpectColumnValuesToNotContainPii`: no value of a string column contains
   an identifier of one kind (email, phone, national id, Luhn-valid payment card,
   mod-97-valid IBAN, IPv4/IPv6), anywhere in the text. The detectors are the native
-  Spark expressions of :mod:`pipelines.quality.pii`; each is a column *aggregate*
-  metric, so GX's Spark engine bundles every detector of every column into one
-  ``df.agg`` pass over the data: a full scan of every row, not a sample.
+  Spark expressions of :mod:`pipelines.quality.pii`. Their candidate counts are column
+  *aggregate* metrics, so GX's Spark engine bundles every detector of every column into
+  one ``df.agg`` pass over the data (a full scan of every row, not a sample); a second
+  pass confirms candidates, over the candidate rows only, where there are any.
 * :class:`ExpectColumnValuesToBeTruncatedDates`: every date is the first day of its
   month (or year): the domain of ``generalize: date``.
 * :class:`ExpectColumnsToBeKAnonymous`: every combination of the given columns that
@@ -41,7 +42,7 @@ from great_expectations.expectations.metrics.table_metric_provider import (  # n
 )
 from pyspark.sql import functions as F  # noqa: E402
 
-from pipelines.quality.pii import detector as pii_detector  # noqa: E402
+from pipelines.quality import pii  # noqa: E402
 
 
 def _count(metrics: dict[str, Any], name: str) -> int:
@@ -51,20 +52,65 @@ def _count(metrics: dict[str, Any], name: str) -> int:
 # --------------------------------------------------------------------------- PII
 
 
-class ColumnValuesPiiMatchCount(ColumnAggregateMetricProvider):
-    """Number of non-null values containing an identifier of kind ``detector``."""
+class ColumnValuesPiiCandidateCount(ColumnAggregateMetricProvider):
+    """Number of values passing a detector's guards and screen (no higher-order function).
 
-    metric_name = "column_values.pii_match_count"
+    A column *aggregate* metric: GX's Spark engine bundles it, for every detector of
+    every column, into one whole-stage code-generated ``df.agg`` pass over every row.
+    """
+
+    metric_name = "column_values.pii_candidate_count"
     value_keys = ("detector",)
 
     @column_aggregate_partial(engine=SparkDFExecutionEngine)
     def _spark(cls, column, detector: str, _column_name: str, **kwargs):  # noqa: ANN001 (GX's signature)
-        # Every detector is `CASE WHEN <guard> THEN … ELSE false END`, so a null value
-        # counts 0 without an `isNotNull() AND` guard, and the first guards (the digit
-        # count above all) stay in always-evaluated positions, where Spark's
+        # Every candidate test is `CASE WHEN <guard> THEN … ELSE false END`, so a null
+        # value counts 0 without an `isNotNull() AND` guard, and the first guards (the
+        # digit count above all) stay in always-evaluated positions, where Spark's
         # subexpression elimination computes them once for all detectors of a column.
         # GX also passes `column` as F.col(name); the SQL text needs the name itself.
-        return F.sum(F.when(pii_detector(_column_name, detector), 1).otherwise(0))
+        return pii.count_of(pii.candidate(_column_name, detector))
+
+
+class ColumnValuesPiiMatchCount(ColumnAggregateMetricProvider):
+    """Number of values containing an identifier of kind ``detector``.
+
+    The candidate count, confirmed by a second pass over the candidate rows where
+    the detector has a confirming step (checksums, per-match digit counts) and there
+    are candidates: on clean data, no second pass.
+    """
+
+    metric_name = "column_values.pii_match_count"
+    value_keys = ("detector",)
+
+    @metric_value(engine=SparkDFExecutionEngine)
+    def _spark(cls, execution_engine, metric_domain_kwargs, metric_value_kwargs, metrics,  # noqa: ANN001, PLR0913
+               runtime_configuration):  # fmt: skip
+        from great_expectations.core.metric_domain_types import MetricDomainTypes
+
+        df, _, accessor = execution_engine.get_compute_domain(
+            metric_domain_kwargs, domain_type=MetricDomainTypes.COLUMN
+        )
+        n = _count(metrics, "column_values.pii_candidate_count")
+        return pii.confirmed_count(df, accessor["column"], metric_value_kwargs["detector"], n)
+
+    @classmethod
+    def _get_evaluation_dependencies(cls, metric, configuration=None, execution_engine=None,  # noqa: ANN001, ANN206
+                                     runtime_configuration=None):  # fmt: skip
+        from great_expectations.validator.metric_configuration import MetricConfiguration
+
+        dependencies = super()._get_evaluation_dependencies(
+            metric=metric,
+            configuration=configuration,
+            execution_engine=execution_engine,
+            runtime_configuration=runtime_configuration,
+        )
+        dependencies["column_values.pii_candidate_count"] = MetricConfiguration(
+            metric_name="column_values.pii_candidate_count",
+            metric_domain_kwargs=metric.metric_domain_kwargs,
+            metric_value_kwargs=metric.metric_value_kwargs,
+        )
+        return dependencies
 
 
 class ExpectColumnValuesToNotContainPii(ColumnAggregateExpectation):

@@ -5,8 +5,16 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from pyspark.sql import functions as F
 
-from pipelines.quality.pii import DETECTORS, detectors, scan, unguarded
+from pipelines.quality.pii import (
+    DETECTORS,
+    candidate,
+    detectors,
+    needs_confirmation,
+    scan,
+    unguarded,
+)
 
 POSITIVE = {
     "email": ["reach me at jane.roe+x@mail.example.co.uk today", "A@B.IO"],
@@ -65,13 +73,23 @@ fragments = st.sampled_from(PIECES) | st.text(alphabet="0123456789 -+().:[]@AZaz
 )
 @given(values=st.lists(st.lists(fragments, max_size=6).map("".join), min_size=300, max_size=600))
 def test_guards_never_change_a_detector_answer(spark, values):
-    """Each guard only skips values its detector would not flag anyway."""
+    """Guards and screens only skip values a detector's definition would not flag anyway.
+
+    The candidate test (guards and screen, the scan's first pass) holds for every
+    value the definition flags, and is the definition itself for detectors without
+    a confirming step.
+    """
     df = spark.createDataFrame([(v,) for v in [*values, None]], "v string")
     guarded = [e.alias(k) for k, e in detectors("v").items()]
     exact = [unguarded("v", k).alias(f"{k}_exact") for k in DETECTORS]
-    for row in df.select("v", *guarded, *exact).collect():
+    screened = [F.coalesce(candidate("v", k), F.lit(False)).alias(f"{k}_candidate") for k in DETECTORS]
+    for row in df.select("v", *guarded, *exact, *screened).collect():
         for k in DETECTORS:
-            assert row[k] == row[f"{k}_exact"], (k, row["v"])
+            assert bool(row[k]) == row[f"{k}_exact"], (k, row["v"])
+            if needs_confirmation(k):
+                assert row[f"{k}_candidate"] or not row[k], (k, row["v"])
+            else:
+                assert row[f"{k}_candidate"] == row[f"{k}_exact"], (k, row["v"])
 
 
 def test_hex_pseudonyms_do_not_look_like_phones_or_cards(spark):
@@ -83,10 +101,17 @@ def test_hex_pseudonyms_do_not_look_like_phones_or_cards(spark):
 
 def test_scan_counts_every_row_and_honours_allowed(spark):
     rows = [("x@y.com", "call +1 212-555-0134", 1)] * 3 + [(None, "clean", 2), ("none", "4111111111111111", 3)]
+    # Candidates the second pass must reject: Luhn-invalid, a mod-97-invalid IBAN, "::".
+    rows += [("4111 1111 1111 1112", "DE89 3704 0044 0532 0130 02", 4), ("std::vector", "x :: y", 5)]
     df = spark.createDataFrame(rows, "email string, note string, n int")
     counts = scan(df, allowed={"email": {"email"}})
     assert "email" not in counts["email"] and counts["email"]["phone"] == 0
     assert counts["note"]["phone"] == 3 and counts["note"]["payment_card"] == 1
+    assert counts["email"]["payment_card"] == 0 and counts["note"]["iban"] == 0
+    assert counts["email"]["ipv6"] == 0 and counts["note"]["ipv6"] == 0
+    first_pass = df.agg(*[F.sum(candidate(c, k).cast("int")).alias(f"{c}_{k}") for c, k in
+                          [("email", "payment_card"), ("note", "iban"), ("note", "ipv6")]]).first()  # fmt: skip
+    assert first_pass.asDict() == {"email_payment_card": 1, "note_iban": 1, "note_ipv6": 1}  # all confirmed away
     assert "n" not in counts  # only string columns are scanned
     assert set(counts["note"]) == set(DETECTORS)
 
