@@ -94,11 +94,12 @@ class _Detector:
     """One detector as SQL over the value ``__COLUMN__``, in three parts.
 
     * ``guards``: cheap conditions every match satisfies (enough digits, an '@', a
-      place where a match can begin). They nest as CASE WHEN g1 THEN CASE WHEN g2 …:
-      Spark's subexpression elimination computes an expression once per row for every
-      position it is always evaluated in, so the digit count, first guard of five
-      detectors, is computed once per value, while the second guards stay behind the
-      first (as `g1 AND g2` they would be hoisted and run on every row).
+      minimum length, a place where a match can begin). They nest as CASE WHEN g1
+      THEN CASE WHEN g2 …: Spark's subexpression elimination computes an expression
+      once per row for every position it is always evaluated in, so the digit count,
+      first guard of five detectors, is computed once per value, while the second
+      guards stay behind the first (as `g1 AND g2` they would be hoisted and run on
+      every row).
     * ``screen``: the detector's regex, without higher-order functions. For email,
       SSN and IPv4 it is the whole test.
     * ``confirm``: the rest, with higher-order functions (per-match digit counts,
@@ -122,8 +123,8 @@ _DETECTORS: dict[str, _Detector] = {
     "phone": _Detector(
         (f"{_DIGIT_COUNT} >= 10", f"{_C} RLIKE {_raw(_MATCH_START)}"),
         f"{_WITHOUT_DATES} RLIKE {_raw(PHONE)}",
-        f"size(filter(regexp_extract_all({_WITHOUT_DATES}, {_raw(PHONE)}, 0), "
-        f"m -> length(regexp_replace(m, {_NON_DIGIT}, '')) BETWEEN 10 AND 15)) > 0",
+        f"exists(regexp_extract_all({_WITHOUT_DATES}, {_raw(PHONE)}, 0), "
+        f"m -> length(regexp_replace(m, {_NON_DIGIT}, '')) BETWEEN 10 AND 15)",
     ),
     "national_id": _Detector(
         (f"{_DIGIT_COUNT} >= 9", f"contains({_C}, '-')"), f"{_C} RLIKE {_raw(SSN)}"
