@@ -370,7 +370,7 @@ def status(
     warehouse: WarehouseOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
-    """Per partition: published / quarantined / missing, with run id and time."""
+    """Per partition: published / quarantined / staged / missing, with run id and time."""
     from rich.table import Table
 
     from pipelines.ops import status as partition_status
@@ -390,6 +390,8 @@ def status(
             note = ", ".join(r.get("failed", [])) or (
                 f"later run {r['later_quarantine']} quarantined" if "later_quarantine" in r
                 else (r.get("status") or ""))  # fmt: skip
+            if r.get("staged") and r["state"] != "staged":
+                note = f"{note}; staged, unpublished: {', '.join(r['staged'])}".lstrip("; ")
             table.add_row(r["partition"], r["state"], r["run_id"] or "", r["at"] or "", note)
         out.print(table)
     if as_json:

@@ -2,7 +2,10 @@
 
 * :func:`status`: per partition (of the source and of the sink), ``published``
   (run id, time), ``quarantined`` (its latest run failed a gate and nothing is
-  published) or ``missing`` (in the source, never published).
+  published), ``staged`` (a run staged and not published: in flight, or abandoned
+  by an orchestrated run that never went on) or ``missing`` (in the source, never
+  published). ``staged`` also lists unpublished staged runs beside a published or
+  quarantined state.
 * :func:`quarantine_list`, :func:`quarantine_drop`, :func:`quarantine_release`:
   the entries under ``<sink root>/_quarantine/<col>=<value>/<run_id>/``.
   Releasing publishes the quarantined data *despite* its failed gate: a person's
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.errors import MissingInputError, SpecError
+from pipelines.runner import STATE
 from pipelines.spec import load_spec, spec_hash
 from pipelines.spec.models import PipelineSpec
 
@@ -101,8 +105,11 @@ def status(spec: PipelineSpec | str | Path, *, master: str | None = None,
     quarantined: dict[str, dict[str, Any]] = {}
     for e in _entries(spark, sink):
         quarantined[e["partition"]] = e  # sorted by run id: the latest wins
+    staged: dict[str, list[str]] = {}
+    for value, run_id in sink.staged_runs(spark, STATE):
+        staged.setdefault(value, []).append(run_id)
     rows = []
-    for value in sorted(values | set(quarantined), reverse=True):
+    for value in sorted(values | set(quarantined) | set(staged), reverse=True):
         manifest = sink.read_manifest(spark, value)
         q = quarantined.get(value)
         row: dict[str, Any] = {"partition": value}
@@ -114,8 +121,12 @@ def status(spec: PipelineSpec | str | Path, *, master: str | None = None,
         elif q is not None:
             row.update(state="quarantined", run_id=q["run_id"], at=q["quarantined_at"],
                        failed=q["failed_checks"])  # fmt: skip
+        elif value in staged:
+            row.update(state="staged", run_id=staged[value][-1], at=None)
         else:
             row.update(state="missing", run_id=None, at=None)
+        if value in staged:
+            row["staged"] = staged[value]
         rows.append(row)
     return rows
 

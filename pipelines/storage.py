@@ -172,6 +172,23 @@ class Table:
             return root / "_versions" / f"{self.partition_column}={value}" / run_id
         return root / "_staging" / run_id / f"{self.partition_column}={value}"
 
+    def staged_runs(self, spark: SparkSession, marker: str) -> list[tuple[str, str]]:
+        """(partition value, run id) of every staging directory holding ``marker``.
+
+        The runner keeps its state file in a staged run until it publishes, so with
+        that marker these are the runs staged and not (yet) published.
+        """
+        root, prefix = self.sink_root(spark), f"{self.partition_column}="
+        if self.is_catalog:  # the layouts of staging_dir
+            found = [(d.parent.name, d.name, d) for d in root.glob(f"_versions/{prefix}*/*")]
+        else:
+            found = [(d.name, d.parent.name, d) for d in root.glob(f"_staging/*/{prefix}*")]
+        return sorted(
+            (part.removeprefix(prefix), run_id)
+            for part, run_id, d in found
+            if (d / marker).is_file()
+        )
+
     def check_schema_compatible(self, spark: SparkSession, schema: Any) -> None:
         """Refuse to publish into an existing catalog table with a different schema."""
         if not (self.is_catalog and self.exists(spark)):

@@ -142,9 +142,7 @@ _DETECTORS: dict[str, _Detector] = {
         f"exists(transform(regexp_extract_all({_C}, {_raw(IBAN)}, 0), "
         f"m -> regexp_replace(m, ' ', '')), m -> {_MOD97})",
     ),
-    "ipv4": _Detector(
-        (f"{_DIGIT_COUNT} >= 4", f"contains({_C}, '.')"), f"{_C} RLIKE {_raw(IPV4)}"
-    ),
+    "ipv4": _Detector((f"{_DIGIT_COUNT} >= 4", f"contains({_C}, '.')"), f"{_C} RLIKE {_raw(IPV4)}"),
     "ipv6": _Detector(
         (f"contains({_C}, ':')",),
         f"{_C} RLIKE {_raw(IPV6)}",

@@ -35,6 +35,13 @@ def test_status_and_quarantine_release_and_drop(spark, tables, tmp_path, warehou
     assert rows["2026-11-11"]["failed"] == ["output.pii.note.email"]
     assert rows["2026-11-12"]["state"] == "missing"
     assert PLANTED["email"] not in res.output
+    # A run staged by an orchestrated desensitize step that never went on shows up;
+    # the published and quarantined rows list no staged run.
+    staged = run_partition(spec, "2026-11-12", step="desensitize", run_key="manual__abandoned")
+    rows = {r["partition"]: r for r in json.loads(runner.invoke(
+        app, ["status", str(spec_file), *wh, "--json"]).stdout.strip().splitlines()[-1])[str(spec_file)]}  # fmt: skip
+    assert rows["2026-11-12"]["state"] == "staged" and rows["2026-11-12"]["staged"] == [staged.run_id]
+    assert "staged" not in rows["2026-11-10"] and "staged" not in rows["2026-11-11"]
     res = runner.invoke(app, ["quarantine", "list", str(spec_file), *wh, "--json"])
     [entry] = json.loads(res.stdout.strip().splitlines()[-1])["quarantine"]
     assert entry["partition"] == "2026-11-11" and entry["has_data"]

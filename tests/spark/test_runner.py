@@ -370,3 +370,10 @@ def test_orchestrated_steps_on_a_catalog_table_keep_the_published_version(spark,
     redo = run_partition(spec, "2026-11-25", step="desensitize", run_key=KEY)
     assert Path(done.published).is_dir() and redo.run_id != done.run_id
     assert spark.table("anonc.steps").count() == 20
+    # The retried desensitize is staged, not published: status lists it beside the
+    # published version (catalog layout: _versions/dt=<day>/<run id>).
+    from pipelines.ops import status
+
+    [row] = [r for r in status(spec) if r["partition"] == "2026-11-25"]
+    assert row["state"] == "published" and row["run_id"] == done.run_id
+    assert row["staged"] == [redo.run_id]
