@@ -391,7 +391,8 @@ def status(
                 f"later run {r['later_quarantine']} quarantined" if "later_quarantine" in r
                 else (r.get("status") or ""))  # fmt: skip
             if r.get("staged") and r["state"] != "staged":
-                note = f"{note}; staged, unpublished: {', '.join(r['staged'])}".lstrip("; ")
+                staged = f"staged, unpublished: {', '.join(r['staged'])}"
+                note = f"{note}; {staged}" if note else staged
             table.add_row(r["partition"], r["state"], r["run_id"] or "", r["at"] or "", note)
         out.print(table)
     if as_json:

@@ -161,11 +161,16 @@ def _nest(conditions: tuple[str, ...], leaf: str) -> str:
     return leaf
 
 
+def _candidate_sql(column: str, name: str) -> str:
+    d = _DETECTORS[name]
+    return _bind(_nest(d.guards, d.screen), column)
+
+
 def detector_sql(column: str, name: str) -> str:
     """SQL boolean: whether the value of ``column`` contains an identifier of kind ``name``."""
     d = _DETECTORS[name]
     if d.confirm is None:
-        return _bind(_nest(d.guards, d.screen), column)
+        return _candidate_sql(column, name)
     return _bind(_nest((*d.guards, d.screen), d.confirm), column)
 
 
@@ -179,8 +184,7 @@ def candidate(column: str, name: str) -> Column:
 
     The same values exactly when :func:`needs_confirmation` is false.
     """
-    d = _DETECTORS[name]
-    return F.expr(_bind(_nest(d.guards, d.screen), column))
+    return F.expr(_candidate_sql(column, name))
 
 
 def needs_confirmation(name: str) -> bool:
@@ -209,10 +213,12 @@ def confirmed_count(df: DataFrame, column: str, name: str, candidates: int) -> i
 
     Runs a second pass, over the candidate rows only, when the detector has a
     confirming step and there are candidates; otherwise the candidates are the answer.
+    On a candidate row the detector is its confirming step alone (guards and screen
+    already hold), so only that is evaluated there.
     """
     if candidates == 0 or not needs_confirmation(name):
         return candidates
-    row = df.where(candidate(column, name)).agg(count_of(detector(column, name))).collect()[0]
+    row = df.where(candidate(column, name)).agg(count_of(unguarded(column, name))).collect()[0]
     return int(row[0] or 0)
 
 
