@@ -31,7 +31,7 @@ demo: java venv
 	$(BIN)/anonymize demo
 
 test: java venv
-	$(BIN)/ruff check pipelines jobs tests benchmarks
+	$(BIN)/ruff check pipelines jobs dags tests benchmarks
 	$(BIN)/python -m pytest
 
 

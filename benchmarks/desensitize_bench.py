@@ -48,17 +48,17 @@ from pipelines.spec import load_spec  # noqa: E402
 
 def breakdown(spark, spec, partition_dir: Path, repeats: int) -> dict[str, float]:
     """Median extra seconds of each action alone over keeping every column."""
-    import datetime as dt
-
-    from pipelines.desensitize import desensitize
-    from pipelines.spec.models import Keep
+    from pipelines.desensitize.actions.keep import KeepSpec
+    from pipelines.desensitize.transform import with_desensitized
+    from pipelines.plan import compile_plan
 
     df = spark.read.parquet(str(partition_dir)).cache()
     df.count()
 
     def timed(columns) -> float:
         s = spec.model_copy(update={"columns": columns})
-        out = desensitize(df, s, resolve_keys(s), dt.date(2026, 11, 1))
+        plan = compile_plan(s, "2026-11-01").bind(df.schema, "benchmark partition")
+        out = df.transform(with_desensitized(plan))
         times = []
         for _ in range(repeats):
             t = time.perf_counter()
@@ -66,7 +66,7 @@ def breakdown(spark, spec, partition_dir: Path, repeats: int) -> dict[str, float
             times.append(time.perf_counter() - t)
         return statistics.median(times)
 
-    keep_all = {c: Keep(kind="keep") for c in spec.columns}
+    keep_all = {c: KeepSpec(kind="keep") for c in spec.columns}
     base = timed(keep_all)
     costs = {"pass_through": round(base, 2)}
     for column, action in spec.columns.items():
@@ -131,7 +131,7 @@ def main() -> None:
     gates: list[float] = []
 
     def desensitize_publish() -> None:
-        timings = run_partition(spec, day).manifest["timings"]
+        timings = run_partition(spec, day).record.timings
         gates.append(timings["input_gate"] + timings["output_gate"])
 
     def keyed_floor() -> None:

@@ -49,7 +49,7 @@ def load_shared(path: Path):  # noqa: ANN201
 
 
 def release_model(args):  # noqa: ANN001, ANN201
-    from pipelines.spec.models import Release
+    from pipelines.spec.dp import Release
 
     keys = "private"
     if args.keys == "public":
@@ -66,12 +66,12 @@ def release_model(args):  # noqa: ANN001, ANN201
 
 
 def run_project(args, ctx, noise: bool):  # noqa: ANN001, ANN201
-    from pipelines.dp.release import compute, plan
+    from pipelines.dp.release import compute, plan_release
 
     spark = ctx["spark"]
     df = spark.read.parquet(ctx["table"])
     rel = release_model(args)
-    p = plan(rel)
+    p = plan_release(rel)
     rows = compute(df, rel, "user_id", "benchmark", p, noise=noise).collect()
     result = {f"{r['day']}|{r['region']}": (r["c"], r["s"]) for r in rows}
     info = {"budget": f"PureDP eps={args.epsilon}: " + ", ".join(

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from desensitize_bench import arguments, prepare  # noqa: E402
 
+from pipelines.plan import compile_plan  # noqa: E402
 from pipelines.quality.gate import run_gate  # noqa: E402
 from pipelines.quality.suites import Suite, output_suite  # noqa: E402
 from pipelines.runner import run_partition  # noqa: E402
@@ -32,17 +33,18 @@ from pipelines.runner import run_partition  # noqa: E402
 
 def main() -> None:
     args = arguments(__doc__).parse_args()
-    spark, spec, _, day, work = prepare(args)
+    spark, spec, raw_root, day, work = prepare(args)
     run_partition(spec, day)  # warm-up
+    raw_schema = spark.read.parquet(str(raw_root / f"dt={day}")).schema
+    plan = compile_plan(spec, day, resolve=False).bind(raw_schema, "benchmark partition")
     stages: dict[str, list[float]] = {}
     pii: list[float] = []
     for _ in range(args.repeats):
         res = run_partition(spec, day)
         for k in ("input_gate", "desensitize_and_stage", "output_gate", "total"):
-            stages.setdefault(k, []).append(res.manifest["timings"][k])
+            stages.setdefault(k, []).append(res.record.timings[k])
         out = spark.read.parquet(res.published)
-        types = {f.name: f.dataType for f in out.schema.fields}
-        full = output_suite(spec, list(types), types, res.output_rows)
+        full = output_suite(plan, res.output_rows)
         scan = Suite("output", [c for c in full.checks if c.id.startswith("output.pii.")])
         t = time.perf_counter()
         gate, _ = run_gate(scan, out, spec.name)

@@ -37,9 +37,10 @@ from airflow.sdk import DAG, Asset, get_parsing_context
 from airflow.sdk.exceptions import AirflowFailException
 
 from pipelines import __version__
-from pipelines.layout import pointed_run_id, run_pointer, table_dir
+from pipelines.desensitize.registry import label
 from pipelines.spec.loader import load_spec
 from pipelines.spec.models import PipelineSpec
+from pipelines.storage import layout
 
 ROOT = Path(__file__).resolve().parents[1]
 # Deployment settings come from the environment at parse time (no Airflow Variable,
@@ -54,10 +55,17 @@ log = logging.getLogger(__name__)
 
 
 def describe(spec: PipelineSpec) -> str:
-    """The DAG's doc_md: what each column becomes, k-anonymity and DP budgets."""
-    by_kind: dict[str, list[str]] = {}
+    """The DAG's doc_md: what each column becomes, k-anonymity and DP budgets.
+
+    Args:
+        spec: A validated spec.
+
+    Returns:
+        Markdown.
+    """
+    by_label: dict[str, list[str]] = {}
     for column, action in spec.columns.items():
-        by_kind.setdefault(action.kind, []).append(column)
+        by_label.setdefault(label(action), []).append(column)
     lines = [
         f"## {spec.name}",
         "",
@@ -67,12 +75,8 @@ def describe(spec: PipelineSpec) -> str:
         f"`{spec.partition_column}`, privacy unit `{spec.privacy_unit}`.",
         "",
     ]
-    names = {"drop": "Dropped", "hash": "Pseudonymized (keyed HMAC)", "redact": "Redacted",
-             "mask": "Masked", "surrogate": "Consistent surrogates", "generalize": "Generalized",
-             "date_shift": "Date-shifted", "noise": "Noised", "keep": "Kept"}  # fmt: skip
-    for kind, label in names.items():
-        if kind in by_kind:
-            lines.append(f"- **{label}**: {', '.join(sorted(by_kind[kind]))}")
+    for name, columns in sorted(by_label.items()):
+        lines.append(f"- **{name}**: {', '.join(sorted(columns))}")
     ka = spec.k_anonymity
     if ka is not None:
         extra = []
@@ -112,19 +116,26 @@ def _on_failure(spec: PipelineSpec, context) -> None:  # noqa: ANN001
 
 
 def failure_summary(spec: PipelineSpec, context) -> str:  # noqa: ANN001
-    """One line: DAG, task, partition, Airflow and pipeline run ids, where to look."""
+    """One line: DAG, task, partition, Airflow and pipeline run ids, where to look.
+
+    Args:
+        spec: The DAG's spec.
+        context: The failed task's Airflow context.
+
+    Returns:
+        The line.
+    """
     ti = context.get("task_instance")
     ds, airflow_run = context.get("ds"), context.get("run_id") or ""
-    root = table_dir(Path(WAREHOUSE), spec.sink.path, spec.sink.table)
+    root = layout.table_dir(Path(WAREHOUSE), spec.sink.path, spec.sink.table)
     part = f"{spec.partition_column}={ds}"
-    pointer = run_pointer(root, spec.partition_column, str(ds), airflow_run)
     try:
-        run_id = pointed_run_id(pointer) or "-"
+        run_id = layout.pointed_run_id(layout.run_pointer(root, part, airflow_run)) or "-"
     except (OSError, ValueError, KeyError):  # a callback reports; it never fails itself
         run_id = "-"
-    quarantine = root / "_quarantine" / part / run_id
-    where = (f"quarantine {quarantine} (gate.json)" if quarantine.is_dir()
-             else f"manifests {root / '_manifests' / part}")  # fmt: skip
+    quarantine = layout.quarantine_dir(root, part, run_id)
+    where = (f"quarantine {quarantine} ({layout.GATE_NOTE})" if quarantine.is_dir()
+             else f"manifests {root / layout.MANIFESTS / part}")  # fmt: skip
     return (
         f"anonymize failure: dag=anon__{spec.name} task={getattr(ti, 'task_id', '?')} "
         f"partition={ds} airflow_run={airflow_run} run_id={run_id} "
@@ -194,7 +205,7 @@ def build_dag(spec: PipelineSpec, spec_file: Path) -> DAG:
     with dag:
         tasks = []
         if spec.source.path is not None:
-            source = str(table_dir(Path(WAREHOUSE), spec.source.path, None))
+            source = str(layout.table_dir(Path(WAREHOUSE), spec.source.path, None))
             tasks.append(PythonSensor(
                 task_id="wait_for_source",
                 python_callable=_source_ready,

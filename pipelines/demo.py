@@ -26,6 +26,8 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table as RichTable
 
+from pipelines.records import Quality
+
 DEMO_SPEC = Path(__file__).resolve().parents[1] / "conf" / "pipelines" / "demo.yaml"
 KEY_ENV = "ANONYMIZE_DEMO_KEY"
 RAW_TABLE = "raw.customer_events"
@@ -217,7 +219,7 @@ def run_demo(rows: int, days: int, out: Path, console: Console) -> dict[str, Any
     from pipelines.runner import run_partition
     from pipelines.session import get_session
     from pipelines.spec import load_spec
-    from pipelines.storage import Table
+    from pipelines.storage.base import open_table
 
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -234,8 +236,8 @@ def run_demo(rows: int, days: int, out: Path, console: Console) -> dict[str, Any
             results.append(
                 run_partition(spec, day, progress=lambda m, d=day: status.update(f"{d}: {m}"))
             )
-    raw_loc = Table(spec.source, spec.partition_column, out).sink_root(spark)
-    pub_loc = Table(spec.sink, spec.partition_column, out).sink_root(spark)
+    raw_loc = open_table(spec.source, spec.partition_column, out, spark).control_root
+    pub_loc = open_table(spec.sink, spec.partition_column, out, spark).control_root
     table = RichTable(title=f"demo pipeline '{spec.name}'")
     for col in ("partition", "rows in", "rows out", "gates", "published", "run id"):
         table.add_column(col)
@@ -244,7 +246,7 @@ def run_demo(rows: int, days: int, out: Path, console: Console) -> dict[str, Any
             r.partition,
             str(r.input_rows),
             str(r.output_rows),
-            _gates_cell(r.manifest["quality"]),
+            _gates_cell(r.record.quality),
             r.published,
             r.run_id,
         )
@@ -252,7 +254,7 @@ def run_demo(rows: int, days: int, out: Path, console: Console) -> dict[str, Any
     console.print(f"raw table:       {spec.source.table}  ({raw_loc})")
     console.print(f"published table: {spec.sink.table}  ({pub_loc})")
     console.print(f"warehouse:       {out}  (key in {KEY_ENV} or {out / 'demo.key'})")
-    docs = results[-1].manifest["quality"]["data_docs"] if results else None
+    docs = results[-1].record.quality.data_docs if results else None
     console.print(f"data docs:       {docs}  (anonymize quality docs --warehouse {out})")
     return {
         "warehouse": str(out),
@@ -266,8 +268,8 @@ def run_demo(rows: int, days: int, out: Path, console: Console) -> dict[str, Any
         "runs": {r.partition: r.run_id for r in results},
         "quality": {
             r.partition: {
-                "checks": sum(len(r.manifest["quality"][s]["checks"]) for s in ("input", "output")),
-                "warnings": r.manifest["quality"]["warnings"],
+                "checks": len(r.record.quality.input.checks) + len(r.record.quality.output.checks),
+                "warnings": r.record.quality.warnings,
             }
             for r in results
         },
@@ -275,8 +277,8 @@ def run_demo(rows: int, days: int, out: Path, console: Console) -> dict[str, Any
     }
 
 
-def _gates_cell(quality: dict) -> str:
-    checks = [c for stage in ("input", "output") for c in quality[stage]["checks"]]
-    passed = sum(c["success"] for c in checks)
-    warn = f", {len(quality['warnings'])} warning(s)" if quality["warnings"] else ""
+def _gates_cell(quality: Quality) -> str:
+    checks = [*quality.input.checks, *quality.output.checks]
+    passed = sum(c.success for c in checks)
+    warn = f", {len(quality.warnings)} warning(s)" if quality.warnings else ""
     return f"{passed}/{len(checks)} passed{warn}"

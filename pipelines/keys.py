@@ -13,11 +13,16 @@ import binascii
 import hashlib
 import hmac
 import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 from pipelines.errors import KeyMaterialError
-from pipelines.spec.models import KeyRef, PipelineSpec
+from pipelines.spec.tables import KeyRef
+
+if TYPE_CHECKING:
+    from pipelines.spec.models import PipelineSpec
 
 #: Shorter keys make keyed pseudonyms cheap to brute-force together with the input space.
 MIN_KEY_BYTES = 16
@@ -25,10 +30,28 @@ MIN_KEY_BYTES = 16
 
 @dataclass(frozen=True)
 class Key:
-    """Key bytes plus a public fingerprint. ``repr`` never shows the bytes."""
+    """Key bytes plus a public fingerprint.
+
+    ``repr`` never shows the bytes, and a key refuses to be pickled: pickles are how
+    Python objects reach Spark executors (closures of UDFs) and caches, and key
+    material must stay on the driver, inside the one-row key frame of
+    :class:`~pipelines.desensitize.keyed.KeyRing`.
+
+    Attributes:
+        name: The key's name in the spec's ``keys``.
+        material: The key bytes (at least :data:`MIN_KEY_BYTES`).
+    """
 
     name: str
     material: bytes = field(repr=False)
+
+    def __reduce__(self) -> NoReturn:
+        """Refuse pickling (see the class docstring).
+
+        Raises:
+            TypeError: Always.
+        """
+        raise TypeError(f"key '{self.name}' must not be pickled (key material stays on the driver)")
 
     @property
     def fingerprint(self) -> str:
@@ -40,8 +63,50 @@ class Key:
 
         Surrogates, date shifts and noise use derived subkeys, so none of them can be
         turned into a pseudonym of the same value (which uses the key itself).
+
+        Args:
+            purpose: The purpose, e.g. ``date_shift`` or ``surrogate/email``.
+
+        Returns:
+            The 32-byte subkey.
         """
         return hmac.new(self.material, f"pipelines/{purpose}".encode(), hashlib.sha256).digest()
+
+
+@dataclass(frozen=True)
+class KeySet(Mapping[str, Key]):
+    """The resolved keys of a run, by name; printable as fingerprints only.
+
+    Attributes:
+        keys: Key name -> key.
+    """
+
+    keys: Mapping[str, Key] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> Key:
+        """The key called ``name``."""
+        return self.keys[name]
+
+    def __iter__(self) -> Iterator[str]:
+        """Key names."""
+        return iter(self.keys)
+
+    def __len__(self) -> int:
+        """How many keys."""
+        return len(self.keys)
+
+    def __repr__(self) -> str:
+        """``KeySet(main=<fingerprint>)``: fingerprints, never key material."""
+        inner = ", ".join(f"{n}={k.fingerprint}" for n, k in self.keys.items())
+        return f"KeySet({inner})"
+
+    def fingerprints(self) -> dict[str, str]:
+        """What manifests record of the keys.
+
+        Returns:
+            Key name -> fingerprint.
+        """
+        return {name: key.fingerprint for name, key in self.keys.items()}
 
 
 def _decode(text: str, ref: KeyRef, where: str) -> bytes:
@@ -57,7 +122,19 @@ def _decode(text: str, ref: KeyRef, where: str) -> bytes:
 
 
 def resolve_key(name: str, ref: KeyRef) -> Key:
-    """Read one key; raise :class:`KeyMaterialError` naming the spec path if unusable."""
+    """Read one key.
+
+    Args:
+        name: The key's name in the spec's ``keys``.
+        ref: Where the key is.
+
+    Returns:
+        The key.
+
+    Raises:
+        KeyMaterialError: The variable or file is missing, unreadable, badly encoded
+            or shorter than :data:`MIN_KEY_BYTES`; the message names the spec path.
+    """
     where = f"keys.{name}"
     if ref.env is not None:
         text = os.environ.get(ref.env)
@@ -83,7 +160,17 @@ def resolve_key(name: str, ref: KeyRef) -> Key:
     return Key(name, material)
 
 
-def resolve_keys(spec: PipelineSpec) -> dict[str, Key]:
-    """Every key the spec's actions use (unused declared keys are not read)."""
+def resolve_keys(spec: PipelineSpec) -> KeySet:
+    """Every key the spec's actions use (unused declared keys are not read).
+
+    Args:
+        spec: A validated spec.
+
+    Returns:
+        The keys by name.
+
+    Raises:
+        KeyMaterialError: A used key cannot be resolved (see :func:`resolve_key`).
+    """
     used = sorted(set(spec.keyed_columns().values()))
-    return {name: resolve_key(name, spec.keys[name]) for name in used}
+    return KeySet({name: resolve_key(name, spec.keys[name]) for name in used})

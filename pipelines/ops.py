@@ -7,7 +7,7 @@
   published). ``staged`` also lists unpublished staged runs beside a published or
   quarantined state.
 * :func:`quarantine_list`, :func:`quarantine_drop`, :func:`quarantine_release`:
-  the entries under ``<sink root>/_quarantine/<col>=<value>/<run_id>/``.
+  the entries under ``<control root>/_quarantine/<col>=<value>/<run_id>/``.
   Releasing publishes the quarantined data *despite* its failed gate: a person's
   decision, so it needs a reason, and the manifest records who, when, why and
   which checks had failed (status ``released_from_quarantine``).
@@ -15,108 +15,112 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import getpass
 import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import MissingInputError, SpecError
-from pipelines.runner import STATE
-from pipelines.spec import load_spec, spec_hash
+from pipelines.partition import Partition
+from pipelines.records import Manifest, Quality, QuarantineNote, RunIdentity
+from pipelines.run_context import now
+from pipelines.spec.loader import load_spec, spec_hash
 from pipelines.spec.models import PipelineSpec
+from pipelines.storage import layout, new_run_id
+from pipelines.storage.files import remove_if_empty, write_json
+
+if TYPE_CHECKING:
+    from pipelines.storage.base import Table
 
 
-def _tables(spec: PipelineSpec | str | Path, master: str | None, warehouse: str | None):  # noqa: ANN202
+def _sink(spec: PipelineSpec | str | Path, master: str | None, warehouse: str | None,
+          with_source: bool = False) -> tuple[PipelineSpec, Table, Table | None]:  # fmt: skip
     from pipelines.session import get_session, session_warehouse
-    from pipelines.storage import Table
+    from pipelines.storage.base import open_table
 
     spec_obj = spec if isinstance(spec, PipelineSpec) else load_spec(spec)
     spark = get_session(master=master, warehouse=warehouse)
     wh = session_warehouse(spark)
-    source = Table(spec_obj.source, spec_obj.partition_column, wh)
-    sink = Table(spec_obj.sink, spec_obj.partition_column, wh)
-    return spec_obj, spark, source, sink
+    sink = open_table(spec_obj.sink, spec_obj.partition_column, wh, spark)
+    source = (
+        open_table(spec_obj.source, spec_obj.partition_column, wh, spark) if with_source else None
+    )
+    return spec_obj, sink, source
 
 
-def _partition_values(spark: Any, table: Any) -> set[str]:
-    prefix = f"{table.partition_column}="
-    from pipelines.storage import _sql_ident
-
-    if not table.exists(spark):
-        return set()
-    if table.is_catalog:
-        rows = spark.sql(f"SHOW PARTITIONS {_sql_ident(table.ref.table)}").collect()
-        out = set()
-        for r in rows:
-            for part in r[0].split("/"):
-                if part.startswith(prefix):
-                    out.add(part.removeprefix(prefix))
-        return out
-    return {p.name.removeprefix(prefix) for p in table.root_path.iterdir()
-            if p.is_dir() and p.name.startswith(prefix)}  # fmt: skip
-
-
-def _quarantine_root(spark: Any, sink: Any) -> Path:
-    return sink.sink_root(spark) / "_quarantine"
+def _entries(sink: Table) -> list[dict[str, Any]]:
+    out = []
+    for partition, run_id, where in sink.quarantined():
+        note_file = where / layout.GATE_NOTE
+        note = (
+            QuarantineNote.from_json(json.loads(note_file.read_text()))
+            if note_file.is_file()
+            else None
+        )
+        out.append({
+            "partition": partition.value,
+            "run_id": run_id,
+            "quarantined_at": note.quarantined_at if note else None,
+            "failed_stage": note.failed_stage if note else None,
+            "failed_checks": note.failed_checks if note else [],
+            "has_data": (where / layout.QUARANTINED_DATA).is_dir(),
+            "released": (where / layout.RELEASED_NOTE).exists(),
+            "location": str(where),
+        })  # fmt: skip
+    return out
 
 
 def quarantine_list(spec: PipelineSpec | str | Path, *, master: str | None = None,
                     warehouse: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
-    """Every quarantined run: partition, run id, failed stage and checks, data kept."""
-    spec_obj, spark, _, sink = _tables(spec, master, warehouse)
-    return _entries(spark, sink)
+    """Every quarantined run of the spec's sink.
 
+    Args:
+        spec: A validated spec or its YAML path.
+        master: Spark master URL.
+        warehouse: The warehouse root.
 
-def _entries(spark: Any, sink: Any) -> list[dict[str, Any]]:
-    root = _quarantine_root(spark, sink)
-    out = []
-    if not root.is_dir():
-        return out
-    prefix = f"{sink.partition_column}="
-    for part in sorted(root.iterdir()):
-        for run in sorted(part.iterdir()):
-            note = (
-                json.loads((run / "gate.json").read_text()) if (run / "gate.json").exists() else {}
-            )
-            stage = note.get("failed_stage")
-            gate = note.get("gates", {}).get(stage, {}) if stage else {}
-            failed = [c["id"] for c in gate.get("checks", []) if not c.get("success")]
-            out.append({
-                "partition": part.name.removeprefix(prefix),
-                "run_id": run.name,
-                "quarantined_at": note.get("quarantined_at"),
-                "failed_stage": stage,
-                "failed_checks": failed,
-                "has_data": (run / "data").is_dir(),
-                "released": (run / "released.json").exists(),
-                "location": str(run),
-            })  # fmt: skip
-    return out
+    Returns:
+        Per run: partition, run id, time, failed stage and checks, whether data
+        was kept and whether it was released, and its location.
+    """
+    return _entries(_sink(spec, master, warehouse)[1])
 
 
 def status(spec: PipelineSpec | str | Path, *, master: str | None = None,
            warehouse: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
-    """One row per partition of the source or the sink, newest first."""
-    spec_obj, spark, source, sink = _tables(spec, master, warehouse)
-    values = _partition_values(spark, source) | _partition_values(spark, sink)
+    """One row per partition of the source or the sink, newest first.
+
+    Args:
+        spec: A validated spec or its YAML path.
+        master: Spark master URL.
+        warehouse: The warehouse root.
+
+    Returns:
+        Rows with ``partition``, ``state`` (published, quarantined, staged or
+        missing), ``run_id``, ``at`` and, where they apply, ``status``, ``failed``,
+        ``later_quarantine`` and ``staged``.
+    """
+    spec_obj, sink, source = _sink(spec, master, warehouse, with_source=True)
+    assert source is not None
+    values = source.partition_values() | sink.partition_values()
     quarantined: dict[str, dict[str, Any]] = {}
-    for e in _entries(spark, sink):
+    for e in _entries(sink):
         quarantined[e["partition"]] = e  # sorted by run id: the latest wins
     staged: dict[str, list[str]] = {}
-    for value, run_id in sink.staged_runs(spark, STATE):
+    for value, run_id in sink.staged_runs():
         staged.setdefault(value, []).append(run_id)
     rows = []
     for value in sorted(values | set(quarantined) | set(staged), reverse=True):
-        manifest = sink.read_manifest(spark, value)
+        partition = Partition.parse(spec_obj.partition_column, value, f"partition {value}")
+        manifest = sink.read_manifest(partition)
         q = quarantined.get(value)
         row: dict[str, Any] = {"partition": value}
         if manifest is not None:
-            row.update(state="published", run_id=manifest.get("run_id"),
-                       at=manifest.get("published_at"), status=manifest.get("status"))  # fmt: skip
-            if q is not None and q["run_id"] > str(manifest.get("run_id")):
+            row.update(state="published", run_id=manifest.run_id, at=manifest.published_at,
+                       status=manifest.status)  # fmt: skip
+            if q is not None and q["run_id"] > manifest.run_id:
                 row["later_quarantine"] = q["run_id"]
         elif q is not None:
             row.update(state="quarantined", run_id=q["run_id"], at=q["quarantined_at"],
@@ -131,8 +135,8 @@ def status(spec: PipelineSpec | str | Path, *, master: str | None = None,
     return rows
 
 
-def _find(spark: Any, sink: Any, partition: str, run_id: str) -> Path:
-    where = _quarantine_root(spark, sink) / f"{sink.partition_column}={partition}" / run_id
+def _find(sink: Table, partition: Partition, run_id: str) -> Path:
+    where = layout.quarantine_dir(sink.control_root, partition.dirname, run_id)
     if not where.is_dir():
         raise MissingInputError(f"no quarantined run {run_id} for partition {partition}")
     return where
@@ -140,13 +144,25 @@ def _find(spark: Any, sink: Any, partition: str, run_id: str) -> Path:
 
 def quarantine_drop(spec: PipelineSpec | str | Path, partition: str, run_id: str, *,
                     master: str | None = None, warehouse: str | None = None) -> str:  # fmt: skip
-    """Delete one quarantined run (its data and gate result)."""
-    _, spark, _, sink = _tables(spec, master, warehouse)
-    where = _find(spark, sink, partition, run_id)
+    """Delete one quarantined run (its data and gate result).
+
+    Args:
+        spec: A validated spec or its YAML path.
+        partition: The partition value.
+        run_id: The quarantined run.
+        master: Spark master URL.
+        warehouse: The warehouse root.
+
+    Returns:
+        The deleted directory.
+
+    Raises:
+        MissingInputError: No such quarantined run.
+    """
+    spec_obj, sink, _ = _sink(spec, master, warehouse)
+    where = _find(sink, Partition.parse(spec_obj.partition_column, partition), run_id)
     shutil.rmtree(where)
-    parent = where.parent
-    if parent.is_dir() and not any(parent.iterdir()):
-        parent.rmdir()
+    remove_if_empty(where.parent)
     return str(where)
 
 
@@ -159,45 +175,54 @@ def quarantine_release(
     master: str | None = None,
     warehouse: str | None = None,
 ) -> str:
-    """Publish a quarantined run's data despite its failed gate; return the location."""
-    from pipelines.storage import new_run_id
+    """Publish a quarantined run's data despite its failed gate.
 
+    Args:
+        spec: A validated spec or its YAML path.
+        partition: The partition value.
+        run_id: The quarantined run.
+        reason: Why the failed gate is overridden (recorded in the manifest).
+        master: Spark master URL.
+        warehouse: The warehouse root.
+
+    Returns:
+        The published location.
+
+    Raises:
+        SpecError: No reason was given.
+        MissingInputError: No such quarantined run, or it kept no data.
+    """
     if not reason.strip():
         raise SpecError("--reason: say why the failed gate is overridden")
-    spec_obj, spark, _, sink = _tables(spec, master, warehouse)
-    where = _find(spark, sink, partition, run_id)
-    if not (where / "data").is_dir():
+    spec_obj, sink, _ = _sink(spec, master, warehouse)
+    part = Partition.parse(spec_obj.partition_column, partition)
+    where = _find(sink, part, run_id)
+    if not (where / layout.QUARANTINED_DATA).is_dir():
         raise MissingInputError(
             f"quarantined run {run_id} has no data (its input gate failed before staging); "
             "fix the source and run again"
         )
-    note = json.loads((where / "gate.json").read_text())
-    data = spark.read.format(sink.ref.format).load(str(where / "data"))
+    note = QuarantineNote.from_json(json.loads((where / layout.GATE_NOTE).read_text()))
+    data = sink.spark.read.format(sink.ref.format).load(str(where / layout.QUARANTINED_DATA))
     rows = data.count()
     new_id = new_run_id()
-    staged = sink.staging_dir(spark, new_id, partition)
-    staged.parent.mkdir(parents=True, exist_ok=True)
-    os.rename(where / "data", staged)
-    manifest = {
-        **{k: note.get(k) for k in ("pipeline", "partition", "code_version")},
-        "run_id": new_id,
-        "spec_hash": spec_hash(spec_obj),
-        "input_rows": rows,
-        "output_rows": rows,
-        "suppressed_rows": 0,
-        "output_schema": {f.name: f.dataType.simpleString() for f in data.schema.fields},
-        "quality": {"overridden": note.get("gates"), "failed_stage": note.get("failed_stage")},
-        "override": {
-            "quarantined_run": run_id,
-            "by": getpass.getuser(),
-            "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "reason": reason,
-        },
-        "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "status": "released_from_quarantine",
-    }
-    location = sink.publish(spark, staged, partition, manifest)
-    (where / "released.json").write_text(
-        json.dumps({"published_run": new_id, **manifest["override"]})
+    staged = sink.staged(new_id, part)
+    staged.path.parent.mkdir(parents=True, exist_ok=True)
+    os.rename(where / layout.QUARANTINED_DATA, staged.path)
+    code_version = note.identity.code_version if note.identity else ""
+    override = {"quarantined_run": run_id, "by": getpass.getuser(), "at": now(),
+                "reason": reason, "failed_stage": note.failed_stage}  # fmt: skip
+    manifest = Manifest(
+        identity=RunIdentity(new_id, spec_obj.name, part, spec_hash(spec_obj), code_version),
+        status="released_from_quarantine",
+        published_at=now(),
+        input_rows=rows,
+        output_rows=rows,
+        suppressed_rows=0,
+        output_schema={f.name: f.dataType.simpleString() for f in data.schema.fields},
+        quality=Quality(note.gates.get("input"), note.gates.get("output"), overridden=True),
+        override=override,
     )
+    location = sink.publish(staged, manifest)
+    write_json(where / layout.RELEASED_NOTE, {"published_run": new_id, **override})
     return location

@@ -31,7 +31,14 @@ DIGEST_COLUMN_PREFIX = "__anon_h"
 
 
 def hmac_pads(key: bytes) -> tuple[bytes, bytes]:
-    """The inner and outer padded keys of HMAC-SHA256 (RFC 2104)."""
+    """The inner and outer padded keys of HMAC-SHA256 (RFC 2104).
+
+    Args:
+        key: The key bytes.
+
+    Returns:
+        ``(K' xor ipad, K' xor opad)``, 64 bytes each.
+    """
     if len(key) > _BLOCK:
         key = hashlib.sha256(key).digest()
     key = key.ljust(_BLOCK, b"\x00")
@@ -39,7 +46,14 @@ def hmac_pads(key: bytes) -> tuple[bytes, bytes]:
 
 
 def utf8(col: Column) -> Column:
-    """String column to its UTF-8 bytes."""
+    """A string column's UTF-8 bytes.
+
+    Args:
+        col: A string column.
+
+    Returns:
+        A binary column.
+    """
     return F.encode(col, "UTF-8")
 
 
@@ -107,5 +121,36 @@ class KeyRing:
 
 
 def hex_to_long(hex_col: Column, start: int, digits: int = 15) -> Column:
-    """Non-negative integer from ``digits`` hex characters at 1-based ``start`` (≤ 60 bits)."""
+    """A non-negative integer read from a hex string.
+
+    Args:
+        hex_col: A column of hex digits.
+        start: 1-based position of the first digit.
+        digits: How many digits (at most 15, i.e. 60 bits, so the result fits a long).
+
+    Returns:
+        A bigint column.
+    """
     return F.conv(F.substring(hex_col, start, digits), 16, 10).cast("bigint")
+
+
+def normalized(col: Column, steps: tuple[str, ...]) -> Column:
+    r"""A value's string form with the declared normalizations applied in order.
+
+    ``trim`` strips leading/trailing ASCII whitespace (space, \t, \n, \x0b, \f, \r),
+    i.e. Python's ``s.strip(" \t\n\x0b\f\r")``; ``lower`` is Java's ``toLowerCase``.
+
+    Args:
+        col: The source column (cast to string first).
+        steps: Normalization names, applied left to right.
+
+    Returns:
+        A string column.
+    """
+    out = col.cast("string")
+    for step in steps:
+        if step == "trim":
+            out = F.btrim(out, F.lit(" \t\n\x0b\f\r"))  # cheaper than a regex
+        elif step == "lower":
+            out = F.lower(out)
+    return out

@@ -23,14 +23,18 @@ pure ε charge costs ε²/2).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from pipelines.errors import BudgetExceededError, SpecError
-from pipelines.spec.models import BudgetPolicy
+from pipelines.dp.accounting import Budget
+from pipelines.errors import BudgetExceededError, InternalError, SpecError
+from pipelines.partition import parse_day
+from pipelines.spec.dp import BudgetPolicy
 
 _META = sa.MetaData()
 CHARGES = sa.Table(
@@ -54,24 +58,117 @@ CHARGES = sa.Table(
 )
 
 
+@dataclass(frozen=True)
+class Charge:
+    """One row of the ledger.
+
+    Attributes:
+        id: The row id.
+        dataset: The spec's name.
+        partition: The partition value.
+        release: The release's name.
+        run_id: The run that reserved it.
+        budget: What was charged.
+        status: ``reserved``, ``spent`` or ``refunded``.
+        created_at: When reserved (UTC, ISO 8601).
+        settled_at: When spent or refunded.
+        note: Why a charge is spent without a stored release, if so.
+    """
+
+    id: int
+    dataset: str
+    partition: str
+    release: str
+    run_id: str
+    budget: Budget
+    status: str
+    created_at: str
+    settled_at: str | None
+    note: str | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Charge:
+        """Read a database row.
+
+        Args:
+            row: A ``dp_charges`` row.
+
+        Returns:
+            The charge.
+        """
+        m = dict(row._mapping)
+        budget = Budget.from_json(m)
+        names = [f.name for f in dataclasses.fields(cls) if f.name != "budget"]
+        return cls(budget=budget, **{k: m[k] for k in names})
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``budget history --json`` form: the row's columns.
+
+        Returns:
+            A JSON-ready dict.
+        """
+        out = {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "budget"
+        }
+        return {**out, **self.budget.to_json()}
+
+
+@dataclass(frozen=True)
+class BudgetState:
+    """A dataset's budget as of one partition: the worst window containing it.
+
+    Attributes:
+        unit: ``epsilon`` or ``rho``.
+        total: The policy's total.
+        used: Spent and reserved cost in the fullest window containing the partition.
+        remaining: ``max(total - used, 0)``.
+        delta_total: The policy's δ.
+        delta_used: Summed δ in the fullest window.
+    """
+
+    unit: str
+    total: float
+    used: float
+    remaining: float
+    delta_total: float
+    delta_used: float
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``budget show --json`` form.
+
+        Returns:
+            A JSON-ready dict.
+        """
+        return dataclasses.asdict(self)
+
+
+def policy_unit(policy: BudgetPolicy) -> Literal["epsilon", "rho"]:
+    """The unit a policy counts in.
+
+    Args:
+        policy: The spec's ``dp_budget``.
+
+    Returns:
+        ``epsilon`` or ``rho``.
+    """
+    return "epsilon" if policy.epsilon is not None else "rho"
+
+
 def ledger_url(policy: BudgetPolicy, warehouse: Path) -> str:
-    """The ledger database: the policy's URL, or SQLite under the warehouse."""
+    """The ledger database: the policy's URL, or SQLite under the warehouse.
+
+    Args:
+        policy: The spec's ``dp_budget``.
+        warehouse: The warehouse root.
+
+    Returns:
+        A SQLAlchemy URL.
+    """
     if policy.ledger is not None:
         return policy.ledger
     path = Path(warehouse) / "_dp" / "ledger.sqlite"
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path}"
-
-
-def cost(policy: BudgetPolicy, charge: dict[str, Any]) -> float:
-    """A charge in the policy's unit: ε, or ρ (pure ε costs ε²/2)."""
-    if policy.epsilon is not None:
-        if charge["measure"] != "pure":
-            raise SpecError("dp_budget.epsilon cannot account a zCDP release; use dp_budget.rho")
-        return float(charge["epsilon"])
-    if charge["measure"] == "pure":
-        return float(charge["epsilon"]) ** 2 / 2
-    return float(charge["rho"])
 
 
 def _now() -> str:
@@ -125,15 +222,15 @@ class Ledger:
 
     @staticmethod
     def _window_use(
-        rows: list[dict[str, Any]], policy: BudgetPolicy, day: dt.date
+        rows: list[tuple[str, Budget]], policy: BudgetPolicy, day: dt.date
     ) -> tuple[float, float]:
         """Largest (cost, δ) over the windows containing ``day`` (or the day itself)."""
         per_day: dict[dt.date, list[float]] = {}
-        for r in rows:
-            d = dt.date.fromisoformat(r["partition"])
-            acc = per_day.setdefault(d, [0.0, 0.0])
-            acc[0] += cost(policy, r)
-            acc[1] += r["delta"]
+        unit = policy_unit(policy)
+        for partition, budget in rows:
+            acc = per_day.setdefault(dt.date.fromisoformat(partition), [0.0, 0.0])
+            acc[0] += budget.cost(unit)
+            acc[1] += budget.delta
         if policy.unit == "person_partition":
             return tuple(per_day.get(day, [0.0, 0.0]))  # type: ignore[return-value]
         worst = (0.0, 0.0)
@@ -148,7 +245,7 @@ class Ledger:
     @staticmethod
     def _rows_near(
         conn: sa.Connection, dataset: str, day: dt.date, window: int
-    ) -> list[dict[str, Any]]:
+    ) -> list[tuple[str, Budget]]:
         lo = (day - dt.timedelta(days=window - 1)).isoformat()
         hi = (day + dt.timedelta(days=window - 1)).isoformat()
         q = sa.select(CHARGES).where(
@@ -156,23 +253,26 @@ class Ledger:
             CHARGES.c.partition.between(lo, hi),
             CHARGES.c.status != "refunded",
         )
-        return [dict(r._mapping) for r in conn.execute(q)]
+        return [(r.partition, Budget.from_json(r._mapping)) for r in conn.execute(q)]
 
-    def remaining(self, dataset: str, policy: BudgetPolicy, partition: str) -> dict[str, float]:
-        """Total, used (worst window containing the partition) and remaining budget."""
-        day = dt.date.fromisoformat(partition)
+    def remaining(self, dataset: str, policy: BudgetPolicy, partition: str) -> BudgetState:
+        """Total, used (worst window containing the partition) and remaining budget.
+
+        Args:
+            dataset: The spec's name.
+            policy: Its ``dp_budget``.
+            partition: The partition value.
+
+        Returns:
+            The budget state.
+        """
+        day = parse_day(partition, "partition")
         with self.engine.connect() as conn:
             rows = self._rows_near(conn, dataset, day, policy.window)
         used, used_delta = self._window_use(rows, policy, day)
         total = policy.epsilon if policy.epsilon is not None else policy.rho
-        return {
-            "unit": "epsilon" if policy.epsilon is not None else "rho",
-            "total": total,
-            "used": used,
-            "remaining": max(total - used, 0.0),
-            "delta_total": policy.delta,
-            "delta_used": used_delta,
-        }
+        return BudgetState(policy_unit(policy), total, used, max(total - used, 0.0),
+                           policy.delta, used_delta)  # fmt: skip
 
     # ------------------------------------------------------------------ charges
 
@@ -182,27 +282,40 @@ class Ledger:
         partition: str,
         release: str,
         run_id: str,
-        charge: dict[str, Any],
+        charge: Budget,
         policy: BudgetPolicy,
     ) -> int:
-        """Atomically check the policy and record a reserved charge; refuse if over."""
-        day = dt.date.fromisoformat(partition)
-        new = cost(policy, charge)
+        """Atomically check the policy and record a reserved charge.
+
+        Args:
+            dataset: The spec's name.
+            partition: The partition value.
+            release: The release's name.
+            run_id: The reserving run.
+            charge: The release's whole budget.
+            policy: The spec's ``dp_budget``.
+
+        Returns:
+            The charge's id (to settle it).
+
+        Raises:
+            BudgetExceededError: The charge would exceed the policy in some window
+                containing the partition (the message says what remains).
+            SpecError: A zCDP charge under an ε policy.
+        """
+        day = parse_day(partition, "partition")
+        unit = policy_unit(policy)
+        new = charge.cost(unit)
         total = policy.epsilon if policy.epsilon is not None else policy.rho
-        unit = "epsilon" if policy.epsilon is not None else "rho"
         with self.engine.begin() as conn:
             self._lock(conn)
             rows = self._rows_near(conn, dataset, day, policy.window)
-            probe = {
-                "partition": partition,
-                **{k: charge[k] for k in ("measure", "epsilon", "rho", "delta")},
-            }
             used, used_delta = self._window_use(rows, policy, day)
-            after, after_delta = self._window_use([*rows, probe], policy, day)
+            after, after_delta = self._window_use([*rows, (partition, charge)], policy, day)
             if after > total * (1 + 1e-12) or after_delta > policy.delta * (1 + 1e-12):
                 raise BudgetExceededError(
                     f"release {release} of partition {partition}: needs {unit} {new:.6g} "
-                    f"(delta {charge['delta']:.3g}) but only {max(total - used, 0):.6g} of "
+                    f"(delta {charge.delta:.3g}) but only {max(total - used, 0):.6g} of "
                     f"{total:.6g} remains (delta {max(policy.delta - used_delta, 0):.3g} of "
                     f"{policy.delta:.3g}) in the {policy.window}-day window; nothing computed"
                 )
@@ -212,10 +325,7 @@ class Ledger:
                     partition=partition,
                     release=release,
                     run_id=run_id,
-                    measure=charge["measure"],
-                    epsilon=charge["epsilon"],
-                    rho=charge["rho"],
-                    delta=charge["delta"],
+                    **charge.to_json(),
                     status="reserved",
                     created_at=_now(),
                 )  # fmt: skip
@@ -223,9 +333,18 @@ class Ledger:
             return int(result.inserted_primary_key[0])
 
     def settle(self, charge_id: int, status: str, note: str | None = None) -> None:
-        """Mark a reservation spent (published, or noise drawn) or refunded."""
+        """Mark a reservation spent (published, or noise drawn) or refunded.
+
+        Args:
+            charge_id: What :meth:`reserve` returned.
+            status: ``spent`` or ``refunded``.
+            note: Why a spent charge has no stored release, if so.
+
+        Raises:
+            InternalError: An unknown status.
+        """
         if status not in ("spent", "refunded"):
-            raise ValueError(status)
+            raise InternalError(f"unknown ledger status {status!r}")
         with self.engine.begin() as conn:
             conn.execute(
                 CHARGES.update()
@@ -233,8 +352,17 @@ class Ledger:
                 .values(status=status, settled_at=_now(), note=note)
             )
 
-    def released(self, dataset: str, partition: str, release: str) -> dict[str, Any] | None:
-        """The latest spent charge of this release and partition (its run), if any."""
+    def released(self, dataset: str, partition: str, release: str) -> Charge | None:
+        """The latest spent charge of this release and partition (its run).
+
+        Args:
+            dataset: The spec's name.
+            partition: The partition value.
+            release: The release's name.
+
+        Returns:
+            The charge, or None when the partition was never released.
+        """
         q = (
             sa.select(CHARGES)
             .where(
@@ -249,10 +377,17 @@ class Ledger:
         )
         with self.engine.connect() as conn:
             row = conn.execute(q).first()
-        return dict(row._mapping) if row else None
+        return Charge.from_row(row) if row else None
 
-    def history(self, dataset: str) -> list[dict[str, Any]]:
-        """Every charge of the dataset, oldest first."""
+    def history(self, dataset: str) -> list[Charge]:
+        """Every charge of the dataset, oldest first.
+
+        Args:
+            dataset: The spec's name.
+
+        Returns:
+            The charges.
+        """
         q = sa.select(CHARGES).where(CHARGES.c.dataset == dataset).order_by(CHARGES.c.id)
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
+            return [Charge.from_row(r) for r in conn.execute(q)]

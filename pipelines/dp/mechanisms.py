@@ -43,6 +43,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipelines.errors import InternalError
+
 CONFIDENCE = 0.95
 
 
@@ -65,30 +67,81 @@ def approx_from_rho(rho: float, delta: float) -> float:
 
 
 @dataclass(frozen=True)
-class Noise:
-    """Integer noise added to a vector of integer aggregates (units of the aggregate)."""
+class DiscreteNoise:
+    """Integer noise added to a vector of integer aggregates (units of the aggregate).
 
-    kind: str  # "laplace" (discrete) or "gaussian" (discrete)
-    scale: float  # b or σ, in integer units
+    Attributes:
+        kind: ``laplace`` (discrete Laplace, pmf ∝ e^{−|x|/b}) or ``gaussian``
+            (discrete Gaussian, pmf ∝ e^{−x²/(2σ²)}).
+        scale: b or σ, in integer units (finite, > 0).
+    """
 
-    def add(self, values: list[int]) -> list[int]:
-        """Return ``values`` plus independent noise (OpenDP's exact sampler)."""
+    kind: str
+    scale: float
+
+    def __post_init__(self) -> None:
+        """Refuse a scale no mechanism may have: zero or non-finite noise is no noise."""
+        if not (math.isfinite(self.scale) and self.scale > 0):
+            raise InternalError(f"{self.kind} noise scale {self.scale!r} is not finite and > 0")
+
+    def measurement(self):  # noqa: ANN201
+        """OpenDP's measurement on i64 vectors.
+
+        Discrete Laplace under the L1 distance (an integer), discrete Gaussian under
+        the L2 distance (a float: √L0·L∞ is generally irrational).
+
+        Returns:
+            An OpenDP ``Measurement``.
+        """
         dp = _dp()
         domain = dp.vector_domain(dp.atom_domain(T="i64"))
         if self.kind == "laplace":
-            m = dp.m.make_laplace(domain, dp.l1_distance(T="i64"), scale=self.scale)
-        else:
-            m = dp.m.make_gaussian(domain, dp.l2_distance(T="i64"), scale=self.scale)
-        return m([int(v) for v in values])
+            return dp.m.make_laplace(domain, dp.l1_distance(T="i64"), scale=self.scale)
+        return dp.m.make_gaussian(domain, dp.l2_distance(T="f64"), scale=self.scale)
+
+    def privacy_loss(self, sensitivity: float) -> float:
+        """The privacy loss by OpenDP's map at the given sensitivity.
+
+        The Laplace's L1 sensitivity is an integer and is passed as one. The
+        Gaussian's L2 sensitivity √L0·L∞·M is generally not, and is passed unrounded
+        as a float (an ``L2Distance<f64>`` metric over the i64 vector); OpenDP
+        rounds the map's arithmetic up, so the result is never below the true ρ.
+
+        Args:
+            sensitivity: Δ1 (Laplace) or Δ2 (Gaussian).
+
+        Returns:
+            ε (Laplace) or ρ (Gaussian).
+        """
+        d_in = int(sensitivity) if self.kind == "laplace" else float(sensitivity)
+        return float(self.measurement().map(d_in))
+
+    def add(self, values: list[int]) -> list[int]:
+        """Add independent noise to each value (OpenDP's exact sampler).
+
+        Args:
+            values: Integer aggregates.
+
+        Returns:
+            The noisy values.
+        """
+        return self.measurement()([int(v) for v in values])
 
     @property
-    def _reach(self) -> int:
+    def _support_half_width(self) -> int:
         """Half-width of the support the pmf is summed over (mass beyond: < e^-40)."""
         return int(math.ceil(40 * max(self.scale, 1))) + 10
 
     def pmf(self, x: np.ndarray) -> np.ndarray:
-        """Exact probability mass at the integers ``x`` (normalized numerically)."""
-        reach = self._reach
+        """Exact probability mass at the integers ``x`` (normalized numerically).
+
+        Args:
+            x: Integers.
+
+        Returns:
+            P(noise = x) for each.
+        """
+        reach = self._support_half_width
         support = np.arange(-reach, reach + 1)
         if self.kind == "laplace":
             weights = np.exp(-np.abs(support) / self.scale)
@@ -98,29 +151,54 @@ class Noise:
         return np.interp(x, support, weights, left=0.0, right=0.0)
 
     def tail(self, k: int) -> float:
-        """P(noise ≥ k), from the exact pmf (closed form for the discrete Laplace)."""
+        """P(noise ≥ k), from the exact pmf (closed form for the discrete Laplace).
+
+        Args:
+            k: An integer.
+
+        Returns:
+            The probability.
+        """
         if self.kind == "laplace":
             a = math.exp(-1 / self.scale)  # P(X ≥ k) = a^k/(1 + a) for k ≥ 1, symmetric
             return a**k / (1 + a) if k >= 1 else 1 - a ** (1 - k) / (1 + a)
-        return float(self.pmf(np.arange(k, k + self._reach + 1)).sum())
+        return float(self.pmf(np.arange(k, k + self._support_half_width + 1)).sum())
 
     def variance(self) -> float:
-        """Var of the noise: discrete Laplace 2e^{−1/b}/(1 − e^{−1/b})²; Gaussian by sum."""
+        """Var of the noise: discrete Laplace 2e^{−1/b}/(1 − e^{−1/b})²; Gaussian by sum.
+
+        Returns:
+            The variance, in squared integer units.
+        """
         if self.kind == "laplace":
             a = math.exp(-1 / self.scale)
             return 2 * a / (1 - a) ** 2
-        x = np.arange(-self._reach, self._reach + 1)
+        x = np.arange(-self._support_half_width, self._support_half_width + 1)
         return float((x.astype(float) ** 2 * self.pmf(x)).sum())
 
     def half_width(self, confidence: float = CONFIDENCE) -> int:
-        """Smallest integer t with P(|noise| ≤ t) ≥ confidence (from the exact pmf)."""
-        x = np.arange(0, self._reach + 1)
+        """Smallest integer t with P(|noise| ≤ t) ≥ confidence (from the exact pmf).
+
+        Args:
+            confidence: The coverage, e.g. 0.95.
+
+        Returns:
+            t, in integer units.
+        """
+        x = np.arange(0, self._support_half_width + 1)
         p = self.pmf(x)
         inside = np.cumsum(np.where(x == 0, p, 2 * p))
         return int(x[np.searchsorted(inside, confidence)])
 
     def describe(self, unit: float = 1.0) -> dict[str, object]:
-        """Distribution, scale and 95 % half-width in output units (× ``unit``)."""
+        """Distribution, scale and 95 % half-width in output units.
+
+        Args:
+            unit: Output units per integer unit (a sum's resolution).
+
+        Returns:
+            The error report's entry.
+        """
         name = "discrete Laplace" if self.kind == "laplace" else "discrete Gaussian"
         return {
             "distribution": name,
@@ -130,26 +208,44 @@ class Noise:
         }
 
 
-def laplace(l1: int, epsilon: float) -> Noise:
-    """Discrete Laplace with b = Δ1/ε, checked against OpenDP's privacy map."""
-    noise = Noise("laplace", l1 / epsilon)
-    dp = _dp()
-    m = dp.m.make_laplace(
-        dp.vector_domain(dp.atom_domain(T="i64")), dp.l1_distance(T="i64"), scale=noise.scale
-    )
-    spent = m.map(int(l1))
-    if spent > epsilon * (1 + 1e-9):
-        raise AssertionError(f"OpenDP map gives epsilon {spent} > {epsilon}")
-    return noise
+def laplace(l1: int, epsilon: float) -> DiscreteNoise:
+    """Discrete Laplace with b = Δ1/ε.
+
+    Args:
+        l1: The L1 sensitivity Δ1 (an integer).
+        epsilon: The ε it may spend.
+
+    Returns:
+        The noise.
+    """
+    return DiscreteNoise("laplace", l1 / epsilon)
 
 
-def gaussian(l2: float, rho: float) -> Noise:
-    """Discrete Gaussian with σ = Δ2/√(2ρ) (OpenDP's map at integer Δ2 agrees; tested)."""
-    return Noise("gaussian", l2 / math.sqrt(2 * rho))
+def gaussian(l2: float, rho: float) -> DiscreteNoise:
+    """Discrete Gaussian with σ = Δ2/√(2ρ).
+
+    Args:
+        l2: The L2 sensitivity Δ2.
+        rho: The ρ it may spend.
+
+    Returns:
+        The noise.
+    """
+    return DiscreteNoise("gaussian", l2 / math.sqrt(2 * rho))
 
 
-def noise_for(l1: int, l2: float, share: float, zcdp: bool) -> Noise:
-    """The noise spending ``share`` (ε, or ρ when ``zcdp``) on an aggregate vector."""
+def noise_for(l1: int, l2: float, share: float, zcdp: bool) -> DiscreteNoise:
+    """The noise spending ``share`` on an aggregate vector.
+
+    Args:
+        l1: The L1 sensitivity (pure DP).
+        l2: The L2 sensitivity (zCDP).
+        share: ε, or ρ when ``zcdp``.
+        zcdp: Gaussian noise accounted in ρ, else Laplace in ε.
+
+    Returns:
+        The noise.
+    """
     return gaussian(l2, share) if zcdp else laplace(l1, share)
 
 
@@ -218,7 +314,7 @@ def _verify(pi: list[float], eps: float, dlt: float) -> None:
     d = Fraction(dlt)
     for prev, cur in itertools.pairwise(Fraction(p) for p in pi):
         if not (cur <= e_lo * prev + d and 1 - prev <= e_lo * (1 - cur) + d):
-            raise AssertionError("partition-selection table violates its DP constraints")
+            raise InternalError("partition-selection table violates its DP constraints")
 
 
 def bernoulli(p: float) -> bool:

@@ -33,7 +33,8 @@ from pyspark.sql.types import DoubleType, LongType, StructField, StructType
 from pyspark.sql.window import Window
 
 from pipelines.dp import mechanisms as mech
-from pipelines.spec.models import (
+from pipelines.dp.accounting import Accountant, Budget
+from pipelines.spec.dp import (
     CountMetric,
     MeanMetric,
     PublicKeys,
@@ -47,31 +48,50 @@ ROWS, UNITS = "__dp_rows", "__dp_units"
 
 
 @dataclass
-class Plan:
-    """Every mechanism of one release with its budget share (the accounting)."""
+class ReleasePlan:
+    """Every mechanism of one release, calibrated and verified (the accounting).
 
-    zcdp: bool
-    total: float  # ε, or ρ when zcdp
-    selection: mech.Selection | None
-    noises: dict[str, mech.Noise] = field(default_factory=dict)  # aggregate column -> noise
+    Attributes:
+        accountant: The release's two-phase accounting (budget, shares, verified losses).
+        selection: Private group selection, for private keys.
+        noises: Aggregate column -> its noise (``<mean>.count``/``<mean>.sum`` for means).
+        quantiles: Quantile metric -> its exponential mechanism.
+    """
+
+    accountant: Accountant
+    selection: mech.Selection | None = None
+    noises: dict[str, mech.DiscreteNoise] = field(default_factory=dict)
     quantiles: dict[str, mech.Quantile] = field(default_factory=dict)
-    shares: dict[str, float] = field(default_factory=dict)
 
-    def charge(self) -> dict[str, float]:
-        """What the ledger is charged: ε or ρ, and δ (selection)."""
-        return {
-            "measure": "zcdp" if self.zcdp else "pure",
-            "epsilon": 0.0 if self.zcdp else self.total,
-            "rho": self.total if self.zcdp else 0.0,
-            "delta": self.selection.delta if self.selection else 0.0,
-        }
+    @property
+    def zcdp(self) -> bool:
+        """Whether the release is accounted in ρ-zCDP."""
+        return self.accountant.total.measure == "zcdp"
+
+    @property
+    def total(self) -> float:
+        """The release's ε, or ρ when :attr:`zcdp`."""
+        return self.accountant.total.value
+
+    @property
+    def shares(self) -> dict[str, float]:
+        """Mechanism -> its share of :attr:`total`."""
+        return self.accountant.shares
+
+    def charge(self) -> Budget:
+        """What the ledger is charged: the whole budget, with the selection's δ.
+
+        Returns:
+            The charge.
+        """
+        return self.accountant.total
 
 
 def _centered(metric: str) -> str:
     return f"__dp_csum_{metric}"
 
 
-def _reach(m: SumMetric | MeanMetric, centered: bool = False) -> int:
+def _max_fixed(m: SumMetric | MeanMetric, centered: bool = False) -> int:
     """Largest |fixed-point value| a row can contribute (minus the midpoint if centered).
 
     Spark rounds v/r half up and Python's ``round`` to even, so the bound uses floor
@@ -88,44 +108,72 @@ def _fixed(v: float, r: float) -> int:
     return int(round(v / r))
 
 
-def plan(rel: Release) -> Plan:
-    """Split the budget and calibrate every mechanism (no data is touched)."""
+def _budget(rel: Release) -> Budget:
     b = rel.budget
-    zcdp = b.zcdp
+    delta = b.selection_delta if rel.keys == "private" else 0.0
     if b.rho is not None:
-        total = b.rho
-    elif zcdp:
-        total = mech.rho_from_approx(b.epsilon, b.delta)
-    else:
-        total = b.epsilon
+        return Budget.zcdp(b.rho, delta)
+    if b.zcdp:
+        return Budget.zcdp(mech.rho_from_approx(b.epsilon, b.delta), delta)
+    return Budget.pure(b.epsilon, delta)
+
+
+def plan_release(rel: Release) -> ReleasePlan:
+    """Split the budget, calibrate every mechanism and verify it (no data is touched).
+
+    Phase 1: each metric (and group selection, for private keys) requests a share
+    by its ``budget.split`` weight; the budget is split once. Phase 2: each
+    mechanism is calibrated to its share, then its loss by OpenDP's privacy map at
+    its sensitivity is checked against the share (Gaussian Δ2 passed unrounded, see
+    :meth:`~pipelines.dp.mechanisms.DiscreteNoise.privacy_loss`). Sensitivities are
+    listed in :mod:`pipelines.dp.mechanisms`.
+
+    Args:
+        rel: The validated release.
+
+    Returns:
+        The plan.
+
+    Raises:
+        InternalError: A mechanism's loss exceeds its share, or a scale is not finite.
+    """
+    acct = Accountant(_budget(rel))
+    zcdp = acct.total.measure == "zcdp"
     private = rel.keys == "private"
-    parts = list(rel.metrics) + (["selection"] if private else [])
-    weights = {p: b.split.get(p, 1.0) for p in parts}
-    shares = {p: total * w / sum(weights.values()) for p, w in weights.items()}
+    for name in [*rel.metrics, *(["selection"] if private else [])]:
+        acct.request(name, rel.budget.split.get(name, 1.0))
+    shares = acct.shares
     l0, linf = rel.bounds.max_groups_per_unit, rel.bounds.max_rows_per_group
     root = math.sqrt(l0)
-    out = Plan(zcdp=zcdp, total=total, selection=None, shares=shares)
+    out = ReleasePlan(acct)
+
+    def noise(key: str, l1: int, l2: float, share: float) -> None:
+        out.noises[key] = n = mech.noise_for(l1, l2, share, zcdp)
+        acct.verify(key, n.privacy_loss(l2 if zcdp else l1), share)
+
     if private:
-        out.selection = mech.selection(l0, shares["selection"], b.selection_delta, zcdp)
+        sel = mech.selection(l0, shares["selection"], acct.total.delta, zcdp)
+        sel.table  # noqa: B018 (built and verified in exact arithmetic now, before any draw)
+        acct.verify("selection", sel.epsilon**2 / 2 if zcdp else sel.epsilon)
+        out.selection = sel
     for name, m in rel.metrics.items():
         share = shares[name]
         if isinstance(m, CountMetric):
-            out.noises[name] = mech.noise_for(l0 * linf, root * linf, share, zcdp)
+            noise(name, l0 * linf, root * linf, share)
         elif isinstance(m, UnitsMetric):
-            out.noises[name] = mech.noise_for(l0, root, share, zcdp)
+            noise(name, l0, root, share)
         elif isinstance(m, SumMetric):
-            big = _reach(m)
-            out.noises[name] = mech.noise_for(l0 * linf * big, root * linf * big, share, zcdp)
+            big = _max_fixed(m)
+            noise(name, l0 * linf * big, root * linf * big, share)
         elif isinstance(m, MeanMetric):
-            half = _reach(m, centered=True)
-            out.noises[f"{name}.count"] = mech.noise_for(l0 * linf, root * linf, share / 2, zcdp)
-            out.noises[f"{name}.sum"] = mech.noise_for(
-                l0 * linf * half, root * linf * half, share / 2, zcdp
-            )
+            half = _max_fixed(m, centered=True)
+            noise(f"{name}.count", l0 * linf, root * linf, share / 2)
+            noise(f"{name}.sum", l0 * linf * half, root * linf * half, share / 2)
         elif isinstance(m, QuantileMetric):
-            out.quantiles[name] = mech.quantile(
-                m.q, m.lower, m.upper, m.candidates, linf, share / l0, zcdp
-            )
+            q = mech.quantile(m.q, m.lower, m.upper, m.candidates, linf, share / l0, zcdp)
+            # A unit changes L∞ rows in at most L0 groups: L0-fold composition.
+            acct.verify(name, l0 * float(q.measurement().map(linf)))
+            out.quantiles[name] = q
     return out
 
 
@@ -263,12 +311,25 @@ def compute(
     rel: Release,
     unit: str,
     seed: str,
-    plan_: Plan,
+    plan: ReleasePlan,
     *,
     warehouse: Any = ".",
     noise: bool = True,
 ) -> DataFrame:
-    """The release table (lazy): bounding and aggregation in Spark, noise per batch."""
+    """The release table (lazy): bounding and aggregation in Spark, noise per batch.
+
+    Args:
+        source: The source partition's rows.
+        rel: The release.
+        unit: The privacy-unit column.
+        seed: The bounding hash seed (:func:`seed_for`).
+        plan: The release's calibrated mechanisms.
+        warehouse: Where relative key-table paths resolve.
+        noise: False only for tests of the non-noise logic.
+
+    Returns:
+        The release table (group keys, then one column per metric).
+    """
     private = rel.keys == "private"
     keys = None
     if not private:
@@ -291,15 +352,25 @@ def compute(
             if isinstance(m, QuantileMetric):
                 agg = agg.withColumn(name, F.coalesce(F.col(name), F.array().cast("array<double>")))
     schema = output_schema(source, rel)
-    finisher = _Finisher(rel, plan_, noise, private)
-    return agg.mapInPandas(finisher, schema)
+    return agg.mapInPandas(NoisyBatches(rel, plan, noise, private), schema)
 
 
-class _Finisher:
-    """Noise, selection and post-processing of one Arrow batch of groups (executors)."""
+class NoisyBatches:
+    """Selection, noise and post-processing of Arrow batches of groups (on executors).
 
-    def __init__(self, rel: Release, plan_: Plan, noise: bool, private: bool):
-        self.rel, self.plan, self.noise, self.private = rel, plan_, noise, private
+    Pickled into the ``mapInPandas`` closure: it holds the release and its plan
+    (scales, selection table), never a key.
+
+    Args:
+        rel: The release.
+        plan: Its calibrated mechanisms.
+        noise: False only for tests of the non-noise logic.
+        private: Private keys: groups pass private selection.
+    """
+
+    def __init__(self, rel: Release, plan: ReleasePlan, noise: bool, private: bool) -> None:
+        """Hold what every batch needs."""
+        self.rel, self.plan, self.noise, self.private = rel, plan, noise, private
 
     def _noisy(self, key: str, values: pd.Series) -> pd.Series:
         ints = values.fillna(0).astype("int64").tolist()
@@ -307,7 +378,15 @@ class _Finisher:
             self.plan.noises[key].add(ints) if self.noise else ints, index=values.index
         )
 
-    def __call__(self, batches):  # noqa: ANN001, ANN204
+    def __call__(self, batches: Any) -> Any:
+        """Release each batch of aggregated groups.
+
+        Args:
+            batches: An iterator of pandas frames of :func:`aggregate`'s columns.
+
+        Yields:
+            Frames of the release's output columns.
+        """
         rel = self.rel
         for pdf in batches:
             if self.private:

@@ -1,97 +1,141 @@
-"""Run a spec's DP releases for one partition: charge, compute, publish, record.
+"""Run a spec's DP releases for one partition, each as a straight sequence.
 
-For each release: if the ledger already holds a spent charge for this partition
-and the release is published (or stored), nothing is computed or charged — the
-stored release is republished when the published copy is missing. Otherwise (or
-with ``re_release=True``) the charge is reserved in the ledger *before* any data
-is read (a run over budget is refused with the remaining budget in the message),
-the release is computed (bounding and aggregation in Spark, OpenDP noise per
-Arrow batch), staged, stored under ``<warehouse>/_dp/store/``, published
-atomically with a manifest holding the error report, and the charge is marked
-spent. A failure before the staging write refunds the reservation (no noise was
-drawn); a failure after it keeps the charge (noise may have been drawn), and once
-the release is in the store a failed publish is finished by the next run, which
-republishes the stored copy free of charge.
+    plan -> reserve -> compute -> gate -> store -> publish -> settle
+
+* **plan**: split the release's budget and calibrate every mechanism; each one's
+  loss by OpenDP's map is checked against its share before anything else
+  (:func:`~pipelines.dp.release.plan_release`);
+* **reserve**: the ledger reserves the whole charge *before* any data is read (a
+  run over budget is refused with the remaining budget in the message);
+* **compute**: bounding and aggregation in Spark, OpenDP noise per Arrow batch;
+  the release is written to staging, which draws the noise;
+* **gate**: the release gate on the staged table (failure: quarantine);
+* **store**: a copy under ``<warehouse>/_dp/store/``: once stored, the release
+  exists, and later runs republish it free of charge;
+* **publish**: atomically, with a manifest holding the error report;
+* **settle**: the charge is marked spent.
+
+A failure before the staging write refunds the reservation (no noise was drawn); a
+failure after it keeps the charge spent (noise may have been drawn). An already
+released partition is not recomputed or charged: the stored release is
+republished where the published copy is missing (``re_release=True`` draws anew,
+and is charged).
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import dataclasses
+import json
 import logging
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines.dp import release as rl
-from pipelines.dp.ledger import Ledger, ledger_url
+from pipelines.dp.accounting import Budget
+from pipelines.dp.ledger import Charge, Ledger, ledger_url
+from pipelines.dp.report import error_report
 from pipelines.errors import PipelinesError, QualityGateFailed, SpecError
-from pipelines.spec import load_spec, spec_hash
-from pipelines.spec.models import MeanMetric, PipelineSpec, QuantileMetric, Release
+from pipelines.keys import resolve_keys
+from pipelines.partition import Partition
+from pipelines.plan import code_version
+from pipelines.records import QuarantineNote, ReleaseManifest, RunIdentity
+from pipelines.run_context import now
+from pipelines.spec.loader import load_spec, spec_hash
+from pipelines.spec.models import PipelineSpec
+from pipelines.storage import layout, new_run_id
+from pipelines.storage.files import write_json
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from pipelines.storage.base import Staged, Table
 
 log = logging.getLogger(__name__)
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+@dataclass(frozen=True)
+class ReleaseResult:
+    """What one release of one partition did.
+
+    Attributes:
+        release: The release's name.
+        status: ``published``, ``already released`` or ``republished``.
+        published: The published location.
+        charged: The charge, or None when nothing was charged.
+        manifest: The published partition's manifest.
+    """
+
+    release: str
+    status: str
+    published: str
+    charged: Budget | None
+    manifest: ReleaseManifest
+
+    def to_json(self) -> dict[str, Any]:
+        """The CLI's ``--json`` form (with the error report, without the manifest).
+
+        Returns:
+            A JSON-ready dict.
+        """
+        return {"release": self.release, "status": self.status, "published": self.published,
+                "charged": self.charged.to_json() if self.charged else None,
+                "error_report": self.manifest.error_report}  # fmt: skip
 
 
-def error_report(rel: Release, plan: rl.Plan) -> dict[str, Any]:
-    """Per metric: noise distribution, scale and 95 % half-width in output units."""
-    metrics: dict[str, Any] = {}
-    for name, m in rel.metrics.items():
-        r = getattr(m, "resolution", 1.0)
-        entry: dict[str, Any] = {"kind": m.kind, "budget_share": plan.shares[name]}
-        if hasattr(m, "lower"):
-            entry["clamp"] = [m.lower, m.upper]
-            entry["resolution"] = r
-        if isinstance(m, MeanMetric):
-            entry["mechanism"] = "mid + noisy centered sum / max(noisy count, 1), clamped"
-            entry["count_noise"] = plan.noises[f"{name}.count"].describe()
-            entry["centered_sum_noise"] = plan.noises[f"{name}.sum"].describe(r)
-            entry["ci95_half_width"] = None
-            entry["ci95_note"] = (
-                "a ratio of two noisy values has no closed-form interval; for a group of n "
-                "rows it is about centered_sum half-width / n"
-            )
-        elif isinstance(m, QuantileMetric):
-            q = plan.quantiles[name]
-            entry["mechanism"] = "exponential mechanism over candidates (OpenDP private quantile)"
-            entry["candidates"] = len(q.candidates)
-            entry["candidate_step"] = q.candidates[1] - q.candidates[0]
-            entry["scale"] = q.scale
-            entry["ci95_rank_half_width"] = q.rank_half_width()
-            entry["ci95_note"] = "in ranks (rows) around the true quantile, not in value units"
-        else:
-            entry["mechanism"] = "noisy aggregate"
-            entry.update(plan.noises[name].describe(r if m.kind == "sum" else 1.0))
-        metrics[name] = entry
-    report: dict[str, Any] = {
-        "accounting": "rho-zCDP" if plan.zcdp else "pure epsilon-DP",
-        "total": plan.total,
-        "metrics": metrics,
-        "bounding": {
-            "max_groups_per_unit": rel.bounds.max_groups_per_unit,
-            "max_rows_per_group": rel.bounds.max_rows_per_group,
-            "rows_and_units_dropped": "withheld",
-            "why": "the exact numbers are a function of the private data and no budget is "
-            "assigned to noising them; raise the bounds if too much is dropped "
-            "(measure on a public or synthetic sample)",
-        },
-        "post_processing": "counts clamped at 0; sums clamped at 0 when lower >= 0; "
-        "means clamped to [lower, upper]; fixed-point sums scaled back by the resolution",
-    }
-    if plan.selection is not None:
-        s = plan.selection
-        report["selection"] = {
-            "mechanism": "optimal partition selection on distinct units per group "
-            "(Desfontaines et al. 2022), keep probability pi(n)",
-            "epsilon": s.epsilon,
-            "delta": s.delta,
-            "threshold": s.threshold,
-            "threshold_meaning": "smallest number of units kept with probability >= 1/2",
-            "always_kept_from": s.always,
-        }
-    return report
+@dataclass
+class ReleaseRun:
+    """One release of one partition: what its steps share.
+
+    Attributes:
+        spec: The validated spec.
+        name: The release's name.
+        partition: The partition.
+        spark: The session.
+        warehouse: The warehouse root.
+        source: The source table.
+        sink: The release table.
+        ledger: The budget ledger.
+        seed: The contribution-bounding hash seed.
+        noise: False only for tests of the non-noise logic.
+    """
+
+    spec: PipelineSpec
+    name: str
+    partition: Partition
+    spark: SparkSession
+    warehouse: Path
+    source: Table
+    sink: Table
+    ledger: Ledger
+    seed: str
+    noise: bool = True
+
+    @property
+    def release(self) -> Any:
+        """The release's spec block."""
+        return self.spec.releases[self.name]
+
+    @property
+    def store(self) -> Path:
+        """Where stored releases of this partition are kept (one directory per run)."""
+        return (
+            self.warehouse / layout.DP / "store" / self.spec.name / self.name / self.partition.value
+        )
+
+    def identity(self, run_id: str) -> RunIdentity:
+        """The identity of a run of this release.
+
+        Args:
+            run_id: The run.
+
+        Returns:
+            Its identity.
+        """
+        return RunIdentity(
+            run_id, self.spec.name, self.partition, spec_hash(self.spec), code_version()
+        )
 
 
 def release_partition(
@@ -104,14 +148,29 @@ def release_partition(
     conf: dict[str, str] | None = None,
     warehouse: str | None = None,
     noise: bool = True,
-) -> list[dict[str, Any]]:
-    """Run the spec's releases (or ``names``) for one partition; one summary each."""
-    from pipelines.keys import resolve_keys
-    from pipelines.quality.gate import run_gate
-    from pipelines.quality.suites import release_suite
-    from pipelines.runner import code_version
+) -> list[ReleaseResult]:
+    """Run the spec's releases (or ``names``) for one partition.
+
+    Args:
+        spec: A validated spec or its YAML path.
+        partition: The partition value.
+        names: Only these releases (default: all).
+        re_release: Draw fresh noise for an already released partition (charged).
+        master: Spark master URL.
+        conf: Extra Spark properties.
+        warehouse: The warehouse root.
+        noise: False only for tests of the non-noise logic (the CLI has no switch).
+
+    Returns:
+        One result per release.
+
+    Raises:
+        SpecError: No releases, an unknown name, a bad partition or key.
+        BudgetExceededError: A release would exceed the budget (nothing computed).
+        QualityGateFailed: A release failed its gate (quarantined; the charge stands).
+    """
     from pipelines.session import get_session, session_warehouse
-    from pipelines.storage import Table, new_run_id, parse_partition, write_json
+    from pipelines.storage.base import open_table
 
     spec_obj = spec if isinstance(spec, PipelineSpec) else load_spec(spec)
     if not spec_obj.releases:
@@ -120,140 +179,145 @@ def release_partition(
     for n in chosen:
         if n not in spec_obj.releases:
             raise SpecError(f"releases.{n}: no such release ({', '.join(spec_obj.releases)})")
-    parse_partition(partition)
+    part = Partition.parse(spec_obj.partition_column, partition)
     keys = resolve_keys(spec_obj)
-    key = keys.get(_unit_key(spec_obj)) if keys else None
+    unit_key = keys.get(getattr(spec_obj.columns.get(spec_obj.privacy_unit), "key", None) or "")
     spark = get_session(master=master, conf=conf, warehouse=warehouse)
     wh = session_warehouse(spark)
-    policy = spec_obj.dp_budget
-    ledger = Ledger(ledger_url(policy, wh))
-    source = Table(spec_obj.source, spec_obj.partition_column, wh)
+    assert spec_obj.dp_budget is not None  # the spec validates releases against it
+    ledger = Ledger(ledger_url(spec_obj.dp_budget, wh))
+    source = open_table(spec_obj.source, spec_obj.partition_column, wh, spark)
     out = []
     for name in chosen:
-        rel = spec_obj.releases[name]
-        sink = Table(rel.sink, spec_obj.partition_column, wh)
-        store = wh / "_dp" / "store" / spec_obj.name / name / partition
-        prior = ledger.released(spec_obj.name, partition, name)
+        sink = open_table(spec_obj.releases[name].sink, spec_obj.partition_column, wh, spark)
+        seed = rl.seed_for(unit_key.material if unit_key else None, name)
+        run = ReleaseRun(spec_obj, name, part, spark, wh, source, sink, ledger, seed, noise)
+        prior = ledger.released(spec_obj.name, part.value, name)
         if prior is not None and not re_release:
-            out.append(_already(spark, sink, store, prior, partition, name))
-            continue
-        plan = rl.plan(rel)
-        run_id = new_run_id()
-        charge = plan.charge()
-        charge_id = ledger.reserve(spec_obj.name, partition, name, run_id, charge, policy)
-        staged = sink.staging_dir(spark, run_id, partition)
-        try:
-            raw = source.read_partition(spark, partition)
-            missing = [c for c in {spec_obj.privacy_unit, *rel.group_by} if c not in raw.columns]
-            if missing:
-                raise SpecError(f"releases.{name}: source has no column {', '.join(missing)}")
-            table = rl.compute(
-                raw,
-                rel,
-                spec_obj.privacy_unit,
-                rl.seed_for(key.material if key else None, name),
-                plan,
-                warehouse=wh,
-                noise=noise,
-            )
-        except BaseException:
-            ledger.settle(charge_id, "refunded", None)
-            raise
-        stored = False
-        try:  # noise may have been drawn from here on: a failure keeps the charge spent
-            sink.write_staged(table, staged)
-            staged_df = sink.read_staged(spark, staged, table.schema)
-            released = staged_df.count()
-            n_keys = None if rel.keys == "private" else rl.public_keys(
-                rel.keys, rel.group_by, raw, wh).count()  # fmt: skip
-            suite = release_suite(spec_obj, name, table.schema, n_keys)
-            gate, _ = run_gate(suite, staged_df, spec_obj.name)
-            if not gate.passed:
-                ledger.settle(charge_id, "spent", "noise drawn; release failed its gate")
-                note = {"run_id": run_id, "release": name, "gates": {gate.stage: gate.to_dict()}}
-                where = sink.quarantine(spark, staged, partition, run_id, note)
-                raise QualityGateFailed(
-                    f"release {name} of partition {partition}: gate failed: "
-                    f"{gate.describe_failures()}; nothing published; in {where}"
-                )
-            manifest = {
-                "run_id": run_id,
-                "pipeline": spec_obj.name,
-                "release": name,
-                "partition": {"column": spec_obj.partition_column, "value": partition},
-                "spec_hash": spec_hash(spec_obj),
-                "code_version": code_version(),
-                "sink": sink.display,
-                "group_by": list(rel.group_by),
-                "keys": "private" if rel.keys == "private" else "public",
-                "released_groups": released,
-                "quality": {"release": gate.to_dict()},
-                "noise": noise,
-                "charge": {**charge, "ledger_id": charge_id},
-                "error_report": error_report(rel, plan),
-                "output_schema": {f.name: f.dataType.simpleString() for f in table.schema.fields},
-                "published_at": _now(),
-                "status": "published",
-            }
-            store.mkdir(parents=True, exist_ok=True)
-            shutil.copytree(staged, store / run_id)
-            write_json(store / run_id / "_release_manifest.json", manifest)
-            stored = True  # from here on the release exists: later runs republish it
-            location = sink.publish(spark, staged, partition, manifest)
-        except QualityGateFailed:
-            raise
-        except BaseException:
-            # A stored release is republished by the next run, free of charge; without
-            # one the next run draws (and is charged) anew.
-            note = None if stored else "failed after noise may have been drawn"
-            ledger.settle(charge_id, "spent", note)
-            sink.discard(staged)
-            raise
-        ledger.settle(charge_id, "spent", None)
-        manifest["budget_after"] = ledger.remaining(spec_obj.name, policy, partition)
-        log.info("release %s of %s published (%s groups)", name, partition, released)
-        out.append({"release": name, "status": "published", "published": location,
-                    "charged": charge, "manifest": manifest})  # fmt: skip
+            out.append(_already_released(run, prior))
+        else:
+            out.append(_release(run))
     return out
 
 
-def _unit_key(spec: PipelineSpec) -> str | None:
-    action = spec.columns.get(spec.privacy_unit)
-    return getattr(action, "key", None)
+def _release(run: ReleaseRun) -> ReleaseResult:
+    """Plan -> reserve -> compute -> gate -> store -> publish -> settle."""
+    plan = rl.plan_release(run.release)
+    run_id, charge = new_run_id(), plan.charge()
+    charge_id = run.ledger.reserve(run.spec.name, run.partition.value, run.name, run_id,
+                                   charge, run.spec.dp_budget)  # fmt: skip
+    try:
+        raw, table = _compute(run, plan)
+    except BaseException:
+        run.ledger.settle(charge_id, "refunded", None)  # nothing was drawn
+        raise
+    staged, stored = run.sink.staged(run_id, run.partition), False
+    try:  # noise may be drawn from here on: a failure keeps the charge spent
+        run.sink.write_staged(table, staged)
+        gate, released = _gate(run, plan, raw, table, staged, charge_id)
+        manifest = ReleaseManifest(
+            identity=run.identity(run_id),
+            release=run.name,
+            status="published",
+            published_at=now(),
+            sink=run.sink.display,
+            group_by=list(run.release.group_by),
+            keys="private" if run.release.keys == "private" else "public",
+            released_groups=released,
+            noise=run.noise,
+            charge={**charge.to_json(), "ledger_id": charge_id},
+            error_report=error_report(run.release, plan),
+            quality={"release": gate},
+            output_schema={f.name: f.dataType.simpleString() for f in table.schema.fields},
+        )
+        _store(run, staged, manifest)
+        stored = True  # from here on the release exists: later runs republish it
+        location = run.sink.publish(staged, manifest)
+    except QualityGateFailed:
+        raise
+    except BaseException:
+        # A stored release is republished by the next run, free of charge; without
+        # one the next run draws (and is charged) anew.
+        run.ledger.settle(
+            charge_id, "spent", None if stored else "failed after noise may have been drawn"
+        )
+        run.sink.discard(staged)
+        raise
+    run.ledger.settle(charge_id, "spent", None)
+    log.info("release %s of %s published (%s groups)", run.name, run.partition, released)
+    return ReleaseResult(run.name, "published", location, charge, manifest)
 
 
-def _already(spark, sink, store: Path, prior: dict, partition: str, name: str) -> dict[str, Any]:  # noqa: ANN001
+def _compute(run: ReleaseRun, plan: rl.ReleasePlan) -> tuple[DataFrame, DataFrame]:
+    """The source partition and the (lazy) release table."""
+    raw = run.source.read_partition(run.partition)
+    needed = {run.spec.privacy_unit, *run.release.group_by}
+    missing = sorted(c for c in needed if c not in raw.columns)
+    if missing:
+        raise SpecError(f"releases.{run.name}: source has no column {', '.join(missing)}")
+    table = rl.compute(raw, run.release, run.spec.privacy_unit, run.seed, plan,
+                       warehouse=run.warehouse, noise=run.noise)  # fmt: skip
+    return raw, table
+
+
+def _gate(run: ReleaseRun, plan: rl.ReleasePlan, raw: DataFrame, table: DataFrame,
+          staged: Staged, charge_id: int) -> tuple[Any, int]:  # fmt: skip
+    """The release gate on the staged table; quarantine (charge spent) on failure."""
+    from pipelines.quality.gate import run_gate
+    from pipelines.quality.suites import release_suite
+
+    staged_df = run.sink.read_staged(staged, table.schema)
+    released = staged_df.count()
+    keys = run.release.keys
+    n_keys = None if keys == "private" else rl.public_keys(
+        keys, run.release.group_by, raw, run.warehouse).count()  # fmt: skip
+    suite = release_suite(run.spec, run.name, table.schema, n_keys)
+    gate, _ = run_gate(suite, staged_df, run.spec.name)
+    if not gate.passed:
+        run.ledger.settle(charge_id, "spent", "noise drawn; release failed its gate")
+        note = QuarantineNote(run.identity(staged.run_id), now(), gate.stage, {gate.stage: gate},
+                              release=run.name)  # fmt: skip
+        where = run.sink.quarantine(staged, run.partition, staged.run_id, note)
+        raise QualityGateFailed(
+            f"release {run.name} of partition {run.partition}: gate failed: "
+            f"{gate.describe_failures()}; nothing published; in {where}"
+        )
+    return gate, released
+
+
+def _store(run: ReleaseRun, staged: Staged, manifest: ReleaseManifest) -> None:
+    """Keep a copy of the staged release and its manifest under the DP store."""
+    kept = run.store / manifest.run_id
+    run.store.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(staged.path, kept)
+    write_json(kept / layout.RELEASE_MANIFEST, manifest.to_json())
+
+
+def _already_released(run: ReleaseRun, prior: Charge) -> ReleaseResult:
     """An already released partition: republish the stored copy if needed, charge nothing."""
-    from pipelines.storage import new_run_id
-
-    manifest = sink.read_manifest(spark, partition)
-    if manifest is not None and prior["run_id"] in (
-        manifest.get("run_id"),
-        manifest.get("republished_from"),
+    manifest = run.sink.read_manifest(run.partition)
+    if isinstance(manifest, ReleaseManifest) and prior.run_id in (
+        manifest.run_id,
+        manifest.republished_from,
     ):
-        return {"release": name, "status": "already released", "published":
-                str(sink.published_location(spark, partition)), "charged": None,
-                "manifest": manifest}  # fmt: skip
-    kept = store / prior["run_id"]
+        where = str(run.sink.published_location(run.partition))
+        return ReleaseResult(run.name, "already released", where, None, manifest)
+    kept = run.store / prior.run_id
     if not kept.is_dir():
         raise PipelinesError(
-            f"release {name} of partition {partition} was released (run {prior['run_id']}) but "
-            f"neither the published copy nor the stored one ({kept}) is there; "
+            f"release {run.name} of partition {run.partition} was released (run {prior.run_id}) "
+            f"but neither the published copy nor the stored one ({kept}) is there; "
             "--re-release draws fresh noise and is charged"
         )
-    import json
-
-    stored = json.loads((kept / "_release_manifest.json").read_text())
-    run_id = new_run_id()
-    staged = sink.staging_dir(spark, run_id, partition)
-    staged.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(kept, staged, ignore=shutil.ignore_patterns("_release_manifest.json"))
-    manifest = {
-        **stored,
-        "run_id": run_id,
-        "republished_from": prior["run_id"],
-        "published_at": _now(),
-    }
-    location = sink.publish(spark, staged, partition, manifest)
-    return {"release": name, "status": "republished", "published": location, "charged": None,
-            "manifest": manifest}  # fmt: skip
+    stored = ReleaseManifest.from_json(json.loads((kept / layout.RELEASE_MANIFEST).read_text()))
+    staged = run.sink.staged(new_run_id(), run.partition)
+    staged.path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(kept, staged.path, ignore=shutil.ignore_patterns(layout.RELEASE_MANIFEST))
+    manifest = dataclasses.replace(
+        stored,
+        identity=dataclasses.replace(stored.identity, run_id=staged.run_id),
+        republished_from=prior.run_id,
+        published_at=now(),
+    )
+    location = run.sink.publish(staged, manifest)
+    return ReleaseResult(run.name, "republished", location, None, manifest)

@@ -37,7 +37,7 @@ TOLERANCE = 1e-9  # floating-point slack on entropy and distances
 
 
 @dataclass(frozen=True)
-class Asked:
+class Guarantees:
     """The guarantees to check: k, and optionally l-diversity and t-closeness."""
 
     k: int
@@ -66,28 +66,28 @@ class Check:
     recursive_ratio: float | None = None
     t: float | None = None
 
-    def judge(self, asked: Asked) -> None:
-        """Append a violation for every guarantee in ``asked`` that does not hold."""
-        if self.k is not None and self.k < asked.k:
+    def judge(self, guarantees: Guarantees) -> None:
+        """Append a violation for every guarantee in ``guarantees`` that does not hold."""
+        if self.k is not None and self.k < guarantees.k:
             self.violations.append(
-                f"k: smallest equivalence class has {self.k} records (< {asked.k})"
+                f"k: smallest equivalence class has {self.k} records (< {guarantees.k})"
             )
-        if asked.l is not None and self.l is not None:
-            if self.l < asked.l:
+        if guarantees.l is not None and self.l is not None:
+            if self.l < guarantees.l:
                 self.violations.append(
-                    f"l: a class has only {self.l} distinct sensitive values (< {asked.l})"
+                    f"l: a class has only {self.l} distinct sensitive values (< {guarantees.l})"
                 )
-            elif asked.l_kind == "entropy" and self.entropy_l < asked.l * (1 - TOLERANCE):
+            elif guarantees.l_kind == "entropy" and self.entropy_l < guarantees.l * (1 - TOLERANCE):
                 self.violations.append(
-                    f"l: a class has entropy l {self.entropy_l:.4f} (< {asked.l})"
+                    f"l: a class has entropy l {self.entropy_l:.4f} (< {guarantees.l})"
                 )
-            elif asked.l_kind == "recursive" and not self.recursive_ratio < asked.c:
+            elif guarantees.l_kind == "recursive" and not self.recursive_ratio < guarantees.c:
                 self.violations.append(
                     f"l: a class has c₁/(c_l+…+c_m) = {self.recursive_ratio:.4f} "
-                    f"(recursive ({asked.c},{asked.l})-diversity needs < {asked.c})"
+                    f"(recursive ({guarantees.c},{guarantees.l})-diversity needs < {guarantees.c})"
                 )
-        if asked.t is not None and self.t is not None and self.t > asked.t + TOLERANCE:
-            self.violations.append(f"t: a class is at distance {self.t:.4f} (> {asked.t})")
+        if guarantees.t is not None and self.t is not None and self.t > guarantees.t + TOLERANCE:
+            self.violations.append(f"t: a class is at distance {self.t:.4f} (> {guarantees.t})")
         for col, n in self.untruthful.items():
             if n:
                 self.violations.append(
@@ -213,7 +213,7 @@ def check(
             d = _diversity(counts, q, l)
             out.l, out.entropy_l, out.recursive_ratio = d["l"], d["entropy_l"], d["recursive_ratio"]
             out.t = d["t_ordered"] if ordered else d["t_equal"]
-    out.judge(Asked(k, l, l_kind, c, t, ordered))
+    out.judge(Guarantees(k, l, l_kind, c, t, ordered))
     if out.suppressed > max_suppressed * max(out.rows, 1):
         out.violations.append(
             f"suppression: {out.suppressed} of {out.rows} records (limit {max_suppressed:.1%})"
@@ -227,7 +227,7 @@ def check_spark(
     originals: dict[str, str],
     numeric: list[str],
     hierarchies: dict[str, list[list[str]]],
-    asked: Asked,
+    guarantees: Guarantees,
     sensitive: str | None = None,
     dates: list[str] = (),
 ) -> Check:
@@ -292,7 +292,8 @@ def check_spark(
         untruthful={q: int(totals[f"u_{q}"] or 0) for q in qis},
     )
     if sensitive is not None and out.classes:
-        d = diversity_spark(df, kept, qis, sensitive, l=asked.l or 1, ordered=asked.ordered)
+        g = guarantees
+        d = diversity_spark(df, kept, qis, sensitive, l=g.l or 1, ordered=g.ordered)
         out.l, out.entropy_l, out.recursive_ratio, out.t = (
             d["l"], d["entropy_l"], d["recursive_ratio"], d["t"]
         )  # fmt: skip
@@ -306,7 +307,7 @@ def check_spark(
         "threshold": threshold,
         "records_above": float(c["risky"] or 0) / kept_n if kept_n else 0.0,
     }
-    out.judge(asked)
+    out.judge(guarantees)
     return out
 
 

@@ -14,12 +14,15 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pyspark.sql import DataFrame
+from pipelines.errors import InternalError
+from pipelines.records import CheckResult, GateResult
 
-from pipelines.quality.suites import Suite
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+    from pipelines.quality.suites import Suite
 
 log = logging.getLogger(__name__)
 
@@ -32,42 +35,6 @@ RESULT_FORMAT = {
 _COUNT_KEYS = ("element_count", "missing_count", "unexpected_count", "unexpected_percent")
 # Expectations whose observed value is schema (column or type names), not data.
 _SCHEMA_TYPES = ("expect_table_columns_to_match_set", "expect_column_values_to_be_of_type")
-
-
-@dataclass
-class GateResult:
-    """Outcome of one gate: pass/fail per check, counts only."""
-
-    stage: str
-    passed: bool
-    seconds: float
-    checks: list[dict[str, Any]]
-    notes: list[str] = field(default_factory=list)
-    allowed_pii: dict[str, list[str]] = field(default_factory=dict)
-
-    def failures(self, severity: str = "error") -> list[dict[str, Any]]:
-        """Failed checks of the given severity."""
-        return [c for c in self.checks if not c["success"] and c["severity"] == severity]
-
-    def describe_failures(self, severity: str = "error") -> str:
-        """``id (count)`` for each failed check, for messages."""
-        failed = self.failures(severity)
-        return ", ".join(f"{c['id']} ({_observed_text(c['observed'])})" for c in failed)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (what manifests and quarantine notes hold)."""
-        return asdict(self)
-
-
-def _observed_text(observed: dict[str, Any]) -> str:
-    if "unexpected_count" in observed:
-        return f"{observed['unexpected_count']} of {observed.get('element_count', '?')} values"
-    value = observed.get("observed_value")
-    if isinstance(value, dict) and "classes_below_k" in value:
-        return f"{value['classes_below_k']} classes below k"
-    if "error" in observed:
-        return f"error {observed['error']}"
-    return f"observed {value}"
 
 
 def _exception_class(info: dict[str, Any]) -> str:
@@ -131,10 +98,18 @@ def _batch_definition() -> Any:
 
 
 def run_gate(suite: Suite, df: DataFrame, name: str) -> tuple[GateResult, Any]:
-    """Validate ``df`` against ``suite``.
+    """Validate ``df`` against ``suite`` (the caller decides what a failure means).
 
-    Returns the gate result and the sanitized GX result (for Data Docs). Does not
-    raise on failure: the caller decides.
+    Args:
+        suite: The gate's checks.
+        df: The data to validate.
+        name: The pipeline's name (the GX suite is ``<name>.<stage>``).
+
+    Returns:
+        The gate result (counts only) and the sanitized GX result (for Data Docs).
+
+    Raises:
+        InternalError: GX returned no result for some check.
     """
     import great_expectations as gx
 
@@ -152,22 +127,22 @@ def run_gate(suite: Suite, df: DataFrame, name: str) -> tuple[GateResult, Any]:
     for r in result.results:
         check = by_id[r.expectation_config.meta["check"]]
         checks.append(
-            {
-                "id": check.id,
-                "expectation": r.expectation_config.type,
-                "column": check.column,
-                "description": check.description,
-                "severity": check.severity,
-                "success": bool(r.success),
-                "observed": r.result,
-            }
+            CheckResult(
+                id=check.id,
+                expectation=r.expectation_config.type,
+                column=check.column,
+                description=check.description,
+                severity=check.severity,
+                success=bool(r.success),
+                observed=r.result,
+            )
         )
     order = {c.id: i for i, c in enumerate(suite.checks)}
-    checks.sort(key=lambda c: order[c["id"]])
+    checks.sort(key=lambda c: order[c.id])
     if len(checks) != len(suite.checks):
-        missing = sorted(set(by_id) - {c["id"] for c in checks})
-        raise RuntimeError(f"{suite.stage} gate: GX returned no result for {', '.join(missing)}")
-    passed = not any(not c["success"] and c["severity"] == "error" for c in checks)
+        missing = sorted(set(by_id) - {c.id for c in checks})
+        raise InternalError(f"{suite.stage} gate: GX returned no result for {', '.join(missing)}")
+    passed = not any(not c.success and c.severity == "error" for c in checks)
     gate = GateResult(
         stage=suite.stage,
         passed=passed,
@@ -177,12 +152,8 @@ def run_gate(suite: Suite, df: DataFrame, name: str) -> tuple[GateResult, Any]:
         allowed_pii=dict(suite.allowed_pii),
     )
     for c in checks:
-        if not c["success"]:
+        if not c.success:
             log.warning(
-                "%s gate: %s %s failed (%s)",
-                suite.stage,
-                c["severity"],
-                c["id"],
-                _observed_text(c["observed"]),
+                "%s gate: %s %s failed (%s)", suite.stage, c.severity, c.id, c.observed_text()
             )
     return gate, result

@@ -43,7 +43,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
-from pipelines.spec.models import PII_DETECTORS
+from pipelines.spec.quality import PII_DETECTORS
 
 EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
 # Not inside "[lo-hi]" brackets: k-anonymity releases numeric QIs as such ranges

@@ -42,20 +42,17 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 from statistics import median
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pyspark.sql.types import DataType, StringType, StructType, _parse_datatype_string
+from pyspark.sql.types import StringType, StructType, _parse_datatype_string
 
 from pipelines.errors import SpecError
-from pipelines.spec.models import PII_DETECTORS, PipelineSpec
+from pipelines.spec.models import PipelineSpec
+from pipelines.spec.quality import PII_DETECTORS
 
-#: Output PII allowed by construction: a surrogate of that domain *is* such a value.
-SURROGATE_ALLOWS = {"email": ("email",), "phone": ("phone",)}
-
-#: Token alphabet and default length per pseudonym encoding.
-TOKEN_FORMATS = {"hex": ("0-9a-f", 64), "base32": ("a-z2-7", 48), "base64url": ("A-Za-z0-9_-", 43)}
-
-_NUM = r"-?[0-9]+(\.[0-9]+)?([Ee][-+]?[0-9]+)?"
+if TYPE_CHECKING:
+    from pipelines.desensitize.operator import Domain
+    from pipelines.plan import RunPlan
 
 
 @dataclass(frozen=True)
@@ -123,16 +120,22 @@ def volume_band(spec: PipelineSpec, history: list[int]) -> tuple[int, int] | Non
     return int(m * (1 - band.tolerance)), int(-(-m * (1 + band.tolerance) // 1))
 
 
-def input_suite(spec: PipelineSpec, schema: StructType, history: list[int]) -> Suite:
-    """Checks on the raw partition.
+def input_suite(plan: RunPlan, schema: StructType, history: list[int]) -> Suite:
+    """Checks on the raw partition, against the spec (the raw data may not fit it).
 
-    ``schema`` is the raw schema without the partition column; ``history`` the input
-    counts of recent published partitions, newest first.
+    Args:
+        plan: The run plan.
+        schema: The raw partition's schema, without the partition column.
+        history: Input row counts of recent published partitions, newest first.
+
+    Returns:
+        The input gate's suite.
     """
     _gx()
     from great_expectations import expectations as E
 
-    present = [f.name for f in schema.fields]
+    spec = plan.spec
+    present = [f.name for f in schema.fields if f.name != spec.partition_column]
     expected = list(spec.columns)
     if spec.undeclared == "drop":
         expected += [c for c in present if c not in spec.columns]
@@ -219,103 +222,53 @@ def _column_expectations(E: Any, name: str, ex: Any) -> list[Check]:  # noqa: N8
     return out
 
 
-def allowed_pii(spec: PipelineSpec) -> dict[str, list[str]]:
-    """Output column -> PII detectors it may match (surrogate domains and allow_pii)."""
-    allowed: dict[str, set[str]] = {}
-    for name, action in spec.columns.items():
-        if action.kind == "surrogate" and action.domain in SURROGATE_ALLOWS:
-            allowed.setdefault(action.rename or name, set()).update(SURROGATE_ALLOWS[action.domain])
-    for name, kinds in spec.quality.allow_pii.items():
-        allowed.setdefault(name, set()).update(kinds)
-    return {c: sorted(v) for c, v in sorted(allowed.items())}
+def output_suite(plan: RunPlan, expected_rows: int) -> Suite:
+    """Checks on the staged anonymized partition, from the plan's output contract.
 
+    Args:
+        plan: The run plan, bound to the source schema.
+        expected_rows: Input rows minus suppressions.
 
-def output_suite(
-    spec: PipelineSpec, columns: list[str], types: dict[str, DataType], expected_rows: int
-) -> Suite:
-    """Checks on the staged anonymized partition.
-
-    ``columns`` is the output column list the spec implies, ``types`` the planned
-    output types, ``expected_rows`` the input rows minus suppressions.
+    Returns:
+        The output gate's suite.
     """
     ex = _gx()
     from great_expectations import expectations as E
 
-    names = list(columns)
-    fields = [(n, types[n]) for n in names if n in types]
+    spec, contract = plan.spec, plan.bound
     checks = [
         Check(
             "output.columns",
-            E.ExpectTableColumnsToMatchSet(column_set=names, exact_match=True),
+            E.ExpectTableColumnsToMatchSet(column_set=contract.names, exact_match=True),
             description="columns are exactly the contract's (dropped columns absent)",
         )
     ]
-    for name, dtype in fields:
+    for c in contract.columns:
         checks.append(
             Check(
-                f"output.type.{name}",
-                E.ExpectColumnValuesToBeOfType(column=name, type_=type(dtype).__name__),
-                description=f"{name} is {dtype.simpleString()}",
-                column=name,
+                f"output.type.{c.name}",
+                E.ExpectColumnValuesToBeOfType(column=c.name, type_=type(c.released).__name__),
+                description=f"{c.name} is {c.released.simpleString()}",
+                column=c.name,
             )
         )
-    by_output = {(a.rename or c): a for c, a in spec.columns.items() if a.kind != "drop"}
-    ka = spec.k_anonymity
-    qis = list(ka.quasi_identifiers) if ka is not None else []
-    for name in names:
-        action = by_output.get(name)
-        if action is not None and name not in qis:  # QIs are released as ranges/nodes
-            checks.extend(_domain_checks(E, ex, name, action))
-    if ka is not None:
-        checks.append(
-            Check(
-                "output.k_anonymity",
-                ex.ExpectColumnsToBeKAnonymous(column_list=qis, k=ka.k),
-                description=f"every class over {', '.join(qis)} has at least {ka.k} records",
-            )
-        )
-        ld, tc = ka.l_diversity, ka.t_closeness
-        # Both share one metric computation when their metric keys (l, distance) agree.
-        lv, distance = (ld.l if ld else 1), (tc.distance if tc else "equal")
-        if ld is not None:
-            checks.append(
-                Check(
-                    "output.l_diversity",
-                    ex.ExpectColumnsToBeLDiverse(
-                        column_list=qis,
-                        sensitive=ka.sensitive,
-                        l=ld.l,
-                        kind=ld.kind,
-                        c=ld.c,
-                        distance=distance,
-                    ),  # fmt: skip
-                    description=f"every class is {ld.kind} {ld.l}-diverse in {ka.sensitive}",
-                )
-            )
-        if tc is not None:
-            checks.append(
-                Check(
-                    "output.t_closeness",
-                    ex.ExpectColumnsToBeTClose(
-                        column_list=qis, sensitive=ka.sensitive, t=tc.t, l=lv, distance=distance
-                    ),
-                    description=f"every class is within {tc.distance} distance {tc.t} "
-                    f"of the partition's {ka.sensitive} distribution",
-                )
-            )
-    allowed = allowed_pii(spec)
-    for name, dtype in fields:
-        if not isinstance(dtype, StringType):
+    for c in contract.columns:
+        if c.domain is not None:
+            checks.append(_domain_check(E, ex, c.name, c.domain))
+    if plan.kanon is not None:
+        checks += _kanon_checks(ex, plan.kanon.spec)
+    for c in contract.columns:
+        if not isinstance(c.released, StringType):
             continue
         for det in PII_DETECTORS:
-            if det in allowed.get(name, ()):
+            if det in c.allowed_pii:
                 continue
             checks.append(
                 Check(
-                    f"output.pii.{name}.{det}",
-                    ex.ExpectColumnValuesToNotContainPii(column=name, detector=det),
-                    description=f"no {det.replace('_', ' ')} in {name}",
-                    column=name,
+                    f"output.pii.{c.name}.{det}",
+                    ex.ExpectColumnValuesToNotContainPii(column=c.name, detector=det),
+                    description=f"no {det.replace('_', ' ')} in {c.name}",
+                    column=c.name,
                 )
             )
     checks.append(
@@ -325,45 +278,63 @@ def output_suite(
             description=f"{expected_rows} rows (input minus suppressions)",
         )
     )
-    return Suite("output", _escalate(spec, checks), allowed_pii=allowed)
+    return Suite("output", _escalate(spec, checks), allowed_pii=contract.allowed_pii)
 
 
-def _domain_checks(E: Any, ex: Any, name: str, action: Any) -> list[Check]:  # noqa: N803
-    """The output domain each action promises."""
-    method = getattr(action, "method", None)
-    expectation, what = None, ""
-    if action.kind == "hash":
-        alphabet, default = TOKEN_FORMATS[action.encoding]
-        n = action.length or default
-        regex = f"^[{alphabet}]{{{n}}}$"
-        expectation = E.ExpectColumnValuesToMatchRegex(column=name, regex=regex)
-        what = f"a {n}-character {action.encoding} token"
-    elif action.kind == "redact" and action.value is not None:
-        expectation = E.ExpectColumnValuesToBeInSet(column=name, value_set=[action.value])
-        what = "redacted"
-    elif method == "prefix":
-        expectation = E.ExpectColumnValueLengthsToBeBetween(column=name, max_value=action.length)
-        what = f"at most {action.length} characters long"
-    elif method == "age":
-        top = action.top or 150
-        expectation = E.ExpectColumnValuesToBeBetween(column=name, min_value=0, max_value=top)
-        what = f"an age in 0..{top}"
-    elif method == "date":
-        expectation = ex.ExpectColumnValuesToBeTruncatedDates(column=name, unit=action.to)
-        what = f"the first day of its {action.to}"
-    elif method == "bucket" and action.output == "range":
-        regex = rf"^(\[{_NUM}, {_NUM}\)|<{_NUM}|>={_NUM})$"
-        expectation = E.ExpectColumnValuesToMatchRegex(column=name, regex=regex)
-        what = "a bucket label"
-    elif method == "bucket" and (action.bottom is not None or action.top is not None):
-        expectation = E.ExpectColumnValuesToBeBetween(
-            column=name, min_value=action.bottom, max_value=action.top
+def _kanon_checks(ex: Any, ka: Any) -> list[Check]:
+    """k-anonymity, and l-diversity and t-closeness where asked, on the staged data."""
+    qis = list(ka.quasi_identifiers)
+    checks = [
+        Check(
+            "output.k_anonymity",
+            ex.ExpectColumnsToBeKAnonymous(column_list=qis, k=ka.k),
+            description=f"every class over {', '.join(qis)} has at least {ka.k} records",
         )
-        what = "within its coded range"
-    if expectation is None:
-        return []
-    check_id = f"output.{'token' if action.kind == 'hash' else 'domain'}.{name}"
-    return [Check(check_id, expectation, description=f"{name} is {what}", column=name)]
+    ]
+    ld, tc = ka.l_diversity, ka.t_closeness
+    # Both share one metric computation when their metric keys (l, distance) agree.
+    lv, distance = (ld.l if ld else 1), (tc.distance if tc else "equal")
+    if ld is not None:
+        checks.append(
+            Check(
+                "output.l_diversity",
+                ex.ExpectColumnsToBeLDiverse(
+                    column_list=qis, sensitive=ka.sensitive, l=ld.l, kind=ld.kind, c=ld.c,
+                    distance=distance,
+                ),  # fmt: skip
+                description=f"every class is {ld.kind} {ld.l}-diverse in {ka.sensitive}",
+            )
+        )
+    if tc is not None:
+        checks.append(
+            Check(
+                "output.t_closeness",
+                ex.ExpectColumnsToBeTClose(
+                    column_list=qis, sensitive=ka.sensitive, t=tc.t, l=lv, distance=distance
+                ),
+                description=f"every class is within {tc.distance} distance {tc.t} "
+                f"of the partition's {ka.sensitive} distribution",
+            )
+        )
+    return checks
+
+
+def _domain_check(E: Any, ex: Any, name: str, domain: Domain) -> Check:  # noqa: N803
+    """The GX expectation of an operator's declared output domain."""
+    if domain.rule == "regex":
+        expectation = E.ExpectColumnValuesToMatchRegex(column=name, regex=domain.regex)
+    elif domain.rule == "in_set":
+        expectation = E.ExpectColumnValuesToBeInSet(column=name, value_set=list(domain.values))
+    elif domain.rule == "max_length":
+        expectation = E.ExpectColumnValueLengthsToBeBetween(column=name, max_value=domain.high)
+    elif domain.rule == "between":
+        expectation = E.ExpectColumnValuesToBeBetween(
+            column=name, min_value=domain.low, max_value=domain.high
+        )
+    else:
+        expectation = ex.ExpectColumnValuesToBeTruncatedDates(column=name, unit=domain.unit)
+    check_id = f"output.{'token' if domain.token else 'domain'}.{name}"
+    return Check(check_id, expectation, description=f"{name} is {domain.what}", column=name)
 
 
 def check_escalations(spec: PipelineSpec, *suites: Suite) -> None:

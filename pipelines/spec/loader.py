@@ -14,15 +14,20 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from pipelines.desensitize.operator import OPERATORS
 from pipelines.errors import SpecError
-from pipelines.spec import models
+from pipelines.spec import dp, kanon, quality, schedule, tables
 from pipelines.spec.models import PipelineSpec, reference_problems
 
 
 def _all_field_names() -> set[str]:
-    names: set[str] = set()
-    for obj in vars(models).values():
-        if isinstance(obj, type) and issubclass(obj, BaseModel):
+    """Every field name of every spec model (for "did you mean" suggestions)."""
+    names: set[str] = set(PipelineSpec.model_fields)
+    models = [*OPERATORS]
+    for module in (dp, kanon, quality, schedule, tables):
+        models += [o for o in vars(module).values() if isinstance(o, type)]
+    for obj in models:
+        if issubclass(obj, BaseModel):
             names.update(obj.model_fields)
     return names
 

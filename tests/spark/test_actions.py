@@ -11,7 +11,7 @@ import pytest
 
 from pipelines.errors import SpecError
 from tests.conftest import TEST_KEY
-from tests.spark.helpers import apply, make_spec
+from tests.spark.helpers import apply, desensitized, make_spec
 
 pytestmark = pytest.mark.usefixtures("key_env")
 
@@ -103,7 +103,7 @@ def test_hash_normalization_and_non_string_types(spark):
 
 
 def test_surrogate_is_consistent_plausible_and_keyed(spark, monkeypatch):
-    from pipelines.desensitize.surrogate import dictionary
+    from pipelines.desensitize.actions.surrogate import dictionary
 
     data = [("u", "Jane Roe"), ("v", "jane roe "), ("w", "John Poe"), ("x", None), ("y", "")]
     cols = {
@@ -130,7 +130,7 @@ def test_surrogate_is_consistent_plausible_and_keyed(spark, monkeypatch):
 def test_surrogate_domains_look_right(spark, domain):
     import re
 
-    from pipelines.desensitize.surrogate import dictionary
+    from pipelines.desensitize.actions.surrogate import dictionary
 
     rows = apply(spark, [("u", f"v{i}") for i in range(20)], "uid string, a string", {"a": {"kind": "surrogate", "domain": domain}})
     vals = col(rows, "a")
@@ -242,21 +242,15 @@ def test_wrong_type_for_dates_and_numbers_names_column(spark):
 
 def test_undeclared_columns_fail_closed_listing_all(spark):
     df = spark.createDataFrame([("u", "a", "b", "c")], "uid string, a string, b string, c string")
-    from pipelines.desensitize import desensitize
-    from pipelines.keys import resolve_keys
-
     spec = make_spec({"a": {"kind": "keep"}})
     with pytest.raises(SpecError, match="columns the spec does not mention: b, c"):
-        desensitize(df, spec, resolve_keys(spec), dt.date(2026, 1, 1))
+        desensitized(df, spec, dt.date(2026, 1, 1))
     spec = make_spec({"a": {"kind": "keep"}}, undeclared="drop")
-    assert desensitize(df, spec, resolve_keys(spec), dt.date(2026, 1, 1)).columns == ["uid", "a"]
+    assert desensitized(df, spec, dt.date(2026, 1, 1)).columns == ["uid", "a"]
 
 
 def test_no_python_udf_in_plans(spark):
     """Every action compiles to native expressions: no BatchEvalPython / ArrowEvalPython."""
-    from pipelines.desensitize import desensitize
-    from pipelines.keys import resolve_keys
-
     cols = {
         "a": {"kind": "hash", "encoding": "base32", "length": 20}, "b": {"kind": "mask", "keep_last": 2},
         "c": {"kind": "surrogate", "domain": "email"}, "d": {"kind": "date_shift", "max_days": 3},
@@ -265,5 +259,5 @@ def test_no_python_udf_in_plans(spark):
     }
     df = spark.createDataFrame([], "uid string, a string, b string, c string, d date, e double, f date, g int, h string")
     spec = make_spec(cols)
-    plan = desensitize(df, spec, resolve_keys(spec), dt.date(2026, 1, 1))._jdf.queryExecution().executedPlan().toString()
+    plan = desensitized(df, spec, dt.date(2026, 1, 1))._jdf.queryExecution().executedPlan().toString()
     assert "Python" not in plan and "Project" in plan

@@ -68,7 +68,7 @@ def test_demo_publishes_every_partition_without_raw_pii(spark, tmp_path, monkeyp
 
     root = Path(__file__).resolve().parents[2]
     res = run_partition(load_spec(root / "conf" / "pipelines" / "demo_kanon.yaml"), "2026-11-03")
-    ka = res.manifest["k_anonymity"]
+    ka = res.record.k_anonymity
     assert ka["window_partitions"] == ["2026-11-02", "2026-11-01"]
     assert ka["smallest_class"] >= 5 and ka["untruthful_cells"] == 0 and ka["suppressed"] == 0
     assert 0 < ka["gcp"] < 1 and res.output_rows == 500

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.dp.release import compute, plan
-from pipelines.spec.models import Release
+from pipelines.dp.release import compute, plan_release
+from pipelines.spec.dp import Release
 
 METRICS = {
     "n": {"kind": "count"},
@@ -42,13 +42,13 @@ def test_bounding_caps_a_heavy_unit_and_is_deterministic(spark):
                           "amount": 50.0})  # fmt: skip
     df = spark.createDataFrame(pd.concat([light, heavy], ignore_index=True))
     rel = release({"values": {"region": ["a", "b", "c", "z"]}}, l0=2, linf=3)
-    got = compute(df, rel, "uid", "seed", plan(rel), noise=False).toPandas().set_index("region")
+    got = compute(df, rel, "uid", "seed", plan_release(rel), noise=False).toPandas().set_index("region")
     base = light.groupby("region").size()
     extra = got["n"].reindex(["a", "b", "c"]) - base
     assert sorted(extra.tolist()) == [0, 3, 3]  # the heavy unit: 2 groups × 3 rows
     assert (got["users"].reindex(["a", "b", "c"]) - light.groupby("region")["uid"].nunique()).sum() == 2
     assert got.loc["z", "n"] == 0 and got.loc["z", "users"] == 0  # declared key, no data
-    again = compute(df, rel, "uid", "seed", plan(rel), noise=False).toPandas().set_index("region")
+    again = compute(df, rel, "uid", "seed", plan_release(rel), noise=False).toPandas().set_index("region")
     assert again.sort_index().equals(got.sort_index())
 
 
@@ -56,7 +56,7 @@ def test_aggregates_are_exact_with_noise_off(spark):
     light = light_rows()
     df = spark.createDataFrame(light)
     rel = release({"values": {"region": ["a", "b", "c"]}})
-    got = compute(df, rel, "uid", "s", plan(rel), noise=False).toPandas()
+    got = compute(df, rel, "uid", "s", plan_release(rel), noise=False).toPandas()
     got = got.set_index("region").sort_index()
     clamped = light.assign(amount=light["amount"].clip(0, 100))
     truth = clamped.groupby("region")["amount"]
@@ -75,7 +75,7 @@ def test_noise_has_the_planned_scale_and_private_keys_hide_small_groups(spark):
                            "region": [f"solo{i}" for i in range(20)], "amount": 1.0})  # fmt: skip
     df = spark.createDataFrame(pd.concat([big, lonely], ignore_index=True)).cache()
     rel = release("private", l0=1, linf=1)
-    p = plan(rel)
+    p = plan_release(rel)
     outs = [compute(df, rel, "uid", "s", p).toPandas() for _ in range(3)]
     for out in outs:
         assert set(out["region"]) == {"a", "b"}  # groups of one person never appear
@@ -121,8 +121,8 @@ def test_release_run_charges_once_republishes_and_refuses_over_budget(spark, rel
     make, root = release_spec
     spec = make()
     [first] = release_partition(spec, "2026-11-01")
-    assert first["status"] == "published" and first["charged"]["epsilon"] == 1.0
-    published = spark.read.parquet(first["published"]).toPandas()
+    assert first.status == "published" and first.charged.epsilon == 1.0
+    published = spark.read.parquet(first.published).toPandas()
     assert sorted(published.columns) == sorted(["region", *METRICS])
     assert len(published) == 3
     manifest = json.loads((root / "by_region" / "dt=2026-11-01" / "_manifest.json").read_text())
@@ -133,49 +133,49 @@ def test_release_run_charges_once_republishes_and_refuses_over_budget(spark, rel
     assert report["bounding"]["rows_and_units_dropped"] == "withheld"
     # Re-run: nothing computed, nothing charged.
     [again] = release_partition(spec, "2026-11-01")
-    assert again["status"] == "already released" and again["charged"] is None
+    assert again.status == "already released" and again.charged is None
     # The published copy lost: the stored release is republished, still free.
     shutil.rmtree(root / "by_region" / "dt=2026-11-01")
     [back] = release_partition(spec, "2026-11-01")
-    assert back["status"] == "republished" and back["charged"] is None
-    assert spark.read.parquet(back["published"]).toPandas().sort_values("region").reset_index(
+    assert back.status == "republished" and back.charged is None
+    assert spark.read.parquet(back.published).toPandas().sort_values("region").reset_index(
         drop=True).equals(published.sort_values("region").reset_index(drop=True))  # fmt: skip
     # --re-release draws fresh noise and is charged: 2 of 2.5 spent in the window.
     [fresh] = release_partition(spec, "2026-11-01", re_release=True)
-    assert fresh["status"] == "published" and fresh["charged"]["epsilon"] == 1.0
+    assert fresh.status == "published" and fresh.charged.epsilon == 1.0
     ledger = Ledger(root.parent / "_dp" / "ledger.sqlite")
     before = ledger.history(spec.name)
     with pytest.raises(BudgetExceededError, match=r"only 0\.5 of 2\.5 remains"):
         release_partition(spec, "2026-11-02")
     assert ledger.history(spec.name) == before  # refused before anything was recorded
     assert not (root / "by_region" / "dt=2026-11-02").exists()
-    assert [c["status"] for c in before] == ["spent", "spent"]
+    assert [c.status for c in before] == ["spent", "spent"]
 
 
 def test_release_to_a_catalog_table_and_a_failed_publish_keeps_the_charge(
         spark, release_spec, key_env, monkeypatch):  # fmt: skip
-    from pipelines import storage
     from pipelines.dp.ledger import Ledger
     from pipelines.dp.run import release_partition
+    from pipelines.storage.base import Table
 
     make, root = release_spec
     table = f"dpc.{root.name}"
     spec = make(sink={"table": table})
-    real = storage.Table.publish
+    real = Table.publish
 
     def boom(*args, **kwargs):
         raise OSError("injected: disk full while publishing")
 
-    monkeypatch.setattr(storage.Table, "publish", boom)
+    monkeypatch.setattr(Table, "publish", boom)
     with pytest.raises(OSError, match="injected"):
         release_partition(spec, "2026-11-01")
     ledger = Ledger(root.parent / "_dp" / "ledger.sqlite")
     [charge] = ledger.history(spec.name)
-    assert charge["status"] == "spent"  # noise was drawn: the spend stands
-    monkeypatch.setattr(storage.Table, "publish", real)
+    assert charge.status == "spent"  # noise was drawn: the spend stands
+    monkeypatch.setattr(Table, "publish", real)
     # The next run publishes the stored release into the new catalog table, free.
     [done] = release_partition(spec, "2026-11-01")
-    assert done["status"] == "republished" and done["charged"] is None
+    assert done.status == "republished" and done.charged is None
     assert spark.table(table).where("dt = '2026-11-01'").count() == 3
     assert len(ledger.history(spec.name)) == 1
 
@@ -233,7 +233,7 @@ def test_release_gate_blocks_a_bad_release_table(spark, release_spec, key_env, m
         release_partition(spec, "2026-11-02")
     assert not (root / "by_region" / "dt=2026-11-02").exists()
     [charge] = Ledger(root.parent / "_dp" / "ledger.sqlite").history(spec.name)
-    assert charge["status"] == "spent"  # noise was drawn: the budget stays spent
+    assert charge.status == "spent"  # noise was drawn: the budget stays spent
 
 
 def test_public_keys_from_ranges_values_and_a_table(spark, tmp_path):
@@ -241,7 +241,7 @@ def test_public_keys_from_ranges_values_and_a_table(spark, tmp_path):
     import datetime as dt
 
     from pipelines.dp.release import public_keys
-    from pipelines.spec.models import PublicKeys
+    from pipelines.spec.dp import PublicKeys
 
     source = spark.createDataFrame([(dt.date(2026, 1, 1), "a", 1)], "day date, region string, n int")
     keys = PublicKeys.model_validate({"ranges": {"day": {"start": "2026-01-30", "stop": "2026-02-02"}},

@@ -5,48 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 
 import pytest
 
+from pipelines.checks import validate_partition
 from pipelines.errors import QualityGateFailed, SpecError
-from pipelines.runner import run_partition, validate_partition
-from pipelines.spec import spec_from_dict
-from tests.spark.test_runner import digest_tree
-from tests.specs import spec_data
-
-DDL = "uid string, note string, amount double, dt string"
-COLUMNS = {
-    "uid": {"kind": "hash", "length": 16},
-    # The regex makes the input gate meet the planted PII too (as a warning): GX would
-    # list such values as "unexpected" unless the gate suppresses them.
-    "note": {"kind": "keep", "expect": {"regex": "order [0-9]+ shipped", "severity": "warning"}},
-    "amount": {"kind": "keep"},
-}
-PLANTED = {
-    "email": "jane.roe@corp-mail.example.com",
-    "card": "4111 1111 1111 1111",
-    "phone": "+44 20 7946 0958",
-}
-
-
-def clean_rows(day: str, n: int) -> list[tuple]:
-    return [(f"u{i % 5}", f"order {i} shipped", float(i), day) for i in range(n)]
-
-
-@pytest.fixture()
-def tables(spark, warehouse, key_env):
-    name = f"g{uuid.uuid4().hex[:8]}"
-    raw = warehouse / name / "raw"
-
-    def write(rows):
-        spark.createDataFrame(rows, DDL).write.mode("append").partitionBy("dt").parquet(str(raw))
-
-    def spec(**over):
-        src, snk = {"path": f"{name}/raw"}, {"path": f"{name}/anon"}
-        return spec_from_dict(spec_data(COLUMNS, source=src, sink=snk, **over))
-
-    return write, spec, raw, warehouse / name / "anon"
+from pipelines.runner import run_partition
+from tests.spark.helpers import PLANTED, clean_rows, digest_tree
 
 
 def test_pii_leak_is_quarantined_and_published_partition_untouched(spark, tables, caplog, warehouse):
@@ -55,11 +20,11 @@ def test_pii_leak_is_quarantined_and_published_partition_untouched(spark, tables
     write(clean_rows("2026-11-20", 20))
     spec = make()
     first = run_partition(spec, "2026-11-20")
-    gates = first.manifest["quality"]
-    assert gates["input"]["passed"] and gates["output"]["passed"]
-    assert {c["id"] for c in gates["output"]["checks"]} >= {"output.pii.note.email", "output.row_count"}
+    gates = first.record.quality
+    assert gates.input.passed and gates.output.passed
+    assert {c.id for c in gates.output.checks} >= {"output.pii.note.email", "output.row_count"}
     docs = warehouse / "_quality" / "data_docs"
-    assert gates["data_docs"] == str(docs / "index.html") and (docs / "index.html").is_file()
+    assert gates.data_docs == str(docs / "index.html") and (docs / "index.html").is_file()
     pages = list((docs / "validations").rglob("dt=2026-11-20.html"))
     assert pages, "no Data Docs page for the published partition"
     published = digest_tree(sink / "dt=2026-11-20")
@@ -106,10 +71,10 @@ def test_volume_band_reads_manifest_history(spark, tables):
     for day in ("2026-11-01", "2026-11-02", "2026-11-03"):
         run_partition(spec, day)
     res = run_partition(spec, "2026-11-04")  # 200 rows vs a 10..30 band: a warning, published
-    assert res.manifest["quality"]["warnings"] == ["input.volume"]
-    volume = next(c for c in res.manifest["quality"]["input"]["checks"] if c["id"] == "input.volume")
-    assert volume["description"] == "rows within 10..30 (recent published partitions)"
-    assert volume["observed"] == {"observed_value": 200} and volume["severity"] == "warning"
+    assert res.record.quality.warnings == ["input.volume"]
+    volume = next(c for c in res.record.quality.input.checks if c.id == "input.volume")
+    assert volume.description == "rows within 10..30 (recent published partitions)"
+    assert volume.observed == {"observed_value": 200} and volume.severity == "warning"
 
     strict = make(quality={"volume": {"window": 3, "tolerance": 0.5, "min_history": 2},
                            "escalate": ["input.volume"]})  # fmt: skip
@@ -136,7 +101,7 @@ def test_validate_on_demand_checks_published_output_and_raw_input(spark, tables)
     run_partition(spec, "2026-11-06")
     out = validate_partition(spec, "2026-11-06", "output")
     assert out.passed and out.stage == "output"
-    assert next(c for c in out.checks if c["id"] == "output.row_count")["observed"] == {
+    assert next(c for c in out.checks if c.id == "output.row_count").observed == {
         "observed_value": 8
     }
     inp = validate_partition(spec, "2026-11-06", "input")

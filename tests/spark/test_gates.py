@@ -8,10 +8,16 @@ import json
 import pytest
 from pyspark.sql.types import StructType
 
+from pipelines.plan import compile_plan
 from pipelines.quality.gate import run_gate
 from pipelines.quality.suites import input_suite, output_suite, volume_band
 from pipelines.spec import spec_from_dict
 from tests.specs import spec_data
+
+
+def bound(spec, source_schema):
+    """The spec's run plan for one day, bound to a source schema."""
+    return compile_plan(spec, "2026-11-25", resolve=False).bind(source_schema, "test source")
 
 INPUT_COLUMNS = {
     "uid": {"kind": "hash", "type": "string"},
@@ -24,19 +30,20 @@ CLEAN_INPUT = [("u1", 5.0, "DE", "ABC-12"), ("u2", 99.5, "FR", "XYZ-00"), ("u3",
 
 
 def failed(gate) -> set[str]:
-    return {c["id"] for c in gate.checks if not c["success"]}
+    return {c.id for c in gate.checks if not c.success}
 
 
 def run_input(spark, rows, ddl=INPUT_DDL, history=(), **quality):
     spec = spec_from_dict(spec_data(INPUT_COLUMNS, quality=quality))
     df = spark.createDataFrame(rows, ddl)
-    return run_gate(input_suite(spec, df.schema, list(history)), df, "t")[0]
+    plan = compile_plan(spec, "2026-11-25", resolve=False)
+    return run_gate(input_suite(plan, df.schema, list(history)), df, "t")[0]
 
 
 def test_input_gate_passes_clean_data(spark):
     gate = run_input(spark, CLEAN_INPUT, history=[3, 3, 4])
     assert gate.passed and not failed(gate), gate.checks
-    ids = [c["id"] for c in gate.checks]
+    ids = [c.id for c in gate.checks]
     assert {"input.columns", "input.type.uid", "input.not_null.uid", "input.row_count"} <= set(ids)
     assert {"input.volume", "input.range.amount", "input.in_set.country", "input.regex.code"} <= set(ids)
 
@@ -72,7 +79,7 @@ def test_volume_band_from_history(spark):
     gate = run_input(spark, CLEAN_INPUT, history=[10, 10, 10], escalate=["input.vol*"])
     assert failed(gate) == {"input.volume"} and not gate.passed
     gate = run_input(spark, CLEAN_INPUT, history=[10])
-    assert "input.volume" not in [c["id"] for c in gate.checks]
+    assert "input.volume" not in [c.id for c in gate.checks]
     assert any("input.volume: not checked" in n for n in gate.notes)
 
 
@@ -104,19 +111,24 @@ CLEAN_OUTPUT = [
 # number, "::", a mod-97-invalid IBAN) that its confirming pass must clear.
 
 
+# The raw columns OUTPUT_COLUMNS turns into OUT_DDL.
+SOURCE_DDL = (
+    "uid string, name string, mail string, ssn string, street string, zip string, birth date, "
+    "month date, income int, note string, memo string"
+)
+
+
 def run_output(spark, rows, ddl=OUT_DDL, expected_rows=2, **quality):
     spec = spec_from_dict(spec_data(OUTPUT_COLUMNS, privacy_unit="uid", quality=quality))
-    schema = StructType.fromDDL(ddl)
-    types = {f.name: f.dataType for f in StructType.fromDDL(OUT_DDL).fields}
-    columns = [a.get("rename", c) for c, a in OUTPUT_COLUMNS.items() if a["kind"] != "drop"]
-    df = spark.createDataFrame(rows, schema)
-    return run_gate(output_suite(spec, columns, types, expected_rows), df, "t")
+    df = spark.createDataFrame(rows, StructType.fromDDL(ddl))
+    plan = bound(spec, StructType.fromDDL(SOURCE_DDL))
+    return run_gate(output_suite(plan, expected_rows), df, "t")
 
 
 def test_output_gate_passes_clean_data_and_checks_every_string_column_for_pii(spark):
     gate, _ = run_output(spark, CLEAN_OUTPUT)
-    assert gate.passed and not failed(gate), [c for c in gate.checks if not c["success"]]
-    ids = {c["id"] for c in gate.checks}
+    assert gate.passed and not failed(gate), [c for c in gate.checks if not c.success]
+    ids = {c.id for c in gate.checks}
     for col in ("uid", "name", "street", "zip", "income", "note", "memo"):
         assert {f"output.pii.{col}.{d}" for d in ("email", "phone", "payment_card", "iban")} <= ids
     assert "output.pii.mail.email" not in ids  # an email surrogate is allowed to be an email
@@ -144,9 +156,9 @@ def test_output_pii_leak_in_free_text_fails_with_counts_only(spark, kind, caplog
     assert f"output.pii.note.{kind}" in failed(gate)
     assert {i for i in failed(gate) if not i.startswith("output.pii.note.")} == set()
     assert not gate.passed
-    check = next(c for c in gate.checks if c["id"] == f"output.pii.note.{kind}")
-    assert check["observed"] == {"observed_value": 1}
-    text = json.dumps(gate.to_dict()) + json.dumps(gx_result.to_json_dict()) + caplog.text
+    check = next(c for c in gate.checks if c.id == f"output.pii.note.{kind}")
+    assert check.observed == {"observed_value": 1}
+    text = json.dumps(gate.to_json()) + json.dumps(gx_result.to_json_dict()) + caplog.text
     assert LEAKS[kind] not in text
     for token in LEAKS[kind].split():
         if len(token) >= 5 and (any(ch.isdigit() for ch in token) or "@" in token):
@@ -169,12 +181,12 @@ def test_output_domain_checks_fire_on_planted_defects(spark):
         "output.domain.income",
         "output.row_count",
     }
-    by_id = {c["id"]: c for c in gate.checks}
-    assert by_id["output.domain.age"]["observed"]["unexpected_count"] == 1
-    assert by_id["output.row_count"]["observed"] == {"observed_value": 2}
+    by_id = {c.id: c for c in gate.checks}
+    assert by_id["output.domain.age"].observed["unexpected_count"] == 1
+    assert by_id["output.row_count"].observed == {"observed_value": 2}
     for check in gate.checks:  # counts and schema names only, never a value
-        assert "partial_unexpected_list" not in check["observed"]
-        assert "leaked street" not in json.dumps(check)
+        assert "partial_unexpected_list" not in check.observed
+        assert "leaked street" not in json.dumps(vars(check))
 
 
 def test_output_schema_contract_catches_a_column_that_should_be_dropped(spark):
@@ -182,7 +194,7 @@ def test_output_schema_contract_catches_a_column_that_should_be_dropped(spark):
     rows = [r + ("078-05-1120",) for r in CLEAN_OUTPUT]
     gate, _ = run_output(spark, rows, ddl=ddl)
     assert failed(gate) == {"output.columns"}
-    assert "078-05-1120" not in json.dumps(gate.to_dict())
+    assert "078-05-1120" not in json.dumps(gate.to_json())
 
 
 def test_k_anonymity_expectation_counts_small_classes(spark):
@@ -194,7 +206,7 @@ def test_k_anonymity_expectation_counts_small_classes(spark):
     for k, ok in ((1, True), (2, False), (3, False)):
         exp = ExpectColumnsToBeKAnonymous(column_list=["zip", "age"], k=k)
         gate, _ = run_gate(Suite("output", [Check("output.k_anonymity", exp)]), df, "t")
-        observed = gate.checks[0]["observed"]["observed_value"]
+        observed = gate.checks[0].observed["observed_value"]
         assert gate.passed is ok
         assert observed["classes"] == 3 and observed["smallest_class"] == 1
         below = {1: 0, 2: 1, 3: 2}[k]

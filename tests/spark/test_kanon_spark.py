@@ -10,7 +10,7 @@ from pipelines.kanon.mondrian import CategoricalQI, NumericQI, mondrian
 from pipelines.kanon.privacy import Requirement
 from pipelines.kanon.spark import spark_mondrian
 from pipelines.kanon.verify import check
-from tests.unit.test_mondrian import CITIES, CITY_ROWS
+from tests.hierarchies import CITIES, CITY_ROWS
 
 
 def synthetic(n: int, seed: int = 7) -> pd.DataFrame:
@@ -59,7 +59,7 @@ def test_spark_mondrian_meets_entropy_recursive_and_t_closeness(spark, req, kwar
     """Histogram-based splits in Spark (tiny local_rows), checked by both checkers."""
     from pyspark.sql import functions as F
 
-    from pipelines.kanon.verify import Asked, check_spark
+    from pipelines.kanon.verify import Guarantees, check_spark
 
     rng = np.random.default_rng(5)
     pdf = synthetic(3000, seed=5).assign(sev=rng.choice([1, 2, 3, 4, 5], 3000, p=[.4, .3, .15, .1, .05]))  # fmt: skip
@@ -71,10 +71,10 @@ def test_spark_mondrian_meets_entropy_recursive_and_t_closeness(spark, req, kwar
     local = check(pdf, got, numeric=["age", "zip"], hierarchies={"city": CITY_ROWS}, k=req.k,
                   sensitive=sens, **kwargs)  # fmt: skip
     assert local.violations == [] and local.suppressed == 0 and local.classes > 30
-    asked = Asked(req.k, kwargs.get("l"), kwargs.get("l_kind", "distinct"), kwargs.get("c"),
+    asked = Guarantees(req.k, kwargs.get("l"), kwargs.get("l_kind", "distinct"), kwargs.get("c"),
                   kwargs.get("t"), kwargs.get("ordered", False))  # fmt: skip
     remote = check_spark(out, originals={c: f"raw_{c}" for c in ("age", "zip", "city")},
-                         numeric=["age", "zip"], hierarchies={"city": CITY_ROWS}, asked=asked,
+                         numeric=["age", "zip"], hierarchies={"city": CITY_ROWS}, guarantees=asked,
                          sensitive=sens)  # fmt: skip
     assert remote.violations == []
     assert (remote.k, remote.l, remote.classes) == (local.k, local.l, local.classes)
@@ -110,7 +110,7 @@ def test_spark_phase_does_not_collect_records(spark, monkeypatch):
 def test_spark_checker_agrees_with_the_pandas_checker_and_catches_violations(spark):
     from pyspark.sql import functions as F
 
-    from pipelines.kanon.verify import Asked, check_spark
+    from pipelines.kanon.verify import Guarantees, check_spark
 
     pdf = synthetic(1500, seed=3)
     df = spark.createDataFrame(pdf)
@@ -118,7 +118,7 @@ def test_spark_checker_agrees_with_the_pandas_checker_and_catches_violations(spa
     out = spark_mondrian(kept, QIS, 5, sensitive="sick", l=2, local_rows=400)
     originals = {c: f"raw_{c}" for c in ("age", "zip", "city")}
     args = dict(originals=originals, numeric=["age", "zip"], hierarchies={"city": CITY_ROWS},
-                asked=Asked(5, 2), sensitive="sick")  # fmt: skip
+                guarantees=Guarantees(5, 2), sensitive="sick")  # fmt: skip
     report = check_spark(out, **args)
     local = check(pdf, out.toPandas().sort_values("rid").reset_index(drop=True),
                   numeric=["age", "zip"], hierarchies={"city": CITY_ROWS}, k=5,
@@ -173,13 +173,13 @@ def test_run_applies_k_anonymity_verifies_and_gates_it(spark, warehouse, key_env
     spec = spec_from_dict(spec_data(columns, source={"path": f"{name}/raw"},
                                     sink={"path": f"{name}/anon"}, k_anonymity=ka))  # fmt: skip
     res = run_partition(spec, "2026-11-20")
-    summary = res.manifest["k_anonymity"]
+    summary = res.record.k_anonymity
     assert summary["smallest_class"] >= 5 and summary["fewest_sensitive_values"] >= 2
     assert summary["untruthful_cells"] == 0 and summary["suppressed"] == 0
     assert summary["prosecutor_risk"]["highest"] <= 1 / 5 and summary["discernibility"] >= 600 * 5
-    gate = {c["id"]: c for c in res.manifest["quality"]["output"]["checks"]}
-    assert gate["output.k_anonymity"]["success"] and gate["output.l_diversity"]["success"]
-    assert res.manifest["output_schema"]["age"] == "string"
+    gate = {c.id: c for c in res.record.quality.output.checks}
+    assert gate["output.k_anonymity"].success and gate["output.l_diversity"].success
+    assert res.record.output_schema["age"] == "string"
     published = spark.read.parquet(res.published).toPandas()
     assert len(published) == 600
     assert published.groupby(["age", "zip", "city"]).size().min() >= 5
@@ -251,14 +251,14 @@ def test_run_with_dates_entropy_t_closeness_and_a_window(spark, warehouse, key_e
     spec = spec_from_dict(spec_data(columns, source={"path": f"{name}/raw"},
                                     sink={"path": f"{name}/anon"}, k_anonymity=ka))  # fmt: skip
     res = run_partition(spec, "2026-11-20")
-    summary = res.manifest["k_anonymity"]
+    summary = res.record.k_anonymity
     assert summary["window_partitions"] == ["2026-11-19", "2026-11-18"]
     assert summary["smallest_class"] >= 5 and summary["entropy_l"] >= 2 - 1e-9
     assert summary["largest_t"] <= 0.3 + 1e-9 and summary["untruthful_cells"] == 0
     assert 0 < summary["ncp"]["seen"] < 1 and 0 < summary["gcp"] < 1
-    gate = {c["id"]: c for c in res.manifest["quality"]["output"]["checks"]}
+    gate = {c.id: c for c in res.record.quality.output.checks}
     for check_id in ("output.k_anonymity", "output.l_diversity", "output.t_closeness"):
-        assert gate[check_id]["success"], check_id
+        assert gate[check_id].success, check_id
     published = spark.read.parquet(res.published).toPandas()
     assert len(published) == 400  # only the current partition is published
     assert published.groupby(["age", "seen", "city"]).size().min() >= 5

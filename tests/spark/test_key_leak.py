@@ -53,10 +53,10 @@ def test_no_key_material_in_plans_status_store_or_logs(spark, warehouse, key_env
     assert result.output_rows == 20
 
     # Plans of the same transformation, in every explain mode.
-    from pipelines.desensitize import desensitize
+    from tests.spark.helpers import desensitized
 
     df = spark.read.parquet(str(warehouse / "leak" / "raw")).drop("dt")
-    out = desensitize(df, spec, resolve_keys(spec), dt.date(2026, 11, 25))
+    out = desensitized(df, spec, dt.date(2026, 11, 25))
     texts = [out._jdf.queryExecution().toString()]
     for mode in ("simple", "extended", "codegen", "cost", "formatted"):
         buf = io.StringIO()

@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 from pipelines.cli import app
 from pipelines.errors import QualityGateFailed
 from pipelines.runner import run_partition
-from tests.spark.test_gate_runs import PLANTED, clean_rows, tables  # noqa: F401 (fixture)
+from tests.spark.helpers import PLANTED, clean_rows
 
 
-def test_status_and_quarantine_release_and_drop(spark, tables, tmp_path, warehouse):  # noqa: F811
+def test_status_and_quarantine_release_and_drop(spark, tables, tmp_path, warehouse):
     write, make, raw, sink = tables
     write(clean_rows("2026-11-10", 8))
     write(clean_rows("2026-11-11", 7) + [("u9", f"mail {PLANTED['email']}", 1.0, "2026-11-11")])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import uuid
@@ -10,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import storage
 from pipelines.errors import (
     KeyMaterialError,
     MissingInputError,
@@ -20,6 +18,9 @@ from pipelines.errors import (
 )
 from pipelines.runner import run_partition
 from pipelines.spec import spec_from_dict
+from pipelines.storage import base as storage_base
+from pipelines.storage import files as storage_files
+from tests.spark.helpers import digest_tree
 from tests.specs import spec_data
 
 DDL = "uid string, email string, amount double, dt string"
@@ -58,15 +59,6 @@ def catalog_tables(spark, name: str, rows: list[tuple]) -> object:
     spark.sql(f"DROP TABLE IF EXISTS anonc.{name}")
     spark.createDataFrame(rows, DDL).write.partitionBy("dt").saveAsTable(f"rawc.{name}")
     return make({"table": f"rawc.{name}"}, {"table": f"anonc.{name}"})
-
-
-def digest_tree(root: Path) -> dict[str, str]:
-    """Content hash of every file under root (relative path -> sha256)."""
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 def test_path_table_publish_and_manifest(spark, path_tables):
@@ -109,7 +101,7 @@ def test_failure_between_staging_and_publish_leaves_published_identical(spark, p
     def boom(*args, **kwargs):
         raise RuntimeError("injected failure before publish")
 
-    monkeypatch.setattr(storage.Table, "publish", boom)
+    monkeypatch.setattr(storage_base.Table, "publish", boom)
     with pytest.raises(RuntimeError, match="injected"):
         run_partition(spec, "2026-11-25")
     assert digest_tree(sink / "dt=2026-11-25") == before
@@ -120,7 +112,7 @@ def test_failure_during_swap_fallback_is_never_a_mix(spark, path_tables, monkeyp
     """Without renameat2 the rename fallback still publishes whole partitions."""
     spec, _, sink = path_tables
     run_partition(spec, "2026-11-25")
-    monkeypatch.setattr(storage, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(storage_files, "exchange", lambda a, b: False)
     res = run_partition(spec, "2026-11-25")
     manifest = json.loads((sink / "dt=2026-11-25" / "_manifest.json").read_text())
     assert manifest["run_id"] == res.run_id
@@ -137,7 +129,7 @@ def test_undeclared_column_fails_closed_before_anything_is_written(spark, wareho
     assert not (warehouse / "undeclared" / "anon").exists()
     spec = make({"path": "undeclared/raw"}, {"path": "undeclared/anon"}, undeclared="drop")
     res = run_partition(spec, "2026-11-25")
-    assert res.manifest["columns"]["ssn"] == {"kind": "drop", "reason": "undeclared"}
+    assert res.record.columns["ssn"] == {"kind": "drop", "reason": "undeclared"}
     assert "ssn" not in spark.read.parquet(res.published).columns
 
 
@@ -187,11 +179,12 @@ def test_catalog_tables_publish_rerun_and_read_by_sql(spark, key_env):
     assert after == before
     assert Path(b.published).is_dir()  # previous version kept for in-flight readers
     assert Path(a.published).is_dir()
+    from pipelines.partition import Partition
     from pipelines.session import session_warehouse
-    from pipelines.storage import Table
+    from pipelines.storage.base import open_table
 
-    sink = Table(spec.sink, "dt", session_warehouse(spark))
-    assert sink.read_manifest(spark, "2026-11-25")["run_id"] == c.run_id
+    sink = open_table(spec.sink, "dt", session_warehouse(spark), spark)
+    assert sink.read_manifest(Partition.parse("dt", "2026-11-25")).run_id == c.run_id
 
 
 def test_catalog_schema_change_is_refused(spark, key_env):
@@ -289,10 +282,10 @@ def test_orchestrated_steps_publish_what_one_run_publishes(spark, path_tables):
     manifest = json.loads((part / "_manifest.json").read_text())
     assert manifest["run_id"] == staged.run_id and manifest["input_rows"] == 50
     assert manifest["quality"]["input"]["passed"] and manifest["quality"]["output"]["passed"]
-    assert manifest["key_fingerprints"] == whole.manifest["key_fingerprints"]
+    assert manifest["key_fingerprints"] == whole.record.key_fingerprints
     assert set(manifest["timings"]) >= {"desensitize_and_stage", "output_gate", "total"}
     assert not (part / "_stage.json").exists() and not (part / "_gx_result.json").exists()
-    assert set(manifest) == set(whole.manifest)  # the same manifest as an in-process run
+    assert set(manifest) == set(whole.record.to_json())  # the same manifest as an in-process run
 
     # Repeating validate or publish after the publish changes nothing.
     before = digest_tree(sink)
@@ -347,7 +340,7 @@ def test_orchestrated_validate_quarantines_a_failed_output(spark, path_tables, m
     def failing(suite, df, name):
         result, gx = real(suite, df, name)
         result.passed = False
-        result.checks[0]["success"] = False
+        result.checks[0].success = False
         return result, gx
 
     monkeypatch.setattr(gate, "run_gate", failing)

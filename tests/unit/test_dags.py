@@ -117,8 +117,8 @@ def test_failure_callback_line_names_the_run_and_the_quarantine(tmp_path, monkey
     monkeypatch.syspath_prepend(str(DAGS))
     import anonymize_pipelines as m
 
-    from pipelines.layout import run_pointer
     from pipelines.spec import load_spec
+    from pipelines.storage.layout import run_pointer
 
     monkeypatch.setattr(m, "WAREHOUSE", str(tmp_path))
     spec = load_spec(ROOT / "conf" / "pipelines" / "demo.yaml")  # sink anon.customer_events
@@ -131,7 +131,7 @@ def test_failure_callback_line_names_the_run_and_the_quarantine(tmp_path, monkey
     line = m.failure_summary(spec, context)
     assert "run_id=- " in line and "dag=anon__demo task=validate partition=2026-11-25" in line
     root = tmp_path / "anon.db" / "customer_events"
-    pointer = run_pointer(root, "dt", "2026-11-25", airflow_run)
+    pointer = run_pointer(root, "dt=2026-11-25", airflow_run)
     pointer.parent.mkdir(parents=True)
     pointer.write_text(json.dumps({"run_id": "20261125T010203Z-abcd1234"}))
     assert "run_id=20261125T010203Z-abcd1234" in m.failure_summary(spec, context)

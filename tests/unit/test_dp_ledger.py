@@ -13,11 +13,12 @@ import tempfile
 
 import pytest
 
-from pipelines.dp.ledger import Ledger, cost
+from pipelines.dp.accounting import Budget
+from pipelines.dp.ledger import Ledger
 from pipelines.errors import BudgetExceededError
-from pipelines.spec.models import BudgetPolicy
+from pipelines.spec.dp import BudgetPolicy
 
-PURE = {"measure": "pure", "epsilon": 1.0, "rho": 0.0, "delta": 0.0}
+PURE = Budget.pure(1.0)
 
 
 def test_refuses_over_budget_naming_what_remains(tmp_path):
@@ -27,8 +28,8 @@ def test_refuses_over_budget_naming_what_remains(tmp_path):
     ledger.reserve("d", "2026-11-02", "r", "run2", PURE, policy)
     with pytest.raises(BudgetExceededError, match=r"needs epsilon 1 .*only 0\.5 of 2\.5 remains"):
         ledger.reserve("d", "2026-11-03", "r", "run3", PURE, policy)
-    assert [c["status"] for c in ledger.history("d")] == ["reserved", "reserved"]
-    assert ledger.remaining("d", policy, "2026-11-03")["remaining"] == pytest.approx(0.5)
+    assert [c.status for c in ledger.history("d")] == ["reserved", "reserved"]
+    assert ledger.remaining("d", policy, "2026-11-03").remaining == pytest.approx(0.5)
 
 
 def test_rolling_window_counts_every_window_containing_the_partition(tmp_path):
@@ -58,16 +59,16 @@ def test_refunds_do_not_count_and_person_partition_composes_in_parallel(tmp_path
 
 def test_zcdp_policy_charges_pure_releases_rho_epsilon_squared_over_two(tmp_path):
     policy = BudgetPolicy(rho=1.0)
-    assert cost(policy, PURE) == 0.5
-    assert cost(policy, {"measure": "zcdp", "epsilon": 0, "rho": 0.3, "delta": 0}) == 0.3
+    assert PURE.cost("rho") == 0.5
+    assert Budget.zcdp(0.3).cost("rho") == 0.3
     ledger = Ledger(tmp_path / "l.sqlite")
     ledger.reserve("d", "2026-11-01", "r", "a", PURE, policy)
     ledger.reserve("d", "2026-11-01", "r", "b", PURE, policy)
     with pytest.raises(BudgetExceededError, match="rho"):
-        ledger.reserve("d", "2026-11-02", "r", "c", {**PURE, "epsilon": 0.1}, policy)
+        ledger.reserve("d", "2026-11-02", "r", "c", Budget.pure(0.1), policy)
     delta_policy = BudgetPolicy(epsilon=10, delta=1e-6)
     with pytest.raises(BudgetExceededError, match="delta"):
-        ledger.reserve("e", "2026-11-01", "r", "d", {**PURE, "delta": 2e-6}, delta_policy)
+        ledger.reserve("e", "2026-11-01", "r", "d", Budget.pure(1.0, 2e-6), delta_policy)
 
 
 def _spend(args):  # a separate process
@@ -114,7 +115,7 @@ def postgres_url():
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _race(target) -> list[dict]:  # noqa: ANN001
+def _race(target) -> list:  # noqa: ANN001
     jobs = [(target, f"2026-11-{d:02d}") for d in range(1, 13)]
     with mp.get_context("spawn").Pool(6) as pool:
         won = pool.map(_spend, jobs)
@@ -128,7 +129,7 @@ def test_concurrent_processes_never_overspend(tmp_path):
     path = tmp_path / "l.sqlite"
     Ledger(path)
     charges = _race(path)
-    assert len(charges) == 5 and sum(c["epsilon"] for c in charges) == 5.0
+    assert len(charges) == 5 and sum(c.budget.epsilon for c in charges) == 5.0
 
 
 @pytest.mark.slow
@@ -139,5 +140,5 @@ def test_shared_postgresql_ledger_refuses_and_serializes(postgres_url):
     ledger = Ledger(postgres_url)
     with pytest.raises(BudgetExceededError, match="only 0 of 5 remains"):
         ledger.reserve("d", "2026-11-20", "r", "late", PURE, BudgetPolicy(epsilon=5.0))
-    ledger.settle(charges[0]["id"], "spent")
-    assert ledger.released("d", charges[0]["partition"], "r")["run_id"] == charges[0]["run_id"]
+    ledger.settle(charges[0].id, "spent")
+    assert ledger.released("d", charges[0].partition, "r").run_id == charges[0].run_id

@@ -14,14 +14,15 @@ import pytest
 from scipy import stats
 
 from pipelines.dp import mechanisms as mech
-from pipelines.dp.release import plan
-from pipelines.spec.models import Release
+from pipelines.dp.accounting import Budget
+from pipelines.dp.release import plan_release
+from pipelines.spec.dp import Release
 
 ALPHA = 1e-6
 N = 20_000
 
 
-def chi_square_against_pmf(noise: mech.Noise, samples: np.ndarray) -> float:
+def chi_square_against_pmf(noise: mech.DiscreteNoise, samples: np.ndarray) -> float:
     """p-value of Pearson's test of the samples against the exact pmf (tails pooled)."""
     reach = int(math.ceil(3 * noise.scale)) + 1
     support = np.arange(-reach, reach + 1)
@@ -40,8 +41,8 @@ def chi_square_against_pmf(noise: mech.Noise, samples: np.ndarray) -> float:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("noise", [mech.Noise("laplace", 0.7), mech.Noise("laplace", 4.0),
-                                   mech.Noise("gaussian", 1.5), mech.Noise("gaussian", 6.0)])  # fmt: skip
+@pytest.mark.parametrize("noise", [mech.DiscreteNoise("laplace", 0.7), mech.DiscreteNoise("laplace", 4.0),
+                                   mech.DiscreteNoise("gaussian", 1.5), mech.DiscreteNoise("gaussian", 6.0)])  # fmt: skip
 def test_samplers_match_the_exact_pmf_and_variance(noise):
     samples = np.array(noise.add([0] * N))
     assert chi_square_against_pmf(noise, samples) > ALPHA
@@ -58,18 +59,25 @@ def test_samplers_match_the_exact_pmf_and_variance(noise):
 
 
 def test_noise_is_added_to_the_values():
-    noisy = mech.Noise("laplace", 1e-3).add([5, -7, 10**12])
-    assert noisy == [5, -7, 10**12]  # scale 1e-3: P(nonzero) ≈ 2e^-1000
+    """Each value comes back as itself plus its own centred noise, in order."""
+    values = [10**12, -7] * 1000
+    for noise in (mech.DiscreteNoise("laplace", 3.0), mech.DiscreteNoise("gaussian", 3.0)):
+        diffs = np.array(noise.add(values)) - np.array(values)
+        # P(noise = 0) ≈ 0.165 (Laplace b=3) or 0.133 (Gaussian σ=3): most values move
+        assert len(diffs) == len(values) and np.count_nonzero(diffs) > 1500
+        assert (np.abs(diffs) < 10**6).all()  # order kept: no value landed on another
+        sd = math.sqrt(noise.variance() / len(values))
+        assert abs(diffs.mean()) < stats.norm.isf(ALPHA / 2) * sd
 
 
 def test_half_width_is_the_95_percent_quantile_of_the_exact_pmf():
-    for noise in (mech.Noise("laplace", 10.0), mech.Noise("gaussian", 10.0)):
+    for noise in (mech.DiscreteNoise("laplace", 10.0), mech.DiscreteNoise("gaussian", 10.0)):
         t = noise.half_width()
         x = np.arange(-t, t + 1)
         assert noise.pmf(x).sum() >= 0.95 > noise.pmf(x[1:-1]).sum()
     # ≈ b·ln 20 for a wide discrete Laplace, ≈ 1.96σ for a wide discrete Gaussian
-    assert mech.Noise("laplace", 100.0).half_width() == pytest.approx(100 * math.log(20), rel=0.01)
-    assert mech.Noise("gaussian", 100.0).half_width() == pytest.approx(196, abs=1)
+    assert mech.DiscreteNoise("laplace", 100.0).half_width() == pytest.approx(100 * math.log(20), rel=0.01)
+    assert mech.DiscreteNoise("gaussian", 100.0).half_width() == pytest.approx(196, abs=1)
 
 
 def test_scales_follow_the_formulas_and_opendp_maps():
@@ -134,13 +142,13 @@ def test_plan_splits_the_budget_and_charges_it():
                     "total": {"kind": "sum", "column": "amount", "lower": 0, "upper": 100,
                               "resolution": 0.01}},
         "budget": {"epsilon": 1.0, "split": {"selection": 2}}})  # fmt: skip
-    p = plan(rel)
+    p = plan_release(rel)
     assert p.shares == pytest.approx({"n": 0.25, "total": 0.25, "selection": 0.5})
     assert p.noises["n"].scale == pytest.approx(4 * 5 / 0.25)  # Δ1 = L0·L∞
     assert p.noises["total"].scale == pytest.approx(4 * 5 * 10_000 / 0.25)  # fixed point
-    assert p.charge() == {"measure": "pure", "epsilon": 1.0, "rho": 0.0, "delta": 1e-6}
+    assert p.charge() == Budget.pure(1.0, 1e-6)
     assert p.selection.epsilon == pytest.approx(0.5) and p.selection.l0 == 4
-    z = plan(rel.model_copy(update={"budget": rel.budget.model_copy(
+    z = plan_release(rel.model_copy(update={"budget": rel.budget.model_copy(
         update={"epsilon": 1.0, "delta": 1e-6, "noise": "gaussian"})}))  # fmt: skip
     assert z.zcdp and z.total == pytest.approx(mech.rho_from_approx(1.0, 1e-6))
     assert z.noises["n"].scale == pytest.approx(2 * 5 / math.sqrt(2 * z.shares["n"]))
@@ -152,7 +160,7 @@ def test_release_noise_is_calibrated_end_to_end():
     the spread of each metric equals its planned noise; means are unbiased."""
     import pandas as pd
 
-    from pipelines.dp.release import ROWS, UNITS, _Finisher
+    from pipelines.dp.release import ROWS, UNITS, NoisyBatches
 
     rel = Release.model_validate({
         "sink": {"path": "x"}, "group_by": ["g"], "keys": {"values": {"g": ["x"]}},
@@ -160,11 +168,11 @@ def test_release_noise_is_calibrated_end_to_end():
         "metrics": {"n": {"kind": "count"},
                     "total": {"kind": "sum", "column": "v", "lower": 0, "upper": 10, "resolution": 1}},
         "budget": {"rho": 0.5}})  # fmt: skip
-    p = plan(rel)
+    p = plan_release(rel)
     groups = 4000
     batch = pd.DataFrame({"g": [str(i) for i in range(groups)], ROWS: 10_000, UNITS: 5000,
                           "total": 50_000})  # fmt: skip
-    out = next(iter(_Finisher(rel, p, True, False)([batch])))
+    out = next(iter(NoisyBatches(rel, p, True, False)([batch])))
     for metric, truth in (("n", 10_000), ("total", 50_000)):
         noise = p.noises[metric]
         errors = out[metric].to_numpy(dtype=float) - truth

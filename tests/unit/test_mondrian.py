@@ -15,16 +15,10 @@ from hypothesis import strategies as st
 from pipelines.kanon.hierarchy import Hierarchy
 from pipelines.kanon.mondrian import CategoricalQI, NumericQI, mondrian
 from pipelines.kanon.verify import check
+from tests.hierarchies import CITIES, CITY_ROWS
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"
 ADULT = SHARED / "data" / "adult"
-
-# A small three-level hierarchy: city -> region -> *.
-CITY_ROWS = [
-    ["berlin", "north", "*"], ["hamburg", "north", "*"], ["kiel", "north", "*"],
-    ["munich", "south", "*"], ["stuttgart", "south", "*"], ["ulm", "south", "*"],
-]  # fmt: skip
-CITIES = Hierarchy.from_rows("city", CITY_ROWS)
 
 
 def table(ages, cities, sick):

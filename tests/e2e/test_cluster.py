@@ -20,7 +20,7 @@ import pytest
 from pipelines.packaging import build_zip
 from pipelines.runner import run_partition
 from tests.conftest import TEST_KEY
-from tests.spark.test_spark_submit import source_and_specs
+from tests.e2e.helpers import source_and_specs
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

@@ -162,8 +162,8 @@ def test_backfill_publishes_three_days_and_a_rerun_changes_nothing_else(airflow)
     rows_before = rows(parts[DAYS[1]])
     release_before = digest(published(wh, "customer_postal_counts", DAYS[1]))
     ledger = Ledger(f"sqlite:///{wh / '_dp' / 'ledger.sqlite'}")
-    charges = [c for c in ledger.history("demo") if c["partition"] == DAYS[1]]
-    assert [c["status"] for c in charges] == ["spent"]
+    charges = [c for c in ledger.history("demo") if c.partition == DAYS[1]]
+    assert [c.status for c in charges] == ["spent"]
 
     again = run(DAYS[1])  # a new Airflow run of the same day, as a cleared backfill makes
     assert again["state"] == "success", again
@@ -175,5 +175,5 @@ def test_backfill_publishes_three_days_and_a_rerun_changes_nothing_else(airflow)
         assert digest(parts[day]) == before[day]
     # The completed DP release was republished as stored, not drawn or charged again.
     assert digest(published(wh, "customer_postal_counts", DAYS[1])) == release_before
-    charges = [c for c in ledger.history("demo") if c["partition"] == DAYS[1]]
-    assert [c["status"] for c in charges] == ["spent"]
+    charges = [c for c in ledger.history("demo") if c.partition == DAYS[1]]
+    assert [c.status for c in charges] == ["spent"]

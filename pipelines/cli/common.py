@@ -1,0 +1,121 @@
+"""What every ``anonymize`` command shares: the Typer apps, consoles, errors, options.
+
+Logs go to stderr and carry run id, partition and counts, never cell values or
+keys; with ``--json`` the last line on stdout is one JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from pipelines.errors import PipelinesError
+
+HELP = """The ``anonymize`` command.
+
+Exit codes: 0 success; 1 run failed; 2 usage error; 3 bad spec or key;
+4 missing input; 5 quality gate failed; 6 privacy budget exceeded.
+"""
+
+# Tracebacks never show local variables: they may hold cell values or key bytes.
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help=HELP,
+    pretty_exceptions_show_locals=False,
+)
+spec_app = typer.Typer(no_args_is_help=True, help="Validate specs and print their JSON Schema.")
+app.add_typer(spec_app, name="spec")
+quality_app = typer.Typer(no_args_is_help=True, help="Data-quality reports.")
+app.add_typer(quality_app, name="quality")
+budget_app = typer.Typer(no_args_is_help=True, help="The DP privacy-budget ledger.")
+app.add_typer(budget_app, name="budget")
+quarantine_app = typer.Typer(no_args_is_help=True, help="Partitions that failed a gate.")
+app.add_typer(quarantine_app, name="quarantine")
+
+err = Console(stderr=True, soft_wrap=True)  # never break an error line
+out = Console(soft_wrap=True)
+
+
+WarehouseOption = Annotated[
+    str | None,
+    typer.Option(help="Warehouse root (default $ANONYMIZE_WAREHOUSE or ./warehouse)."),
+]
+MasterOption = Annotated[str | None, typer.Option(help="Spark master URL (default local[*]).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print a JSON summary last.")]
+
+
+def setup_logging(verbose: bool) -> None:
+    """Send the product's logs to stderr through rich.
+
+    Args:
+        verbose: INFO level (else WARNING).
+    """
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(name)s: %(message)s",
+        handlers=[RichHandler(console=err, show_path=False, show_time=False)],
+        force=True,
+    )
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+
+
+def parse_conf(pairs: list[str]) -> dict[str, str]:
+    """``--conf key=value`` options as a dict.
+
+    Args:
+        pairs: The option values.
+
+    Returns:
+        Key -> value.
+
+    Raises:
+        typer.BadParameter: A pair without ``=`` (exit 2).
+    """
+    conf = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected key=value, got '{pair}'", param_hint="--conf")
+        conf[key.strip()] = value
+    return conf
+
+
+def fail(exc: BaseException, what: str = "run") -> NoReturn:
+    """Print one error line and exit with the error's code.
+
+    Our own errors carry messages written to name columns and partitions only. Any
+    other exception (Spark, IO) is reported by class and Spark error condition alone:
+    Spark messages can quote cell values (e.g. CAST_INVALID_INPUT names the value).
+
+    Args:
+        exc: The error.
+        what: The command, for the message.
+
+    Raises:
+        typer.Exit: Always, with the error's exit code.
+    """
+    if isinstance(exc, PipelinesError | AssertionError):
+        message = str(exc)
+    else:
+        condition = getattr(exc, "getCondition", lambda: None)()
+        message = f"{what} failed: {type(exc).__name__}" + (f" [{condition}]" if condition else "")
+    err.print(f"[bold red]error[/] ({type(exc).__name__}): {message}", highlight=False)
+    raise typer.Exit(getattr(exc, "exit_code", 1))
+
+
+def emit_json(payload: dict[str, Any]) -> None:
+    """Write one JSON object as the last line of stdout.
+
+    Args:
+        payload: A JSON-ready mapping.
+    """
+    sys.stdout.write(json.dumps(payload, default=str) + "\n")
+    sys.stdout.flush()

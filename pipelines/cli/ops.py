@@ -1,0 +1,156 @@
+"""Commands for operating published tables: status, quarantine, Data Docs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipelines.cli.common import (
+    MasterOption,
+    WarehouseOption,
+    app,
+    emit_json,
+    err,
+    fail,
+    out,
+    quality_app,
+    quarantine_app,
+    setup_logging,
+)
+from pipelines.errors import SpecError
+
+
+def _specs(spec: Path | None) -> list[Path]:
+    if spec is not None:
+        return [spec]
+    found = sorted(Path("conf/pipelines").glob("*.yaml"))
+    if not found:
+        raise SpecError("no SPEC given and no conf/pipelines/*.yaml here")
+    return found
+
+
+@app.command()
+def status(
+    spec: Annotated[Path | None, typer.Argument(help="Spec (default: conf/pipelines/*).")] = None,
+    master: MasterOption = None,
+    warehouse: WarehouseOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Per partition: published / quarantined / staged / missing, with run id and time."""
+    from rich.table import Table
+
+    from pipelines.ops import status as partition_status
+
+    setup_logging(False)
+    report = {}
+    try:
+        for path in _specs(spec):
+            report[str(path)] = partition_status(path, master=master, warehouse=warehouse)
+    except Exception as exc:
+        fail(exc, "status")
+    for path, rows in report.items():
+        table = Table(title=str(path))
+        for col in ("partition", "state", "run id", "at", "note"):
+            table.add_column(col)
+        for r in rows:
+            note = ", ".join(r.get("failed", [])) or (
+                f"later run {r['later_quarantine']} quarantined" if "later_quarantine" in r
+                else (r.get("status") or ""))  # fmt: skip
+            if r.get("staged") and r["state"] != "staged":
+                staged = f"staged, unpublished: {', '.join(r['staged'])}"
+                note = f"{note}; {staged}" if note else staged
+            table.add_row(r["partition"], r["state"], r["run_id"] or "", r["at"] or "", note)
+        out.print(table)
+    if as_json:
+        emit_json(report)
+
+
+@quarantine_app.command("list")
+def quarantine_list_cmd(
+    spec: Annotated[Path, typer.Argument(help="Pipeline spec (YAML).")],
+    master: MasterOption = None,
+    warehouse: WarehouseOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Quarantined runs: partition, run id, failed stage and checks (counts only)."""
+    from rich.table import Table
+
+    from pipelines.ops import quarantine_list
+
+    setup_logging(False)
+    try:
+        entries = quarantine_list(spec, master=master, warehouse=warehouse)
+    except Exception as exc:
+        fail(exc, "quarantine list")
+    table = Table(title=f"quarantine: {spec}")
+    for col in ("partition", "run id", "stage", "failed checks", "data", "released"):
+        table.add_column(col)
+    for e in entries:
+        table.add_row(e["partition"], e["run_id"], e["failed_stage"] or "",
+                      ", ".join(e["failed_checks"]), "yes" if e["has_data"] else "no",
+                      "yes" if e["released"] else "")  # fmt: skip
+    out.print(table)
+    if as_json:
+        emit_json({"quarantine": entries})
+
+
+@quarantine_app.command("release")
+def quarantine_release_cmd(
+    spec: Annotated[Path, typer.Argument(help="Pipeline spec (YAML).")],
+    partition: Annotated[str, typer.Option(help="Partition value.")],
+    run_id: Annotated[str, typer.Option("--run-id", help="The quarantined run.")],
+    reason: Annotated[str, typer.Option(help="Why the failed gate is overridden (recorded).")],
+    master: MasterOption = None,
+    warehouse: WarehouseOption = None,
+) -> None:
+    """Publish a quarantined run's data despite its failed gate (recorded in the manifest)."""
+    from pipelines.ops import quarantine_release
+
+    setup_logging(False)
+    try:
+        where = quarantine_release(spec, partition, run_id, reason, master=master,
+                                   warehouse=warehouse)  # fmt: skip
+    except Exception as exc:
+        fail(exc, "quarantine release")
+    err.print(f"released {partition} (run {run_id}) despite its gate: {where}", highlight=False)
+
+
+@quarantine_app.command("drop")
+def quarantine_drop_cmd(
+    spec: Annotated[Path, typer.Argument(help="Pipeline spec (YAML).")],
+    partition: Annotated[str, typer.Option(help="Partition value.")],
+    run_id: Annotated[str, typer.Option("--run-id", help="The quarantined run.")],
+    master: MasterOption = None,
+    warehouse: WarehouseOption = None,
+) -> None:
+    """Delete a quarantined run's data and gate result."""
+    from pipelines.ops import quarantine_drop
+
+    setup_logging(False)
+    try:
+        where = quarantine_drop(spec, partition, run_id, master=master, warehouse=warehouse)
+    except Exception as exc:
+        fail(exc, "quarantine drop")
+    err.print(f"dropped {where}", highlight=False)
+
+
+@quality_app.command("docs")
+def quality_docs(
+    warehouse: WarehouseOption = None,
+    open_browser: Annotated[bool, typer.Option("--open", help="Open it in a browser.")] = False,
+) -> None:
+    """Print the path of the Data Docs site (built when partitions are published)."""
+    from pipelines.quality.docs import index_path
+    from pipelines.session import warehouse_root
+
+    index = index_path(warehouse_root(warehouse))
+    if not index.is_file():
+        err.print(f"no Data Docs yet under {index.parent}: publish a partition first")
+        raise typer.Exit(4)
+    out.print(str(index), highlight=False)
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(index.as_uri())

@@ -1,0 +1,127 @@
+"""``hash``: keyed pseudonyms, HMAC-SHA256 of the (normalized) UTF-8 value.
+
+The YAML kind is ``hash``; everywhere else the product calls the result what it
+is, a keyed pseudonym.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field, model_validator
+
+from pipelines.desensitize.operator import ActionSpec, Context, Domain, Normalization, Operator
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column
+
+#: Token alphabet (a regex class) and full length per encoding.
+TOKEN_FORMATS = {"hex": ("0-9a-f", 64), "base32": ("a-z2-7", 48), "base64url": ("A-Za-z0-9_-", 43)}
+
+# Spark's conv(x, 16, 32) writes base-32 digits with the "base32hex" alphabet; a
+# character-wise translate maps them onto RFC 4648's alphabet (lower case).
+_B32HEX = "0123456789ABCDEFGHIJKLMNOPQRSTUV"
+_B32 = "abcdefghijklmnopqrstuvwxyz234567"
+
+
+class PseudonymSpec(ActionSpec):
+    """Keyed pseudonym: HMAC-SHA256(key, UTF-8(normalized value)).
+
+    ``encoding`` renders the 32-byte digest as ``hex`` (64 chars), ``base32``
+    (RFC 4648 alphabet, lower case, no padding) or ``base64url`` (no padding),
+    truncated to ``length`` characters when given. A token of L characters keeps
+    4L (hex), 5L (base32) or 6L (base64url) bits; keep at least 64 bits where
+    pseudonyms must stay distinct. Non-string columns are cast to their Spark
+    string form first. Null stays null.
+    """
+
+    kind: Literal["hash"]
+    key: str = "main"
+    encoding: Literal["hex", "base32", "base64url"] = "hex"
+    length: int | None = Field(None, ge=8)
+    normalize: tuple[Normalization, ...] = ()
+
+    @model_validator(mode="after")
+    def _length_fits(self) -> PseudonymSpec:
+        limit = TOKEN_FORMATS[self.encoding][1]
+        if self.length is not None and self.length > limit:
+            raise ValueError(f"length {self.length} exceeds {limit} for encoding {self.encoding}")
+        return self
+
+
+def _base32(hex_digest: Column, length: int) -> Column:
+    """RFC 4648 base32 (lower case, no padding) of the first ``length`` characters.
+
+    Every 60 bits (15 hex digits, the most ``conv`` reads into its 64-bit number that
+    is a multiple of both 4 and 5 bits) encode to exactly 12 base32 characters, so
+    the digest is converted chunk by chunk; 4 chunks cover 48 characters.
+    """
+    from pyspark.sql import functions as F
+
+    chunks = []
+    for i in range((length + 11) // 12):
+        piece = F.conv(F.substring(hex_digest, 15 * i + 1, 15), 16, 32)
+        chunks.append(F.lpad(piece, 12, "0"))
+    return F.substring(F.translate(F.concat(*chunks), _B32HEX, _B32), 1, length)
+
+
+def encode_digest(hex_digest: Column, encoding: str, length: int | None) -> Column:
+    """Render a hex SHA-256 digest in a token format.
+
+    Args:
+        hex_digest: A column of 64 lower-case hex digits.
+        encoding: ``hex``, ``base32`` or ``base64url``.
+        length: Characters to keep (None: the whole digest).
+
+    Returns:
+        A string column of tokens.
+    """
+    from pyspark.sql import functions as F
+
+    if encoding == "hex":
+        return F.substring(hex_digest, 1, length) if length else hex_digest
+    if encoding == "base32":
+        return _base32(hex_digest, length or 48)
+    b64 = F.translate(F.base64(F.unhex(hex_digest)), "+/", "-_")
+    return F.substring(b64, 1, length or 43)  # 43 = 256 bits without the '=' padding
+
+
+class PseudonymOperator(Operator, spec=PseudonymSpec):
+    """HMAC-SHA256(key, UTF-8(normalize(value))), encoded; null stays null."""
+
+    label = "Pseudonymized (keyed HMAC-SHA256)"
+    accepts = "text"
+    keyed = True
+    action: PseudonymSpec
+
+    def compile(self, ctx: Context) -> Column:
+        """The token of the row's value.
+
+        Args:
+            ctx: The run's compile context (its key ring computes the digest).
+
+        Returns:
+            A string column of tokens.
+        """
+        from pyspark.sql import functions as F
+
+        from pipelines.desensitize.keyed import normalized, utf8
+
+        message = utf8(normalized(F.col(self.column), self.action.normalize))
+        digest = ctx.ring.hmac_hex(self.action.key, message)
+        return encode_digest(digest, self.action.encoding, self.action.length)
+
+    def domain(self) -> Domain:
+        """Tokens of the encoding's alphabet and exactly the configured length.
+
+        Returns:
+            A ``regex`` token domain.
+        """
+        alphabet, full = TOKEN_FORMATS[self.action.encoding]
+        n = self.action.length or full
+        return Domain(
+            "regex",
+            f"a {n}-character {self.action.encoding} token",
+            regex=f"^[{alphabet}]{{{n}}}$",
+            token=True,
+        )

@@ -1,0 +1,395 @@
+"""The storage interface: one table of partitions, staged and published atomically.
+
+A :class:`Table` reads source partitions and publishes sink partitions. Publishing
+is two-phase: a run *stages* its output under its run id (invisible to readers),
+the gates check the staged data, and :meth:`Table.publish` makes it the partition
+in one atomic step, a directory swap on a path table, a metastore pointer swap on
+a catalog table, and (for table formats) a table commit. Everything else a run
+records (state between steps, manifests and their history, quarantined runs, run
+keys) lives under the table's *control root* with the names of
+:mod:`pipelines.storage.layout`, so backends differ only in how data is read,
+staged, committed and versioned.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipelines.errors import MissingInputError
+from pipelines.partition import Partition, parse_day
+from pipelines.records import Manifest, QuarantineNote, ReleaseManifest, read_manifest
+from pipelines.spec.tables import TableRef
+from pipelines.storage import layout
+from pipelines.storage.files import remove_if_empty, write_json
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A run's staged partition.
+
+    Attributes:
+        run_id: The run that staged it.
+        partition: The partition it will replace.
+        path: The directory holding the staged data files and the run's state files.
+    """
+
+    run_id: str
+    partition: Partition
+    path: Path
+
+
+@dataclass(frozen=True)
+class Version:
+    """A retained version of a published partition.
+
+    Attributes:
+        run_id: The run that produced it.
+        path: Where its files are.
+        current: Whether it is the published version.
+    """
+
+    run_id: str
+    path: Path
+    current: bool
+
+
+class Table(ABC):
+    """One table, partitioned by one string column holding ISO dates.
+
+    Args:
+        ref: The spec's table reference.
+        partition_column: The partition column.
+        warehouse: The warehouse root (relative paths resolve against it).
+        spark: The session reading and writing the data.
+    """
+
+    def __init__(
+        self, ref: TableRef, partition_column: str, warehouse: Path, spark: SparkSession
+    ) -> None:
+        """Bind the table reference to a session and warehouse."""
+        self.ref = ref
+        self.partition_column = partition_column
+        self.warehouse = Path(warehouse)
+        self.spark = spark
+
+    # ------------------------------------------------------------------ backend
+
+    @property
+    @abstractmethod
+    def display(self) -> str:
+        """The table as messages name it."""
+
+    @property
+    @abstractmethod
+    def control_root(self) -> Path:
+        """The directory holding the product's records for this table (see layout)."""
+
+    @abstractmethod
+    def exists(self) -> bool:
+        """Whether the table exists at all.
+
+        Returns:
+            True if it exists.
+        """
+
+    @abstractmethod
+    def partition_values(self) -> set[str]:
+        """The values of every partition the table has.
+
+        Returns:
+            Partition values.
+        """
+
+    @abstractmethod
+    def partition_exists(self, partition: Partition) -> bool:
+        """Whether the partition exists (it may be empty).
+
+        Args:
+            partition: The partition.
+
+        Returns:
+            True if it exists.
+        """
+
+    @abstractmethod
+    def _read(self, partition: Partition) -> DataFrame:
+        """The rows of an existing partition, without the partition column."""
+
+    @abstractmethod
+    def staged(self, run_id: str, partition: Partition) -> Staged:
+        """The staging location of a run (which may not exist yet).
+
+        Args:
+            run_id: The run.
+            partition: The partition it stages.
+
+        Returns:
+            The staged partition's handle.
+        """
+
+    @abstractmethod
+    def staged_runs(self) -> list[tuple[str, str]]:
+        """``(partition value, run id)`` of every run staged and not (yet) published.
+
+        A run keeps its state file (:data:`~pipelines.storage.layout.STATE`) in its
+        staging location until it publishes.
+
+        Returns:
+            Sorted pairs.
+        """
+
+    @abstractmethod
+    def _commit(self, staged: Staged, manifest: Manifest | ReleaseManifest) -> str:
+        """Make the staged partition the published one, atomically; return its location."""
+
+    @abstractmethod
+    def published_location(self, partition: Partition) -> Path | None:
+        """The directory holding the published partition.
+
+        Args:
+            partition: The partition.
+
+        Returns:
+            The directory, or None when the partition is not published.
+        """
+
+    @abstractmethod
+    def versions(self, partition: Partition) -> list[Version]:
+        """The retained versions of a partition, oldest first.
+
+        Args:
+            partition: The partition.
+
+        Returns:
+            The versions, the published one included.
+        """
+
+    def check_schema_compatible(self, schema: StructType) -> None:  # noqa: B027 (optional hook)
+        """Refuse to publish a schema the existing table cannot take (default: any schema).
+
+        Args:
+            schema: The staged output's schema.
+        """
+
+    # ------------------------------------------------------------------ shared
+
+    def read_partition(self, partition: Partition) -> DataFrame:
+        """The partition's rows without the partition column.
+
+        Args:
+            partition: The partition.
+
+        Returns:
+            A DataFrame (lazy).
+
+        Raises:
+            MissingInputError: The table or the partition does not exist.
+        """
+        if not self.exists():
+            raise MissingInputError(f"source table {self.display} does not exist")
+        if not self.partition_exists(partition):
+            raise MissingInputError(
+                f"source partition {partition.dirname} of {self.display} does not exist"
+            )
+        return self._read(partition)
+
+    def _only(self, df: DataFrame, partition: Partition) -> DataFrame:
+        """The rows of one partition of a whole-table frame, without the partition column."""
+        from pyspark.sql import functions as F
+
+        from pipelines.errors import SpecError
+
+        if self.partition_column not in df.columns:
+            raise SpecError(
+                f"partition_column: '{self.partition_column}' is not a column of {self.display}"
+            )
+        part = F.col(self.partition_column).cast("string")
+        return df.where(part == F.lit(partition.value)).drop(self.partition_column)
+
+    def _options(self) -> dict[str, str]:
+        opts = {"header": "true"} if self.ref.format == "csv" else {}
+        return {**opts, **self.ref.options}
+
+    def write_staged(self, df: DataFrame, staged: Staged) -> None:
+        """Write the partition's data files into the run's staging location.
+
+        Args:
+            df: The rows to stage (without the partition column).
+            staged: Where (:meth:`staged`).
+        """
+        writer = df.write.format(self.ref.format).options(**self._options())
+        writer.mode("errorifexists").save(str(staged.path))
+
+    def read_staged(self, staged: Staged, schema: StructType) -> DataFrame:
+        """The staged rows, read back with the planned output schema.
+
+        Args:
+            staged: The staged partition.
+            schema: Its schema.
+
+        Returns:
+            A DataFrame (lazy).
+        """
+        reader = self.spark.read.format(self.ref.format).options(**self._options())
+        return reader.schema(schema).load(str(staged.path))
+
+    def publish(self, staged: Staged, manifest: Manifest | ReleaseManifest) -> str:
+        """Atomically make ``staged`` the partition, with its manifest.
+
+        The manifest is written into the staged directory first, so it swaps in with
+        the data, and a copy goes to the publish history.
+
+        Args:
+            staged: The staged partition.
+            manifest: Its manifest.
+
+        Returns:
+            The published location.
+        """
+        record = manifest.to_json()
+        write_json(staged.path / layout.MANIFEST, record)
+        location = self._commit(staged, manifest)
+        history = self.control_root / layout.MANIFESTS / staged.partition.dirname
+        write_json(history / f"{manifest.run_id}.json", record)
+        return location
+
+    def discard(self, staged: Staged) -> None:
+        """Remove a staged partition that will not be published.
+
+        Args:
+            staged: The staged partition.
+        """
+        shutil.rmtree(staged.path, ignore_errors=True)
+        remove_if_empty(staged.path.parent)
+
+    def read_manifest(self, partition: Partition) -> Manifest | ReleaseManifest | None:
+        """The manifest of the published partition.
+
+        Args:
+            partition: The partition.
+
+        Returns:
+            The manifest, or None when the partition is not published.
+        """
+        location = self.published_location(partition)
+        return None if location is None else read_manifest(location / layout.MANIFEST)
+
+    def input_history(self, before: Partition) -> list[int]:
+        """Input row counts of the published partitions before ``before``, newest first.
+
+        Each partition counts once, with its latest manifest in the publish history.
+
+        Args:
+            before: Only partitions strictly before this one count.
+
+        Returns:
+            Row counts.
+        """
+        history = self.control_root / layout.MANIFESTS
+        if not history.is_dir():
+            return []
+        counts = []
+        prefix = f"{self.partition_column}="
+        for part in sorted(history.iterdir(), reverse=True):
+            value = part.name.removeprefix(prefix)
+            if not part.name.startswith(prefix) or value >= before.value:
+                continue
+            runs = sorted(part.glob("*.json"))
+            if runs:
+                counts.append(read_manifest(runs[-1]).input_rows)
+        return counts
+
+    def quarantine(
+        self, staged: Staged | None, partition: Partition, run_id: str, note: QuarantineNote
+    ) -> Path:
+        """Move a staged partition that failed a gate aside, with the gate results.
+
+        The published partition is not touched. Layout:
+        ``_quarantine/<col>=<value>/<run id>/`` holding ``data/`` (the staged files,
+        absent when the input gate failed before staging) and ``gate.json``.
+
+        Args:
+            staged: The staged partition, or None if nothing was staged.
+            partition: The partition.
+            run_id: The failed run.
+            note: Why.
+
+        Returns:
+            The quarantine directory.
+        """
+        dest = layout.quarantine_dir(self.control_root, partition.dirname, run_id)
+        dest.mkdir(parents=True, exist_ok=True)
+        if staged is not None and staged.path.exists():
+            os.rename(staged.path, dest / layout.QUARANTINED_DATA)
+            self._after_stage_moved(staged)
+        write_json(dest / layout.GATE_NOTE, note.to_json())
+        return dest
+
+    def _after_stage_moved(self, staged: Staged) -> None:  # noqa: B027 (optional hook)
+        """Tidy what the staged directory's move left behind (nothing by default)."""
+
+    def quarantined(self) -> list[tuple[Partition, str, Path]]:
+        """Every quarantined run, oldest first per partition.
+
+        Returns:
+            ``(partition, run id, directory)`` triples.
+        """
+        root = self.control_root / layout.QUARANTINE
+        out = []
+        if root.is_dir():
+            for part in sorted(root.iterdir()):
+                value = part.name.removeprefix(f"{self.partition_column}=")
+                partition = Partition(self.partition_column, parse_day(value, str(part)))
+                out += [(partition, run.name, run) for run in sorted(part.iterdir())]
+        return out
+
+    def run_pointer(self, partition: Partition, run_key: str) -> Path:
+        """Where an orchestrated run (``--run-key``) records its current run id.
+
+        Args:
+            partition: The partition.
+            run_key: The orchestrator's run id.
+
+        Returns:
+            The record's path.
+        """
+        return layout.run_pointer(self.control_root, partition.dirname, run_key)
+
+    def describe(self) -> dict[str, Any]:
+        """What a status report shows of the table.
+
+        Returns:
+            Its display name and control root.
+        """
+        return {"table": self.display, "root": str(self.control_root)}
+
+
+def open_table(ref: TableRef, partition_column: str, warehouse: Path, spark: SparkSession) -> Table:
+    """The backend for a table reference.
+
+    Args:
+        ref: The spec's table reference.
+        partition_column: The partition column.
+        warehouse: The warehouse root.
+        spark: The session.
+
+    Returns:
+        A :class:`~pipelines.storage.hive.CatalogTable` for ``table:``, a
+        :class:`~pipelines.storage.path.PathTable` for ``path:``.
+    """
+    if ref.table is not None:
+        from pipelines.storage.hive import CatalogTable
+
+        return CatalogTable(ref, partition_column, warehouse, spark)
+    from pipelines.storage.path import PathTable
+
+    return PathTable(ref, partition_column, warehouse, spark)

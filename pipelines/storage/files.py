@@ -1,0 +1,91 @@
+"""Local-filesystem primitives the path and catalog backends share.
+
+Atomic JSON writes, an atomic directory exchange (Linux ``renameat2``), pruning of
+kept versions. Written here because the standard library has no directory exchange,
+and the rest is a few lines each.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    """Write JSON through a temporary file and a rename, so readers never see half a file.
+
+    Args:
+        path: The destination (parent directories are created).
+        payload: A JSON-ready mapping.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two directories with ``renameat2(RENAME_EXCHANGE)``.
+
+    Args:
+        a: One directory.
+        b: The other.
+
+    Returns:
+        True if swapped; False where the C library or filesystem lacks it.
+    """
+    libc_name = ctypes.util.find_library("c")
+    if not libc_name:
+        return False
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    fn = getattr(libc, "renameat2", None)
+    if fn is None:
+        return False
+    rc = fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    return rc == 0
+
+
+def keep_newest(directory: Path, n: int) -> None:
+    """Delete all but the ``n`` newest run directories (run ids sort by start time).
+
+    Args:
+        directory: A directory of run-id-named directories.
+        n: How many to keep.
+    """
+    if directory.is_dir():
+        for old in sorted(p for p in directory.iterdir() if p.is_dir())[:-n]:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def has_data_files(directory: Path) -> bool:
+    """Whether a directory holds files Spark would read (not ``_`` or ``.`` prefixed).
+
+    Args:
+        directory: The directory to search, recursively.
+
+    Returns:
+        True if a non-empty data file exists.
+    """
+    return any(
+        p.is_file() and not p.name.startswith(("_", ".")) and p.stat().st_size > 0
+        for p in directory.rglob("*")
+    )
+
+
+def remove_if_empty(directory: Path) -> None:
+    """Remove a directory that holds nothing.
+
+    Args:
+        directory: The directory.
+    """
+    if directory.name and directory.is_dir() and not any(directory.iterdir()):
+        directory.rmdir()

@@ -1,0 +1,106 @@
+"""Every name of the on-disk layout, in one place.
+
+No Spark import: the DAG factory's sensor and failure callback and the CLI use these
+too. A table's *control root* holds the product's own records beside (path and
+catalog tables) or apart from (table formats, later) its data:
+
+``<control root>/``
+    ``_staging/<run id>/<col>=<value>/``   a path table's staged partition
+    ``_versions/<col>=<value>/<run id>/``  a catalog table's versions (staged, published, kept)
+    ``_trash/<col>=<value>/<run id>/``     a path table's previous version, kept one publish
+    ``_manifests/<col>=<value>/<run id>.json``  the publish history
+    ``_quarantine/<col>=<value>/<run id>/``     a run that failed a gate:
+        ``data/`` (its staged files, if any) and ``gate.json`` (:data:`GATE_NOTE`)
+    ``_runs/<col>=<value>/<run key>.json``  the run id an orchestrated run started
+    ``_leases/<col>=<value>.json``          the run holding the partition
+
+Inside a staged or published partition directory: ``_manifest.json`` (published,
+swapped in with the data), ``_stage.json`` (a staged run's state) and
+``_gx_result.json`` (its output-gate result, for Data Docs). Spark's readers skip
+names starting with ``_``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+STAGING = "_staging"
+VERSIONS = "_versions"
+TRASH = "_trash"
+MANIFESTS = "_manifests"
+QUARANTINE = "_quarantine"
+RUNS = "_runs"
+LEASES = "_leases"
+
+MANIFEST = "_manifest.json"
+STATE = "_stage.json"
+GX_RESULT = "_gx_result.json"
+GATE_NOTE = "gate.json"
+RELEASED_NOTE = "released.json"
+QUARANTINED_DATA = "data"
+
+#: The warehouse's DP area: ``_dp/ledger.sqlite`` and ``_dp/store/<pipeline>/<release>/<day>/``.
+DP = "_dp"
+RELEASE_MANIFEST = "_release_manifest.json"
+#: The Data Docs site and its GX store: ``<warehouse>/_quality/``.
+QUALITY = "_quality"
+
+
+def table_dir(warehouse: Path, path: str | None, table: str | None) -> Path:
+    """A table's directory, without asking a metastore.
+
+    Args:
+        warehouse: The warehouse root.
+        path: A path table's path (relative paths resolve against the warehouse).
+        table: A catalog table's ``db.name`` (its default location under the warehouse).
+
+    Returns:
+        The directory.
+    """
+    if table is None:
+        return Path(warehouse) / (path or "")  # an absolute path stays itself
+    db, _, name = table.rpartition(".")
+    return Path(warehouse) / f"{db or 'default'}.db" / name
+
+
+def run_pointer(root: Path, partition_dirname: str, run_key: str) -> Path:
+    """The record of the pipeline run id an orchestrated run (``--run-key``) started.
+
+    Args:
+        root: The table's control root.
+        partition_dirname: ``<col>=<value>``.
+        run_key: The orchestrator's run id (Airflow's ``run_id``).
+
+    Returns:
+        The record's path.
+    """
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", run_key)
+    return Path(root) / RUNS / partition_dirname / f"{name}.json"
+
+
+def pointed_run_id(pointer: Path) -> str | None:
+    """The pipeline run id a run key record (:func:`run_pointer`) holds.
+
+    Args:
+        pointer: The record's path.
+
+    Returns:
+        The run id, or None when there is no record.
+    """
+    return json.loads(pointer.read_text())["run_id"] if pointer.is_file() else None
+
+
+def quarantine_dir(root: Path, partition_dirname: str, run_id: str) -> Path:
+    """Where a run that failed a gate is kept.
+
+    Args:
+        root: The table's control root.
+        partition_dirname: ``<col>=<value>``.
+        run_id: The quarantined run.
+
+    Returns:
+        The run's quarantine directory.
+    """
+    return Path(root) / QUARANTINE / partition_dirname / run_id
