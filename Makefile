@@ -32,6 +32,7 @@ demo: java venv
 
 test: java venv
 	$(BIN)/ruff check pipelines jobs dags tests benchmarks
+	$(BIN)/pydoclint --config pyproject.toml pipelines dags jobs
 	$(BIN)/python -m pytest
 
 

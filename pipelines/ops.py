@@ -226,3 +226,29 @@ def quarantine_release(
     location = sink.publish(staged, manifest)
     write_json(where / layout.RELEASED_NOTE, {"published_run": new_id, **override})
     return location
+
+
+def restore(spec: PipelineSpec | str | Path, partition: str, run_id: str, *,
+            master: str | None = None, warehouse: str | None = None) -> str:  # fmt: skip
+    """Publish a retained earlier version of a partition again.
+
+    Path tables keep the version the last publish replaced; catalog tables the
+    published version and the one before it. The restore is itself a publish: a
+    new run id, a manifest with ``status: restored`` and ``restored_from``.
+
+    Args:
+        spec: A validated spec or its YAML path.
+        partition: The partition value.
+        run_id: The run whose version to restore.
+        master: Spark master URL.
+        warehouse: The warehouse root.
+
+    Returns:
+        The published location.
+
+    Raises:
+        MissingInputError: No retained version of that run.
+    """
+    spec_obj, sink, _ = _sink(spec, master, warehouse)
+    part = Partition.parse(spec_obj.partition_column, partition)
+    return sink.restore(part, run_id, new_run_id(), now())

@@ -154,3 +154,22 @@ def quality_docs(
         import webbrowser
 
         webbrowser.open(index.as_uri())
+
+
+@app.command()
+def restore(
+    spec: Annotated[Path, typer.Argument(help="Pipeline spec (YAML).")],
+    partition: Annotated[str, typer.Option(help="Partition value.")],
+    to: Annotated[str, typer.Option("--to", help="The run whose retained version to publish.")],
+    master: MasterOption = None,
+    warehouse: WarehouseOption = None,
+) -> None:
+    """Publish a retained earlier version of a partition again (recorded like a publish)."""
+    from pipelines.ops import restore as restore_version
+
+    setup_logging(False)
+    try:
+        where = restore_version(spec, partition, to, master=master, warehouse=warehouse)
+    except Exception as exc:
+        fail(exc, "restore")
+    err.print(f"restored {partition} to the version of run {to}: {where}", highlight=False)

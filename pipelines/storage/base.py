@@ -173,6 +173,53 @@ class Table(ABC):
             The versions, the published one included.
         """
 
+    def restore(self, partition: Partition, run_id: str, new_run_id: str, at: str) -> str:
+        """Publish a retained earlier version of a partition again, as a new publish.
+
+        The version's files are copied (the retained version stays as it is) into a
+        new staging location and published atomically with a copy of its manifest:
+        ``status: restored``, ``restored_from: <run id>``, the new run id and time.
+
+        Args:
+            partition: The partition.
+            run_id: The run whose version to restore (see :meth:`versions`).
+            new_run_id: The restore's own run id.
+            at: The publish time (UTC, ISO 8601).
+
+        Returns:
+            The published location.
+
+        Raises:
+            MissingInputError: No retained version of that run (or it is the published one).
+        """
+        import dataclasses
+
+        kept = {v.run_id: v for v in self.versions(partition) if not v.current}
+        if run_id not in kept:
+            have = ", ".join(sorted(kept)) or "none"
+            raise MissingInputError(
+                f"partition {partition}: no retained version of run {run_id} (retained: {have})"
+            )
+        version = kept[run_id]
+        old = read_manifest(version.path / layout.MANIFEST)
+        if not isinstance(old, Manifest):
+            raise MissingInputError(f"partition {partition}: version {run_id} has no manifest")
+        staged = self.staged(new_run_id, partition)
+        staged.path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(version.path, staged.path, ignore=shutil.ignore_patterns(layout.MANIFEST))
+        manifest = dataclasses.replace(
+            old,
+            identity=dataclasses.replace(old.identity, run_id=new_run_id),
+            status="restored",
+            published_at=at,
+            restored_from=run_id,
+        )
+        try:
+            return self.publish(staged, manifest)
+        except BaseException:
+            self.discard(staged)
+            raise
+
     def check_schema_compatible(self, schema: StructType) -> None:  # noqa: B027 (optional hook)
         """Refuse to publish a schema the existing table cannot take (default: any schema).
 

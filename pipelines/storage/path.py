@@ -139,13 +139,27 @@ class PathTable(Table):
             if files.exchange(staged.path, final):
                 os.rename(staged.path, trash / staged.run_id)  # now the previous version
             else:
-                os.rename(final, trash / staged.run_id)
-                os.rename(staged.path, final)
+                self._swap_by_renames(staged.path, final, trash / staged.run_id)
         # Keep the previous version (a reader that listed it before the swap may still
         # be scanning it); delete older ones.
         files.keep_newest(trash, 1)
         files.remove_if_empty(staged.path.parent)
         return str(final)
+
+    @staticmethod
+    def _swap_by_renames(new: Path, final: Path, aside: Path) -> None:
+        """The fallback without ``renameat2``: old version aside, new one in.
+
+        Between the two renames the partition is absent (readers see no partition,
+        never a mix). If the second rename fails, the old version is put back
+        before the error propagates, so the published partition is unchanged.
+        """
+        os.rename(final, aside)
+        try:
+            os.rename(new, final)
+        except BaseException:
+            os.rename(aside, final)
+            raise
 
     def _after_stage_moved(self, staged: Staged) -> None:
         files.remove_if_empty(staged.path.parent)

@@ -109,10 +109,32 @@ def test_failure_between_staging_and_publish_leaves_published_identical(spark, p
 
 
 def test_failure_during_swap_fallback_is_never_a_mix(spark, path_tables, monkeypatch):
-    """Without renameat2 the rename fallback still publishes whole partitions."""
+    """Without renameat2 the fallback renames twice; a failure of the second rename
+    puts the old version back: the partition is the old one, whole, never a mix."""
+    import os
+
+    from pipelines.storage import path as path_backend
+
     spec, _, sink = path_tables
     run_partition(spec, "2026-11-25")
+    before = digest_tree(sink / "dt=2026-11-25")
     monkeypatch.setattr(storage_files, "exchange", lambda a, b: False)
+    real_rename, calls = os.rename, []
+
+    def second_rename_fails(src, dst):
+        calls.append((str(src), str(dst)))
+        if len(calls) == 2 and str(dst).endswith("dt=2026-11-25"):  # the new version moving in
+            raise OSError("injected: rename failed during the swap")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(path_backend.os, "rename", second_rename_fails)
+    with pytest.raises(OSError, match="injected"):
+        run_partition(spec, "2026-11-25")
+    monkeypatch.setattr(path_backend.os, "rename", real_rename)
+    assert len(calls) == 3  # old version aside, new one in (failed), old one back
+    assert digest_tree(sink / "dt=2026-11-25") == before
+    assert not any(p.is_file() for p in (sink / "_staging").rglob("*"))  # staged data discarded
+    # The fallback's normal path publishes whole partitions too.
     res = run_partition(spec, "2026-11-25")
     manifest = json.loads((sink / "dt=2026-11-25" / "_manifest.json").read_text())
     assert manifest["run_id"] == res.run_id
@@ -370,3 +392,47 @@ def test_orchestrated_steps_on_a_catalog_table_keep_the_published_version(spark,
     [row] = [r for r in status(spec) if r["partition"] == "2026-11-25"]
     assert row["state"] == "published" and row["run_id"] == done.run_id
     assert row["staged"] == [redo.run_id]
+
+
+def test_restore_publishes_a_retained_version_again(spark, path_tables, key_env, tmp_path):
+    """Path table: the version the last publish replaced comes back whole, as a new publish."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    spec, raw, sink = path_tables
+    small = raw.parent / "raw_small"
+    spark.createDataFrame(rows_for("2026-11-25", 40, "s"), DDL).write.partitionBy("dt").parquet(str(small))
+    spec_small = spec.model_copy(update={"source": spec.source.model_copy(update={"path": str(small)})})
+    first = run_partition(spec, "2026-11-25")
+    first_rows = sorted(map(tuple, spark.read.parquet(first.published).collect()))
+    run_partition(spec_small, "2026-11-25")
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(yaml.safe_dump(spec.model_dump(mode="json", exclude_defaults=True)))
+    wh = ["--warehouse", str(sink.parent.parent)]
+    res = CliRunner().invoke(app, ["restore", str(spec_file), "--partition", "2026-11-25",
+                                   "--to", first.run_id, *wh])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    part = sink / "dt=2026-11-25"
+    assert sorted(map(tuple, spark.read.parquet(str(part)).collect())) == first_rows
+    manifest = json.loads((part / "_manifest.json").read_text())
+    assert manifest["status"] == "restored" and manifest["restored_from"] == first.run_id
+    assert manifest["run_id"] != first.run_id and manifest["input_rows"] == 50
+    res = CliRunner().invoke(app, ["restore", str(spec_file), "--partition", "2026-11-25",
+                                   "--to", "20200101T000000Z-deadbeef", *wh])  # fmt: skip
+    assert res.exit_code == 4 and "no retained version of run 20200101T000000Z-deadbeef" in res.output
+
+
+def test_restore_on_a_catalog_table_points_back_at_the_kept_version(spark, key_env):
+    from pipelines.ops import restore
+
+    spec = catalog_tables(spark, "restore_t", rows_for("2026-11-25", 20))
+    first = run_partition(spec, "2026-11-25")
+    before = sorted(map(tuple, spark.table("anonc.restore_t").collect()))
+    spark.createDataFrame(rows_for("2026-11-25", 12, "b"), DDL).write.mode("overwrite") \
+        .insertInto("rawc.restore_t")  # fmt: skip
+    run_partition(spec, "2026-11-25")
+    assert spark.table("anonc.restore_t").count() == 12
+    restore(spec, "2026-11-25", first.run_id)
+    assert sorted(map(tuple, spark.table("anonc.restore_t").collect())) == before
