@@ -30,7 +30,9 @@ import functools
 import logging
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import DAG, Asset, get_parsing_context
@@ -111,11 +113,11 @@ def _source_ready(path: str, partition_column: str, ds: str) -> bool:
     return (Path(path) / f"{partition_column}={ds}").is_dir()
 
 
-def _on_failure(spec: PipelineSpec, context) -> None:  # noqa: ANN001
+def _on_failure(spec: PipelineSpec, context: Mapping[str, Any]) -> None:
     log.error("%s", failure_summary(spec, context))
 
 
-def failure_summary(spec: PipelineSpec, context) -> str:  # noqa: ANN001
+def failure_summary(spec: PipelineSpec, context: Mapping[str, Any]) -> str:
     """One line: DAG, task, partition, Airflow and pipeline run ids, where to look.
 
     Args:
@@ -146,8 +148,20 @@ def failure_summary(spec: PipelineSpec, context) -> str:  # noqa: ANN001
 class PipelineSparkSubmit(SparkSubmitOperator):
     """spark-submit that fails without retry on exits that need a person."""
 
-    def execute(self, context):  # noqa: ANN001, ANN201
-        """Run spark-submit; exits 3, 5 and 6 become AirflowFailException (no retry)."""
+    def execute(self, context: Mapping[str, Any]) -> Any:
+        """Run spark-submit; exits 3, 5 and 6 become AirflowFailException (no retry).
+
+        Args:
+            context: The task's Airflow context.
+
+        Returns:
+            What ``SparkSubmitOperator.execute`` returns (pushed to XCom by Airflow).
+
+        Raises:
+            AirflowFailException: spark-submit exited 3 (bad spec or key), 5 (quality gate
+                failed) or 6 (DP budget exceeded): the task fails without retry.
+            Exception: Any other failure, re-raised unchanged so Airflow retries it.
+        """
         try:
             return super().execute(context)
         except Exception as exc:
@@ -182,7 +196,17 @@ def _spark_task(spec: PipelineSpec, spec_file: Path, task_id: str, job: str, arg
 
 
 def build_dag(spec: PipelineSpec, spec_file: Path) -> DAG:
-    """The DAG of one spec."""
+    """The DAG of one spec.
+
+    Args:
+        spec: The validated spec (its schedule, source, sink and releases).
+        spec_file: The spec's YAML file, passed to the jobs.
+
+    Returns:
+        The DAG ``anon__<name>``: ``wait_for_source`` (path sources only), then
+        ``desensitize``, ``validate`` and ``publish``, then one ``release__<name>`` task
+        per DP release.
+    """
     from airflow.providers.standard.sensors.python import PythonSensor
 
     s = spec.schedule
@@ -231,7 +255,16 @@ def build_dag(spec: PipelineSpec, spec_file: Path) -> DAG:
 
 
 def build_all(specs_dir: Path = SPECS) -> dict[str, DAG]:
-    """Every spec's DAG (only the running task's DAG inside a task process)."""
+    """Every spec's DAG (only the running task's DAG inside a task process).
+
+    An invalid spec raises SpecError (from the loader) at parse time.
+
+    Args:
+        specs_dir: The directory of spec files (``*.yaml``).
+
+    Returns:
+        DAG id -> DAG, for every spec (or just the running task's).
+    """
     wanted = get_parsing_context().dag_id
     dags = {}
     for spec_file in sorted(specs_dir.glob("*.yaml")):

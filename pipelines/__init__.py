@@ -1,14 +1,29 @@
 """Spark-native anonymization pipeline.
 
-Rooms:
+Rooms (one run of one partition reads top to bottom):
     spec         typed, frozen pipeline specs loaded from YAML (no Spark import).
-    keys         secret resolution by reference (env var / key file) and fingerprints.
+    partition    the partition value type, parsed once (canonical YYYY-MM-DD).
+    keys         secret resolution by reference (env var / key file); fingerprints only
+                 in anything printable, never pickled.
+    plan         the compiled run plan and its output contract, built before Spark work.
+    desensitize  one operator per column action kind (``actions/``), registered by kind,
+                 compiled to native Spark SQL; the stage as ``with_desensitized(plan)``.
+    kanon        k-anonymity (Mondrian, l-diversity, t-closeness), verified independently.
+    dp           differentially private releases: two-phase accounting, OpenDP mechanisms,
+                 contribution bounding, group selection, the budget ledger.
+    quality      Great Expectations gates built from the plan; PII detectors; Data Docs.
+    storage      one table interface (read, stage, publish atomically, versions, restore)
+                 with path and Hive-catalog backends; every layout name in one module.
+    records      typed records: gate results, run state, versioned manifests.
+    run_context  what the steps of one run share (session, tables, timings).
+    runner       one run of one partition: plan -> read -> input gate -> transforms ->
+                 stage -> output gate -> publish.
+    checks       a gate, or the k-anonymity stage, on demand (publishes nothing).
+    ops          status, quarantine handling, restore.
     session      SparkSession factory (local default, profiles, Hive/Derby catalog).
-    desensitize  column actions compiled to native Spark SQL expressions.
-    storage      partition reads, run-scoped staging, atomic publish, manifests.
-    runner       one run of one partition, end to end.
     demo         a synthetic raw warehouse with realistic PII.
     cli          the ``anonymize`` command.
+    packaging    the ``--py-files`` zip.
 """
 
 __version__ = "0.1.0"

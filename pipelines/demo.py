@@ -80,7 +80,17 @@ def _luhn_complete(body: np.ndarray) -> np.ndarray:
 
 
 def customers(n: int, rng: np.random.Generator) -> pd.DataFrame:
-    """A pool of ``n`` customers with stable PII."""
+    """A pool of ``n`` customers with stable PII.
+
+    Args:
+        n: How many customers to draw (distinct ``customer_id`` values).
+        rng: The generator every column is drawn from; the same state gives the same pool.
+
+    Returns:
+        One row per customer with columns ``customer_id``, ``full_name``, ``email``,
+        ``phone``, ``national_id``, ``card_number``, ``street_address``, ``postal_code``
+        (strings) and ``birthdate``, ``signup_date`` (``datetime.date``).
+    """
     first = rng.choice(_FIRST, n)
     last = rng.choice(_LAST, n)
     ids = rng.choice(np.arange(10_000_000, 99_999_999), n, replace=False)
@@ -138,7 +148,18 @@ def customers(n: int, rng: np.random.Generator) -> pd.DataFrame:
 
 
 def raw_events(rows: int, days: int, seed: int = SEED) -> dict[str, pd.DataFrame]:
-    """Events per partition value; customers recur across days."""
+    """Events per partition value; customers recur across days.
+
+    Args:
+        rows: The total number of events over all days, spread as evenly as possible
+            (the first ``rows % days`` days get one more).
+        days: How many daily partitions, starting at :data:`FIRST_DAY`.
+        seed: The random seed; the same arguments give the same events.
+
+    Returns:
+        ISO date (``YYYY-MM-DD``) -> that day's events: the customer columns of
+        :func:`customers` plus ``note``, ``amount``, ``event_time`` and ``event_id``.
+    """
     rng = np.random.default_rng(seed)
     pool = customers(max(rows // 4, 1), rng)
     per_day = [rows // days + (1 if d < rows % days else 0) for d in range(days)]
@@ -177,6 +198,12 @@ def write_raw(
 
     The frames are written with pyarrow to ``scratch`` and read back by Spark:
     ``createDataFrame`` would push every row through the driver's heap.
+
+    Args:
+        spark: The Spark session whose catalog receives the table.
+        events: ISO date -> that day's events, as returned by :func:`raw_events`.
+        scratch: A scratch directory for the Parquet files; it is deleted before and after.
+        table: The ``database.table`` name to (re)create, partitioned by ``dt``.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -204,18 +231,36 @@ def write_raw(
 
 
 def demo_key(out: Path) -> None:
-    """Use $ANONYMIZE_DEMO_KEY, else a random key kept in ``<out>/demo.key`` (mode 0600)."""
+    """Use $ANONYMIZE_DEMO_KEY, else a random key kept in ``<out>/demo.key`` (mode 0600).
+
+    Args:
+        out: The demo's output directory; the key file is created there when the variable
+            is unset and no key file exists yet, and then exported as $ANONYMIZE_DEMO_KEY.
+    """
     if os.environ.get(KEY_ENV):
         return
     key_file = out / "demo.key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_hex(32) + "\n")
-        key_file.chmod(0o600)
+    if not key_file.exists():  # created owner-only: the key is never readable by others
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32) + "\n")
     os.environ[KEY_ENV] = key_file.read_text().strip()
 
 
 def run_demo(rows: int, days: int, out: Path, console: Console) -> dict[str, Any]:
-    """Generate the raw warehouse under ``out`` and anonymize every partition."""
+    """Generate the raw warehouse under ``out`` and anonymize every partition.
+
+    Args:
+        rows: The total number of raw events to generate.
+        days: How many daily partitions to generate and anonymize.
+        out: The warehouse directory (created if missing; also holds ``demo.key``).
+        console: Where progress and the summary table are printed.
+
+    Returns:
+        A JSON-serialisable summary: warehouse, spec, raw and published table names and
+        locations, the partitions, input/output rows and run id per partition, quality
+        check and warning counts per partition, and the data docs location (or None).
+    """
     from pipelines.runner import run_partition
     from pipelines.session import get_session
     from pipelines.spec import load_spec

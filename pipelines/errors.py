@@ -48,4 +48,9 @@ class InternalError(AssertionError):
     exit_code = 1
 
     def __init__(self, message: str) -> None:
+        """Append a request to report the bug to the message.
+
+        Args:
+            message: What invariant was violated.
+        """
         super().__init__(f"{message} (this is probably a bug in pipelines; please report it)")

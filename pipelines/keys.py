@@ -84,19 +84,38 @@ class KeySet(Mapping[str, Key]):
     keys: Mapping[str, Key] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> Key:
-        """The key called ``name``."""
+        """The key called ``name``.
+
+        Args:
+            name: The key's name as declared under the spec's ``keys``.
+
+        Returns:
+            The resolved key (a ``KeyError`` if it was not resolved).
+        """
         return self.keys[name]
 
     def __iter__(self) -> Iterator[str]:
-        """Key names."""
+        """Key names.
+
+        Returns:
+            An iterator over the resolved keys' names.
+        """
         return iter(self.keys)
 
     def __len__(self) -> int:
-        """How many keys."""
+        """How many keys.
+
+        Returns:
+            The number of resolved keys.
+        """
         return len(self.keys)
 
     def __repr__(self) -> str:
-        """``KeySet(main=<fingerprint>)``: fingerprints, never key material."""
+        """``KeySet(main=<fingerprint>)``: fingerprints, never key material.
+
+        Returns:
+            The key names with their fingerprints.
+        """
         inner = ", ".join(f"{n}={k.fingerprint}" for n, k in self.keys.items())
         return f"KeySet({inner})"
 
@@ -163,14 +182,13 @@ def resolve_key(name: str, ref: KeyRef) -> Key:
 def resolve_keys(spec: PipelineSpec) -> KeySet:
     """Every key the spec's actions use (unused declared keys are not read).
 
+    A used key that cannot be resolved raises KeyMaterialError (see :func:`resolve_key`).
+
     Args:
         spec: A validated spec.
 
     Returns:
         The keys by name.
-
-    Raises:
-        KeyMaterialError: A used key cannot be resolved (see :func:`resolve_key`).
     """
     used = sorted(set(spec.keyed_columns().values()))
     return KeySet({name: resolve_key(name, spec.keys[name]) for name in used})

@@ -28,7 +28,7 @@ from pipelines.records import Manifest, Quality, QuarantineNote, RunIdentity
 from pipelines.run_context import now
 from pipelines.spec.loader import load_spec, spec_hash
 from pipelines.spec.models import PipelineSpec
-from pipelines.storage import layout, new_run_id
+from pipelines.storage import check_run_id, layout, new_run_id
 from pipelines.storage.files import remove_if_empty, write_json
 
 if TYPE_CHECKING:
@@ -136,6 +136,7 @@ def status(spec: PipelineSpec | str | Path, *, master: str | None = None,
 
 
 def _find(sink: Table, partition: Partition, run_id: str) -> Path:
+    check_run_id(run_id, "--run-id")
     where = layout.quarantine_dir(sink.control_root, partition.dirname, run_id)
     if not where.is_dir():
         raise MissingInputError(f"no quarantined run {run_id} for partition {partition}")
@@ -146,6 +147,8 @@ def quarantine_drop(spec: PipelineSpec | str | Path, partition: str, run_id: str
                     master: str | None = None, warehouse: str | None = None) -> str:  # fmt: skip
     """Delete one quarantined run (its data and gate result).
 
+    No such quarantined run raises MissingInputError, before anything is deleted.
+
     Args:
         spec: A validated spec or its YAML path.
         partition: The partition value.
@@ -155,9 +158,6 @@ def quarantine_drop(spec: PipelineSpec | str | Path, partition: str, run_id: str
 
     Returns:
         The deleted directory.
-
-    Raises:
-        MissingInputError: No such quarantined run.
     """
     spec_obj, sink, _ = _sink(spec, master, warehouse)
     where = _find(sink, Partition.parse(spec_obj.partition_column, partition), run_id)
@@ -234,7 +234,8 @@ def restore(spec: PipelineSpec | str | Path, partition: str, run_id: str, *,
 
     Path tables keep the version the last publish replaced; catalog tables the
     published version and the one before it. The restore is itself a publish: a
-    new run id, a manifest with ``status: restored`` and ``restored_from``.
+    new run id, a manifest with ``status: restored`` and ``restored_from``. No
+    retained version of that run raises MissingInputError (from the table).
 
     Args:
         spec: A validated spec or its YAML path.
@@ -245,10 +246,7 @@ def restore(spec: PipelineSpec | str | Path, partition: str, run_id: str, *,
 
     Returns:
         The published location.
-
-    Raises:
-        MissingInputError: No retained version of that run.
     """
     spec_obj, sink, _ = _sink(spec, master, warehouse)
     part = Partition.parse(spec_obj.partition_column, partition)
-    return sink.restore(part, run_id, new_run_id(), now())
+    return sink.restore(part, check_run_id(run_id, "--to"), new_run_id(), now())

@@ -17,7 +17,15 @@ PACKAGE = Path(__file__).resolve().parent
 
 
 def build_zip(out_dir: str | Path = "dist") -> Path:
-    """Write ``<out_dir>/pipelines-<version>.zip`` and return its path."""
+    """Write ``<out_dir>/pipelines-<version>.zip`` and return its path.
+
+    Args:
+        out_dir: The output directory (created if missing); relative to the working directory.
+
+    Returns:
+        The absolute path of the zip, which holds the package under ``pipelines/`` without
+        ``__pycache__`` or ``.pyc`` files.
+    """
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     target = out / f"pipelines-{__version__}.zip"

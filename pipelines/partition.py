@@ -60,6 +60,8 @@ class Partition:
     def parse(cls, column: str, value: str, where: str = "--partition") -> Partition:
         """The partition of ``column`` whose value is ``value``.
 
+        A ``value`` that is not a canonical ISO date raises SpecError (from ``parse_day``).
+
         Args:
             column: The partition column.
             value: A canonical ``YYYY-MM-DD`` date.
@@ -67,9 +69,6 @@ class Partition:
 
         Returns:
             The partition.
-
-        Raises:
-            SpecError: ``value`` is not a canonical ISO date.
         """
         return cls(column, parse_day(value, where))
 
@@ -95,5 +94,9 @@ class Partition:
         return Partition(self.column, self.day + dt.timedelta(days=days))
 
     def __str__(self) -> str:
-        """The value, so a partition reads as its date in messages."""
+        """The value, so a partition reads as its date in messages.
+
+        Returns:
+            The partition value, ``YYYY-MM-DD``.
+        """
         return self.value

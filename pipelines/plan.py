@@ -145,7 +145,11 @@ class RunPlan:
 
     @property
     def bound(self) -> OutputContract:
-        """The output contract; an internal error if :meth:`bind` was not called."""
+        """The output contract; an internal error if :meth:`bind` was not called.
+
+        Raises:
+            InternalError: The plan was not bound to a source schema yet.
+        """
         if self.contract is None:
             raise InternalError("the run plan is used before it was bound to a source schema")
         return self.contract
@@ -272,7 +276,9 @@ def compile_plan(
 
     Order matters for failing early: the spec is validated, then the partition
     parsed, then the keys resolved (a missing key stops the run before any data is
-    read), then the hierarchies loaded.
+    read), then the hierarchies loaded. Each of these steps raises SpecError (a
+    KeyMaterialError for a key) when the spec, the partition value, a key or a
+    hierarchy is invalid.
 
     Args:
         spec: A validated spec or the path of its YAML file.
@@ -282,9 +288,6 @@ def compile_plan(
 
     Returns:
         The unbound plan.
-
-    Raises:
-        SpecError: The spec, the partition value, a key or a hierarchy is invalid.
     """
     spec = spec if isinstance(spec, PipelineSpec) else load_spec(spec)
     if not isinstance(partition, Partition):

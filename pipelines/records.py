@@ -355,7 +355,8 @@ class Manifest:
         timings: Phase -> seconds.
         override: Who published a quarantined run despite its gate, when and why.
         restored_from: The run whose version a restore put back.
-        version: The manifest format version (0: written before versioning).
+        version: The format version it was read in (0: written before versioning);
+            :meth:`to_json` always writes the current shape and version.
     """
 
     identity: RunIdentity
@@ -388,7 +389,7 @@ class Manifest:
         Returns:
             A JSON-ready dict.
         """
-        out: dict[str, Any] = {"manifest_version": self.version, **self.identity.to_json()}
+        out: dict[str, Any] = {"manifest_version": MANIFEST_VERSION, **self.identity.to_json()}
         for f in dataclasses.fields(self):
             if f.name in ("identity", "version"):
                 continue
@@ -467,7 +468,7 @@ class ReleaseManifest:
         Returns:
             A JSON-ready dict.
         """
-        out: dict[str, Any] = {"manifest_version": self.version, **self.identity.to_json()}
+        out: dict[str, Any] = {"manifest_version": MANIFEST_VERSION, **self.identity.to_json()}
         for f in dataclasses.fields(self):
             if f.name in ("identity", "version"):
                 continue

@@ -162,6 +162,11 @@ class RunContext:
 
         Yields:
             Nothing.
+
+        Raises:
+            QualityGateFailed: Re-raised unchanged; the failed gate quarantined the run.
+            BaseException: Any other failure of the block, re-raised after the staged run
+                is discarded.
         """
         try:
             yield

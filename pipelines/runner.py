@@ -68,6 +68,11 @@ def run_partition(
     one), and repeating ``validate`` or ``publish`` after the run was published
     changes nothing.
 
+    Besides the errors below, the steps it runs raise: SpecError for a bad spec,
+    partition or key (exit 3); MissingInputError when the source partition or the
+    staged run is missing (exit 4); QualityGateFailed when a gate failed and the run
+    is quarantined (exit 5); PublishError when the sink's schema changed since staging.
+
     Args:
         spec: A validated spec or its YAML path.
         partition: The partition value (``YYYY-MM-DD``).
@@ -82,10 +87,8 @@ def run_partition(
         What the run (or step) did.
 
     Raises:
-        SpecError: Bad spec, partition, key, step or run key (exit 3).
-        MissingInputError: The source partition or the staged run is missing (exit 4).
-        QualityGateFailed: A gate failed; the run is quarantined (exit 5).
-        PublishError: The run cannot be published (not validated, schema change).
+        SpecError: An unknown step, or a single step without a valid run key (exit 3).
+        PublishError: The ``publish`` step found the staged run not validated.
     """
     if step not in STEPS:
         raise SpecError(f"--step: unknown '{step}'; one of {', '.join(STEPS)}")
@@ -179,6 +182,13 @@ def window_rows(ctx: RunContext) -> tuple[DataFrame | None, list[str]]:
 
     ``k_anonymity.window: N`` covers the N - 1 days before the partition; days
     without a source partition are skipped.
+
+    Args:
+        ctx: The run's context (its plan bound to the current partition's schema).
+
+    Returns:
+        The union of the earlier partitions' desensitized rows (None when none exists),
+        and the values of the partitions it covers, newest first.
     """
     from pipelines.desensitize.transform import with_desensitized
 
@@ -196,6 +206,10 @@ def window_rows(ctx: RunContext) -> tuple[DataFrame | None, list[str]]:
 def stage(ctx: RunContext, run_id: str) -> RunState:
     """Read, input gate, transforms, staged write: the ``desensitize`` step.
 
+    A missing source partition raises MissingInputError, and a source that does not
+    fit the spec SpecError (from binding the plan and the suite checks), before anything
+    is written.
+
     Args:
         ctx: The run's context.
         run_id: The new run's id.
@@ -204,8 +218,8 @@ def stage(ctx: RunContext, run_id: str) -> RunState:
         The staged run's state (also written beside the staged data).
 
     Raises:
-        SpecError: The source does not fit the spec.
-        QualityGateFailed: The input gate failed (quarantined with no data).
+        ctx.fail_gate: The input gate failed: the QualityGateFailed built by
+            :meth:`RunContext.fail_gate` once the run is quarantined (with no data).
     """
     # Spark imports stay inside the function: the spec and CLI help stay fast.
     from pyspark.sql import Observation
@@ -292,7 +306,8 @@ def validate(ctx: RunContext, state: RunState) -> tuple[RunState, Any]:
         The validated state and the GX result (for Data Docs).
 
     Raises:
-        QualityGateFailed: The output gate failed; the run is quarantined.
+        ctx.fail_gate: The output gate failed: the QualityGateFailed built by
+            :meth:`RunContext.fail_gate` once the run and its data are quarantined.
     """
     from pyspark.sql.types import StructType
 
@@ -371,6 +386,10 @@ def manifest_of(ctx: RunContext, state: RunState, data_docs: Path | None) -> Man
 def publish(ctx: RunContext, state: RunState, gx_result: Any) -> RunResult:
     """Publish the validated run atomically with its manifest, then Data Docs.
 
+    A sink whose schema changed since staging raises PublishError (from the sink's
+    schema check); the staged run is then discarded. A failure to update Data Docs is
+    only logged: the partition is already published.
+
     Args:
         ctx: The run's context.
         state: The validated run's state.
@@ -378,9 +397,6 @@ def publish(ctx: RunContext, state: RunState, gx_result: Any) -> RunResult:
 
     Returns:
         The published run.
-
-    Raises:
-        PublishError: The sink's schema changed since staging.
     """
     from pyspark.sql.types import StructType
 

@@ -22,12 +22,26 @@ _LOG4J = Path(__file__).with_name("log4j2.properties")
 
 
 def warehouse_root(explicit: str | None = None) -> Path:
-    """``--warehouse``, else ``$ANONYMIZE_WAREHOUSE``, else ``./warehouse`` (absolute)."""
+    """``--warehouse``, else ``$ANONYMIZE_WAREHOUSE``, else ``./warehouse`` (absolute).
+
+    Args:
+        explicit: The ``--warehouse`` option, or None.
+
+    Returns:
+        The warehouse root, resolved to an absolute path (not created).
+    """
     return Path(explicit or os.environ.get("ANONYMIZE_WAREHOUSE") or DEFAULT_WAREHOUSE).resolve()
 
 
 def session_warehouse(spark: SparkSession) -> Path:
-    """The warehouse root of a running session (its ``spark.sql.warehouse.dir``)."""
+    """The warehouse root of a running session (its ``spark.sql.warehouse.dir``).
+
+    Args:
+        spark: The running session.
+
+    Returns:
+        The warehouse directory, with a ``file:`` scheme stripped.
+    """
     raw = spark.conf.get("spark.sql.warehouse.dir")
     return Path(raw.removeprefix("file:").removeprefix("//") if raw.startswith("file:") else raw)
 
@@ -38,7 +52,22 @@ def get_session(
     warehouse: str | None = None,
     app_name: str = "anonymize",
 ) -> SparkSession:
-    """Return the active session, or build a local one with a Hive/Derby catalog."""
+    """Return the active session, or build a local one with a Hive/Derby catalog.
+
+    An active session is reused as it is: only ``conf`` is applied to it, and
+    ``master``, ``warehouse`` and ``app_name`` are ignored. A new session never
+    overrides what spark-submit or a profile already set.
+
+    Args:
+        master: Spark master URL; default ``local[*]`` unless spark-submit set one.
+        conf: Extra Spark properties, applied last.
+        warehouse: The warehouse root (see :func:`warehouse_root`), created if missing;
+            it also holds the Derby metastore.
+        app_name: The Spark application name.
+
+    Returns:
+        The session, with Hive support and log level WARN.
+    """
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()

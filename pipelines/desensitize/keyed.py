@@ -86,6 +86,15 @@ class KeyRing:
         row: callers often use a digest several times (a surrogate's first and last
         name, a date offset's branches), and Spark does not eliminate common
         subexpressions inside conditional branches.
+
+        Args:
+            key_name: The name of a key in :attr:`keys`.
+            message: A binary column (see :func:`utf8`).
+            purpose: The subkey's purpose label; empty for the key itself.
+
+        Returns:
+            A reference to the digest column (64 lower-case hex characters), valid only on a
+            DataFrame passed through :meth:`attach`.
         """
         n = self._slot(key_name, purpose)
         ident = (n, message._jc.toString())
@@ -106,6 +115,13 @@ class KeyRing:
         """Cross-join the one-row key DataFrame (broadcast) onto ``df`` and add the digests.
 
         Call it after every expression has been built (building registers the keys).
+
+        Args:
+            df: The data the expressions will be evaluated on.
+
+        Returns:
+            ``df`` with the padded-key columns and one column per registered digest, or ``df``
+            itself when no expression asked for key material.
         """
         if not self._material:
             return df

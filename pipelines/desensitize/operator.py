@@ -145,19 +145,36 @@ class Operator:
     publishes: ClassVar[bool] = True
 
     def __init_subclass__(cls, spec: type[ActionSpec] | None = None, **kwargs: Any) -> None:
-        """Register a concrete operator for its spec model."""
+        """Register a concrete operator for its spec model.
+
+        Args:
+            spec: The action's spec model class; None for an abstract intermediate class,
+                which is not registered.
+
+        Keyword Args:
+            **kwargs: Passed on to the next class's ``__init_subclass__``.
+        """
         super().__init_subclass__(**kwargs)
         if spec is not None:
             cls.spec = spec
             OPERATORS[spec] = cls
 
     def __init__(self, column: str, action: ActionSpec) -> None:
-        """Bind the operator to one source column and its validated action."""
+        """Bind the operator to one source column and its validated action.
+
+        Args:
+            column: The source column's name.
+            action: The column's validated action spec.
+        """
         self.column = column
         self.action = action
 
     def __repr__(self) -> str:
-        """``MaskOperator('phone')``."""
+        """``MaskOperator('phone')``.
+
+        Returns:
+            The class name and the bound column.
+        """
         return f"{type(self).__name__}({self.column!r})"
 
     @property

@@ -51,7 +51,12 @@ class Budget:
     delta: float = 0.0
 
     def __post_init__(self) -> None:
-        """Refuse values no budget can have."""
+        """Refuse values no budget can have.
+
+        Raises:
+            InternalError: The measure is neither ``pure`` nor ``zcdp``, the value is not
+                finite and ≥ 0, or δ is not in [0, 1).
+        """
         if self.measure not in ("pure", "zcdp"):
             raise InternalError(f"unknown privacy measure {self.measure!r}")
         if not (math.isfinite(self.value) and self.value >= 0):
@@ -96,13 +101,30 @@ class Budget:
         return self.value if self.measure == "zcdp" else 0.0
 
     def __add__(self, other: Budget) -> Budget:
-        """Sequential composition: values and δ add (same measure only)."""
+        """Sequential composition: values and δ add (same measure only).
+
+        Args:
+            other: A loss in the same measure.
+
+        Returns:
+            The composed loss: value and δ are the sums.
+
+        Raises:
+            InternalError: The measures differ (pure ε and ρ-zCDP do not add directly).
+        """
         if other.measure != self.measure:
             raise InternalError(f"cannot add {other.measure} to {self.measure} privacy loss")
         return Budget(self.measure, self.value + other.value, self.delta + other.delta)
 
     def __mul__(self, factor: float) -> Budget:
-        """A share of the budget: value and δ times ``factor``."""
+        """A share of the budget: value and δ times ``factor``.
+
+        Args:
+            factor: The share, normally in [0, 1] (a negative result fails validation).
+
+        Returns:
+            The scaled budget, same measure.
+        """
         return Budget(self.measure, self.value * factor, self.delta * factor)
 
     __rmul__ = __mul__
@@ -198,7 +220,11 @@ class Accountant:
 
     @property
     def shares(self) -> dict[str, float]:
-        """The split, made once on first use: share = total · weight / Σ weights (ε or ρ)."""
+        """The split, made once on first use: share = total · weight / Σ weights (ε or ρ).
+
+        Raises:
+            InternalError: No mechanism requested a share before the split.
+        """
         if self._shares is None:
             if not self.weights:
                 raise InternalError("a release with no mechanism")

@@ -203,6 +203,12 @@ class Ledger:
     """One ledger database (SQLAlchemy URL or a SQLite file path)."""
 
     def __init__(self, url: str | Path):
+        """Open (and create on first use) the ledger's tables.
+
+        Args:
+            url: A SQLAlchemy URL (``sqlite://`` or ``postgresql://``), or a plain path for a
+                SQLite file (its parent directory is created).
+        """
         url = str(url)
         if "://" not in url:  # a plain path: SQLite
             Path(url).parent.mkdir(parents=True, exist_ok=True)
@@ -287,6 +293,9 @@ class Ledger:
     ) -> int:
         """Atomically check the policy and record a reserved charge.
 
+        A zCDP charge under an ε policy raises SpecError (from :meth:`Budget.cost`), and a
+        malformed ``partition`` raises SpecError (from ``parse_day``), before anything is read.
+
         Args:
             dataset: The spec's name.
             partition: The partition value.
@@ -301,7 +310,6 @@ class Ledger:
         Raises:
             BudgetExceededError: The charge would exceed the policy in some window
                 containing the partition (the message says what remains).
-            SpecError: A zCDP charge under an ε policy.
         """
         day = parse_day(partition, "partition")
         unit = policy_unit(policy)

@@ -56,13 +56,33 @@ def _dp():  # noqa: ANN202
 
 
 def rho_from_approx(epsilon: float, delta: float) -> float:
-    """The ρ whose zCDP guarantee implies (ε, δ)-DP: (√(ε + L) − √L)², L = ln(1/δ)."""
+    """The ρ whose zCDP guarantee implies (ε, δ)-DP: (√(ε + L) − √L)², L = ln(1/δ).
+
+    The inverse of :func:`approx_from_rho` (Bun & Steinke 2016, Prop. 1.3).
+
+    Args:
+        epsilon: ε of the (ε, δ)-DP budget, ≥ 0.
+        delta: δ of the (ε, δ)-DP budget, in (0, 1).
+
+    Returns:
+        ρ, the largest zCDP loss that still implies (ε, δ)-DP.
+    """
     log = math.log(1 / delta)
     return (math.sqrt(epsilon + log) - math.sqrt(log)) ** 2
 
 
 def approx_from_rho(rho: float, delta: float) -> float:
-    """ε of (ε, δ)-DP implied by ρ-zCDP: ρ + 2√(ρ·ln(1/δ))."""
+    """ε of (ε, δ)-DP implied by ρ-zCDP: ρ + 2√(ρ·ln(1/δ)).
+
+    Bun & Steinke 2016, Prop. 1.3.
+
+    Args:
+        rho: ρ of the zCDP loss, ≥ 0.
+        delta: The target δ, in (0, 1).
+
+    Returns:
+        ε such that ρ-zCDP implies (ε, δ)-DP.
+    """
     return rho + 2 * math.sqrt(rho * math.log(1 / delta))
 
 
@@ -80,7 +100,11 @@ class DiscreteNoise:
     scale: float
 
     def __post_init__(self) -> None:
-        """Refuse a scale no mechanism may have: zero or non-finite noise is no noise."""
+        """Refuse a scale no mechanism may have: zero or non-finite noise is no noise.
+
+        Raises:
+            InternalError: The scale is not finite or not > 0.
+        """
         if not (math.isfinite(self.scale) and self.scale > 0):
             raise InternalError(f"{self.kind} noise scale {self.scale!r} is not finite and > 0")
 
@@ -274,7 +298,12 @@ class Selection:
 
     @functools.cached_property
     def table(self) -> tuple[float, ...]:
-        """π(0), π(1), …, up to the first n with π(n) = 1."""
+        """π(0), π(1), …, up to the first n with π(n) = 1.
+
+        Returns:
+            The keep probabilities indexed by the number of distinct units n, verified exactly
+            against the constraints at (ε/L0, δ/L0); computed once and cached.
+        """
         eps, dlt = self.epsilon / self.l0, self.delta / self.l0
         # Built with ε', δ' shrunk by a millionth so float rounding cannot cross the
         # constraints that _verify then checks exactly at the true ε', δ'.
@@ -288,7 +317,14 @@ class Selection:
         return tuple(pi)
 
     def keep_probability(self, n: int) -> float:
-        """π(n) (1 beyond the table)."""
+        """π(n) (1 beyond the table).
+
+        Args:
+            n: The group's number of distinct privacy units.
+
+        Returns:
+            The probability of keeping the group, in [0, 1].
+        """
         return self.table[n] if n < len(self.table) else 1.0
 
     @property
@@ -302,7 +338,15 @@ class Selection:
         return len(self.table) - 1
 
     def select(self, counts: dict[str, int]) -> dict[str, int]:
-        """The kept keys (with their exact unit counts, for the caller's bookkeeping only)."""
+        """The kept keys (with their exact unit counts, for the caller's bookkeeping only).
+
+        Args:
+            counts: Group key -> exact number of distinct privacy units in the group.
+
+        Returns:
+            The subset of ``counts`` whose groups won their Bernoulli(π(n)) draw; the counts
+            are exact and must not be published.
+        """
         return {k: n for k, n in counts.items() if bernoulli(self.keep_probability(int(n)))}
 
 
@@ -318,7 +362,14 @@ def _verify(pi: list[float], eps: float, dlt: float) -> None:
 
 
 def bernoulli(p: float) -> bool:
-    """An exact Bernoulli(p) draw for a float p: p = a/2^k exactly; draw k random bits."""
+    """An exact Bernoulli(p) draw for a float p: p = a/2^k exactly; draw k random bits.
+
+    Args:
+        p: The probability; ≤ 0 never and ≥ 1 always succeeds, without drawing.
+
+    Returns:
+        True with probability exactly ``p``, from the OS CSPRNG (:mod:`secrets`).
+    """
     if p <= 0:
         return False
     if p >= 1:
@@ -331,7 +382,17 @@ def bernoulli(p: float) -> bool:
 
 
 def selection(l0: int, share: float, delta: float, zcdp: bool) -> Selection:
-    """The selection spending ``share`` (ε; or ρ under zCDP, as ε = √(2ρ)) and ``delta``."""
+    """The selection spending ``share`` (ε; or ρ under zCDP, as ε = √(2ρ)) and ``delta``.
+
+    Args:
+        l0: L0, the most groups one privacy unit contributes to.
+        share: The selection's share of the budget: ε, or ρ when ``zcdp``.
+        delta: The δ the selection may spend over all groups.
+        zcdp: Whether ``share`` is a ρ (zCDP accounting) rather than an ε.
+
+    Returns:
+        The group selection at (ε, δ) for units in at most ``l0`` groups.
+    """
     epsilon = math.sqrt(2 * share) if zcdp else share
     return Selection(epsilon, delta, l0)
 
@@ -346,7 +407,12 @@ class Quantile:
     zcdp: bool
 
     def measurement(self):  # noqa: ANN201
-        """OpenDP's private quantile over one group's (clamped) values."""
+        """OpenDP's private quantile over one group's (clamped) values.
+
+        Returns:
+            An OpenDP ``Measurement`` from a vector of floats to one of the candidates, under the
+            symmetric distance, in max divergence (pure) or zCDP.
+        """
         dp = _dp()
         measure = dp.zero_concentrated_divergence() if self.zcdp else dp.max_divergence()
         return dp.m.make_private_quantile(
@@ -359,7 +425,14 @@ class Quantile:
         )
 
     def release(self, values: list[float]) -> float:
-        """One group's private quantile (a candidate)."""
+        """One group's private quantile (a candidate).
+
+        Args:
+            values: The group's values, already clamped to the candidates' range.
+
+        Returns:
+            The chosen candidate.
+        """
         return float(self.measurement()(values))
 
     def rank_half_width(self, confidence: float = CONFIDENCE) -> float:
@@ -368,6 +441,12 @@ class Quantile:
         With score sensitivity Δ = L∞ and noise scale s: the chosen candidate's score is
         within s·2·ln(m/(1 − confidence)) of the best (McSherry & Talwar 2007), m
         candidates.
+
+        Args:
+            confidence: The probability the bound holds, in (0, 1).
+
+        Returns:
+            The half-width 2·s·ln(m/(1 − confidence)), in score (rank) units.
         """
         return 2 * self.scale * math.log(len(self.candidates) / (1 - confidence))
 
@@ -375,7 +454,22 @@ class Quantile:
 def quantile(
     q: float, lo: float, hi: float, count: int, linf: int, share: float, zcdp: bool
 ) -> Quantile:
-    """Scale so that each group's quantile spends ``share`` at symmetric distance L∞."""
+    """Scale so that each group's quantile spends ``share`` at symmetric distance L∞.
+
+    The scale is found by OpenDP's ``binary_search_param`` on the privacy map.
+
+    Args:
+        q: The quantile, in [0, 1] (0.5 for the median).
+        lo: The smallest candidate (the clamping lower bound).
+        hi: The largest candidate (the clamping upper bound).
+        count: The number of evenly spaced candidates in [lo, hi] (≥ 2).
+        linf: L∞, the most rows one unit contributes to a group (the symmetric distance).
+        share: The budget each group's quantile spends: ε, or ρ when ``zcdp``.
+        zcdp: Account in ρ-zCDP rather than pure ε-DP.
+
+    Returns:
+        The calibrated quantile mechanism.
+    """
     step = (hi - lo) / (count - 1)
     candidates = tuple(lo + i * step for i in range(count))
     dp = _dp()

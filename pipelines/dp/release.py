@@ -10,8 +10,9 @@
 3. Aggregation per group in Spark: rows, distinct units, fixed-point sums and
    centered sums (longs), and for quantiles the group's clamped values.
 4. Noise and selection per group in ``mapInPandas`` (Arrow batches on the
-   executors; the driver never sees a group): OpenDP draws; private keys keep the
-   groups whose noisy unit count clears the threshold; then post-processing.
+   executors; the driver never sees a group): private keys keep each group with
+   the selection's probability π(n) of its number of units (an exact Bernoulli
+   draw); OpenDP draws the noise; then post-processing.
 
 ``noise=False`` computes the same table without noise or selection threshold: for
 tests of the non-noise logic only (the CLI has no such switch).
@@ -23,6 +24,7 @@ import hashlib
 import itertools
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,16 +128,15 @@ def plan_release(rel: Release) -> ReleasePlan:
     mechanism is calibrated to its share, then its loss by OpenDP's privacy map at
     its sensitivity is checked against the share (Gaussian Δ2 passed unrounded, see
     :meth:`~pipelines.dp.mechanisms.DiscreteNoise.privacy_loss`). Sensitivities are
-    listed in :mod:`pipelines.dp.mechanisms`.
+    listed in :mod:`pipelines.dp.mechanisms`. A mechanism whose loss exceeds its
+    share, or whose scale is not finite, raises InternalError (from the accountant
+    and the mechanisms), before any noise is drawn.
 
     Args:
         rel: The validated release.
 
     Returns:
         The plan.
-
-    Raises:
-        InternalError: A mechanism's loss exceeds its share, or a scale is not finite.
     """
     acct = Accountant(_budget(rel))
     zcdp = acct.total.measure == "zcdp"
@@ -184,6 +185,17 @@ def public_keys(
 
     A key table is read whole (its group_by columns, distinct); otherwise the keys
     are the product of the per-column values and ranges.
+
+    Args:
+        keys: The release's declared public keys: a key table, or values and ranges
+            per group_by column (ranges of dates step in days, stop excluded).
+        group_by: The release's group_by columns.
+        source: The source partition; gives the Spark session and the columns' types.
+        warehouse: Where a relative key-table path resolves.
+
+    Returns:
+        One row per declared key, with exactly the ``group_by`` columns cast to the
+        source's types (lazy for a key table; built on the driver otherwise).
     """
     spark = source.sparkSession
     if keys.table is not None:
@@ -261,6 +273,15 @@ def bound(df: DataFrame, rel: Release, unit: str, seed: str) -> DataFrame:
     (unit, group)'s first row, so distinct units are counted without a distinct
     aggregation. (Measured faster here than ranking
     with two windows, or than collecting each (unit, group)'s rows into arrays.)
+
+    Args:
+        df: The rows to bound (the unit, group_by and metric columns).
+        rel: The release: its group_by and contribution bounds L0, L∞.
+        unit: The privacy-unit column.
+        seed: The hash seed (:func:`seed_for`).
+
+    Returns:
+        The kept rows (lazy): ``df``'s columns plus the boolean ``__dp_first``.
     """
     l0, linf = rel.bounds.max_groups_per_unit, rel.bounds.max_rows_per_group
     groups = [F.col(c) for c in rel.group_by]
@@ -287,7 +308,17 @@ def bound(df: DataFrame, rel: Release, unit: str, seed: str) -> DataFrame:
 
 
 def aggregate(bounded: DataFrame, rel: Release) -> DataFrame:
-    """Per group: rows, distinct units, fixed-point (centered) sums, quantile values."""
+    """Per group: rows, distinct units, fixed-point (centered) sums, quantile values.
+
+    Args:
+        bounded: The output of :func:`bound`.
+        rel: The release.
+
+    Returns:
+        One row per group (lazy): the group_by columns, ``__dp_rows``, ``__dp_units``,
+        a long sum per sum metric, a long centered sum per mean metric (``__dp_csum_<name>``)
+        and the list of clamped values per quantile metric.
+    """
     aggs = [F.count(F.lit(1)).alias(ROWS), F.sum(F.col("__dp_first").cast("long")).alias(UNITS)]
     for key, value in _values(rel).items():
         if isinstance(rel.metrics.get(key), QuantileMetric):
@@ -298,7 +329,15 @@ def aggregate(bounded: DataFrame, rel: Release) -> DataFrame:
 
 
 def output_schema(source: DataFrame, rel: Release) -> StructType:
-    """group_by columns (source types), then one column per metric."""
+    """group_by columns (source types), then one column per metric.
+
+    Args:
+        source: The source partition (for the group_by columns' types).
+        rel: The release.
+
+    Returns:
+        The release table's schema: counts and units are longs, other metrics doubles.
+    """
     fields = [StructField(c, source.schema[c].dataType, True) for c in rel.group_by]
     for name, m in rel.metrics.items():
         integral = isinstance(m, CountMetric | UnitsMetric)
@@ -360,16 +399,17 @@ class NoisyBatches:
 
     Pickled into the ``mapInPandas`` closure: it holds the release and its plan
     (scales, selection table), never a key.
-
-    Args:
-        rel: The release.
-        plan: Its calibrated mechanisms.
-        noise: False only for tests of the non-noise logic.
-        private: Private keys: groups pass private selection.
     """
 
     def __init__(self, rel: Release, plan: ReleasePlan, noise: bool, private: bool) -> None:
-        """Hold what every batch needs."""
+        """Hold what every batch needs.
+
+        Args:
+            rel: The release.
+            plan: Its calibrated mechanisms.
+            noise: False only for tests of the non-noise logic.
+            private: Private keys: groups pass private selection.
+        """
         self.rel, self.plan, self.noise, self.private = rel, plan, noise, private
 
     def _noisy(self, key: str, values: pd.Series) -> pd.Series:
@@ -378,7 +418,7 @@ class NoisyBatches:
             self.plan.noises[key].add(ints) if self.noise else ints, index=values.index
         )
 
-    def __call__(self, batches: Any) -> Any:
+    def __call__(self, batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         """Release each batch of aggregated groups.
 
         Args:
@@ -425,6 +465,15 @@ class NoisyBatches:
 
 
 def seed_for(key_bytes: bytes | None, release: str) -> str:
-    """The bounding hash seed: derived from the spec's key (or the release name)."""
+    """The bounding hash seed: derived from the spec's key (or the release name).
+
+    Args:
+        key_bytes: The privacy unit's key material, or None when the unit is not keyed.
+        release: The release's name.
+
+    Returns:
+        16 hex characters: the first 64 bits of
+        SHA-256(key ‖ NUL ``dp-bounding`` NUL ‖ release name), the key empty when None.
+    """
     material = (key_bytes or b"") + b"\x00dp-bounding\x00" + release.encode()
     return hashlib.sha256(material).hexdigest()[:16]

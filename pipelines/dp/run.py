@@ -151,6 +151,10 @@ def release_partition(
 ) -> list[ReleaseResult]:
     """Run the spec's releases (or ``names``) for one partition.
 
+    Besides the errors below, the steps it runs raise: SpecError for a bad partition or
+    key; BudgetExceededError when a release would exceed the budget (nothing computed);
+    QualityGateFailed when a release fails its gate (quarantined; the charge stands).
+
     Args:
         spec: A validated spec or its YAML path.
         partition: The partition value.
@@ -165,9 +169,7 @@ def release_partition(
         One result per release.
 
     Raises:
-        SpecError: No releases, an unknown name, a bad partition or key.
-        BudgetExceededError: A release would exceed the budget (nothing computed).
-        QualityGateFailed: A release failed its gate (quarantined; the charge stands).
+        SpecError: The spec declares no releases, or ``names`` holds an unknown name.
     """
     from pipelines.session import get_session, session_warehouse
     from pipelines.storage.base import open_table

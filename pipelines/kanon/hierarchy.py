@@ -32,7 +32,19 @@ class Hierarchy:
         return self.ancestors.shape[1] - 1
 
     def codes(self, values: np.ndarray, column: str) -> np.ndarray:
-        """Leaf index of each raw value; an error naming the column for unknown values."""
+        """Leaf index of each raw value; an error naming the column for unknown values.
+
+        Args:
+            values: The raw values of the quasi-identifier (strings).
+            column: The quasi-identifier, named in the error.
+
+        Returns:
+            int64 array of the same length: each value's position in :attr:`leaves`.
+
+        Raises:
+            ValueError: A value is not a leaf of the hierarchy (the message gives only the
+                first unknown value's length, never the value).
+        """
         index = {v: i for i, v in enumerate(self.leaves)}
         try:
             return np.fromiter((index[v] for v in values), dtype=np.int64, count=len(values))
@@ -45,7 +57,21 @@ class Hierarchy:
 
     @classmethod
     def from_rows(cls, name: str, rows: list[list[str]]) -> Hierarchy:
-        """Build from parsed CSV rows (all of the same length)."""
+        """Build from parsed CSV rows (all of the same length).
+
+        Cells are stripped and blank rows skipped.
+
+        Args:
+            name: The hierarchy's name (its file name), used in errors.
+            rows: One row per raw value: the value, then its generalizations up to the root.
+
+        Returns:
+            The hierarchy.
+
+        Raises:
+            ValueError: No rows, rows of different lengths, a node with two different
+                parents, or a raw value listed twice.
+        """
         rows = [[c.strip() for c in r] for r in rows if r and any(c.strip() for c in r)]
         if not rows:
             raise ValueError(f"hierarchy {name}: no rows")
@@ -77,7 +103,16 @@ class Hierarchy:
 
     @classmethod
     def read(cls, path: str | Path) -> Hierarchy:
-        """Read an ARX hierarchy file."""
+        """Read an ARX hierarchy file.
+
+        A malformed hierarchy raises ValueError (see :meth:`from_rows`).
+
+        Args:
+            path: The ``;``-separated UTF-8 CSV file, without header.
+
+        Returns:
+            The hierarchy, named after the file.
+        """
         p = Path(path)
         with p.open(newline="", encoding="utf-8") as fh:
             return cls.from_rows(p.name, list(csv.reader(fh, delimiter=";")))

@@ -47,7 +47,24 @@ def measure(
     hierarchies: dict[str, list[list[str]]],
     risk_threshold: float = 0.2,
 ) -> dict[str, Any]:
-    """Metrics of ``released`` (same rows and order as ``original``)."""
+    """Metrics of ``released`` (same rows and order as ``original``).
+
+    The definitions are those of the module docstring.
+
+    Args:
+        original: The records before anonymization, with the raw QI columns.
+        released: The anonymized records, same rows in the same order; a QI cell is a
+            raw value, a ``[lo-hi]`` range, a hierarchy label or ``*``.
+        numeric: The numeric QIs (released as ranges).
+        hierarchies: Categorical QI -> its hierarchy rows (raw value first, root last).
+        risk_threshold: The prosecutor risk above which a record counts in
+            ``records_above``.
+
+    Returns:
+        ``records``, ``suppressed``, ``classes``, ``class_sizes`` (min, median, mean,
+        max), ``discernibility``, ``dm_normalized``, ``ncp`` (QI -> NCP), ``gcp`` and
+        ``prosecutor_risk`` (highest, average, threshold, records_above).
+    """
     qis = list(numeric) + list(hierarchies)
     n = len(original)
     rel = released[qis].astype(str).reset_index(drop=True)
@@ -129,6 +146,17 @@ def information_loss_spark(
     binary search in the QI's sorted distinct raw values, which a pandas UDF holds
     (at most ``MAX_DOMAIN`` values); a categorical label's cover is a small table
     built from the hierarchy.
+
+    Args:
+        df: The released rows, with the raw QI values alongside (a Spark DataFrame).
+        originals: QI -> the column of ``df`` holding its raw value.
+        numeric: The numeric QIs (released as ``[lo-hi]`` ranges).
+        hierarchies: Categorical QI -> its hierarchy rows (raw value first, root last).
+        dates: The date QIs (released as ``[YYYY-MM-DD-YYYY-MM-DD]`` ranges).
+
+    Returns:
+        ``{"ncp": {qi: NCP}, "gcp": GCP}``. A numeric or date QI with more than
+        ``MAX_DOMAIN`` distinct raw values has NCP NaN, and GCP is then None.
     """
     from pyspark.sql import functions as F
 

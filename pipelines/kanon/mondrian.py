@@ -84,7 +84,20 @@ def _fmt(x: float, date: bool = False) -> str:
 
 
 def sensitive_codes(values: pd.Series, domain: list | None, where: str) -> tuple[np.ndarray, int]:
-    """Codes 0..m−1 of the sensitive values in ``domain`` (sorted; default: the values')."""
+    """Codes 0..m−1 of the sensitive values in ``domain`` (sorted; default: the values').
+
+    Args:
+        values: The sensitive column.
+        domain: The sorted sensitive values of the whole partition, or None to use the
+            sorted distinct ``values``.
+        where: The spec path named in errors.
+
+    Returns:
+        Each value's code (int64, index into the domain) and m, the domain's size.
+
+    Raises:
+        ValueError: A value is null, or is not in ``domain``.
+    """
     if values.isna().any():
         raise ValueError(f"{where}: the sensitive column has null values")
     if domain is None:
@@ -154,7 +167,15 @@ class _Kernel:
         return float(np.count_nonzero(anc[:, level] == node) - 1) / self.spans[i]
 
     def hist(self, part: np.ndarray) -> np.ndarray:
-        """Counted records of the part per sensitive value."""
+        """Counted records of the part per sensitive value.
+
+        Args:
+            part: Row positions of the part.
+
+        Returns:
+            Float array of length :attr:`bins`: the summed counted-record weights (1 or 0 per
+            row) of the part per sensitive value code.
+        """
         return np.bincount(self.codes[part], weights=self.weights[part], minlength=self.bins)
 
     def _ok(self, part: np.ndarray) -> bool:
@@ -256,6 +277,22 @@ def mondrian(
     group of a larger partition (t-closeness then needs the requirement's reference
     distribution too). ``counted``: a boolean column; only those records count
     towards the requirement (the others are window rows; they are released too).
+    Null numeric QIs, values missing from a hierarchy and bad sensitive values raise
+    ValueError (from the kernel).
+
+    Args:
+        df: The records (one group, or the whole input).
+        qis: The quasi-identifiers, in the order widths are compared on ties.
+        k: The minimum class size, or a full requirement.
+        sensitive: The sensitive column, needed for l-diversity and t-closeness.
+        l: Distinct l-diversity, when ``k`` is a number.
+        domain: The sorted sensitive values of the whole partition (default: ``df``'s).
+        counted: A boolean column marking the records that count, or None for all.
+
+    Returns:
+        The released QI columns as strings, in ``df``'s index and order, with the
+        number of classes; when the records as a whole miss the requirement, every QI
+        is ``*``, no class is formed and every record counts as suppressed.
     """
     req = k if isinstance(k, Requirement) else Requirement(k, l)
     n = len(df)

@@ -59,13 +59,32 @@ class Requirement:
         return self.l > 1 or self.t is not None
 
     def with_reference(self, hist: np.ndarray) -> Requirement:
-        """The same requirement with q taken from the whole partition's histogram."""
+        """The same requirement with q taken from the whole partition's histogram.
+
+        Args:
+            hist: Counted records per sensitive value code over the whole partition.
+
+        Returns:
+            A copy whose :attr:`reference` is ``hist / Σ hist`` (empty when the sum is 0).
+        """
         total = float(hist.sum())
         q = tuple(float(x) / total for x in hist) if total else ()
         return Requirement(self.k, self.l, self.l_kind, self.c, self.t, self.ordered, q)
 
     def ok(self, hist: np.ndarray) -> bool:
-        """Whether a part with this histogram of counted records meets the requirement."""
+        """Whether a part with this histogram of counted records meets the requirement.
+
+        Args:
+            hist: Counted records of the part per sensitive value code (one bin without a
+                sensitive column).
+
+        Returns:
+            True if the part meets k, then l-diversity and t-closeness where asked.
+
+        Raises:
+            ValueError: t-closeness is asked but no reference distribution was set (see
+                :meth:`with_reference`).
+        """
         n = float(hist.sum())
         if n < self.k:
             return False
@@ -91,7 +110,17 @@ class Requirement:
 
 
 def distance(p: np.ndarray, q: np.ndarray, ordered: bool) -> float:
-    """Earth Mover's Distance between two distributions over the same m values."""
+    """Earth Mover's Distance between two distributions over the same m values.
+
+    Args:
+        p: A distribution over the m value codes (sums to 1).
+        q: The reference distribution over the same codes.
+        ordered: Use the ordered distance (numeric values, in code order):
+            Σ_i |Σ_{j≤i}(pⱼ − qⱼ)| / (m − 1); else the equal distance ½·Σ|pᵢ − qᵢ|.
+
+    Returns:
+        The distance, in [0, 1].
+    """
     if ordered:
         m = len(p)
         return float(np.abs(np.cumsum(p - q)).sum() / (m - 1)) if m > 1 else 0.0

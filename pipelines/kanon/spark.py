@@ -92,7 +92,19 @@ def _lca_level(row: dict, i: int, q: CategoricalQI) -> int:
 
 
 def sensitive_domain(df: DataFrame, sensitive: str, limit: int = MAX_SENSITIVE_VALUES) -> list:
-    """The sorted distinct sensitive values (the driver holds at most ``limit``)."""
+    """The sorted distinct sensitive values (the driver holds at most ``limit``).
+
+    Args:
+        df: The records to be k-anonymized.
+        sensitive: The sensitive column.
+        limit: The most distinct values accepted.
+
+    Returns:
+        The distinct values in Spark's sort order (their index is the value code).
+
+    Raises:
+        ValueError: The column holds nulls, or more than ``limit`` distinct values.
+    """
     where = f"k_anonymity.sensitive ({sensitive})"
     if df.where(F.col(sensitive).isNull()).limit(1).count():
         raise ValueError(f"{where}: null values; fill or redact them before k-anonymity")
@@ -121,6 +133,25 @@ def spark_mondrian(
     requirement (window rows shape the splits but do not count). No record is
     suppressed unless the counted records as a whole miss the requirement, in
     which case every QI of every record is ``*``.
+
+    Args:
+        df: The records (lazy), with the QI, sensitive and counted columns.
+        qis: The quasi-identifiers.
+        k: The minimum class size, or a full requirement.
+        sensitive: The sensitive column, needed for l-diversity and t-closeness.
+        l: Distinct l-diversity, when ``k`` is a number.
+        counted: A boolean column marking the records that count, or None for all.
+        local_rows: Groups of at most this many rows are finished by the local kernel;
+            larger ones are split in Spark.
+        max_rounds: The most rounds of Spark splits; groups still larger after them are
+            finished locally anyway.
+
+    Returns:
+        ``df``'s columns in order, QIs as strings (generalized cells, or ``*``).
+
+    Raises:
+        ValueError: ``local_rows`` is below 1, or l-diversity or t-closeness is asked
+            without a sensitive column.
     """
     req = k if isinstance(k, Requirement) else Requirement(k, l)
     if local_rows < 1:

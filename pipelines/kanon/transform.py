@@ -54,18 +54,19 @@ class KAnonymityStage:
     Calling it runs Mondrian and the independent verification (Spark jobs), then
     leaves the released rows persisted: :attr:`summary` holds what the manifest
     records, and :meth:`unpersist` frees the cache once the rows are written.
-
-    Args:
-        plan: The run plan's k-anonymity part.
-        partition: The partition being released (for messages).
-        window: The earlier partitions' desensitized rows (same columns), which shape
-            the classes but are not released; None without a window.
     """
 
     def __init__(
         self, plan: KAnonymityPlan, partition: Partition, window: DataFrame | None = None
     ) -> None:
-        """Set up the stage; nothing runs until it is called."""
+        """Set up the stage; nothing runs until it is called.
+
+        Args:
+            plan: The run plan's k-anonymity part.
+            partition: The partition being released (for messages).
+            window: The earlier partitions' desensitized rows (same columns), which shape
+                the classes but are not released; None without a window.
+        """
         self.plan = plan
         self.partition = partition
         self.window = window
@@ -81,6 +82,9 @@ class KAnonymityStage:
     def __call__(self, df: DataFrame) -> DataFrame:
         """k-anonymize ``df`` and verify the result.
 
+        A quasi-identifier or the sensitive column holding nulls in ``df`` raises SpecError
+        (from the null check) before Mondrian runs.
+
         Args:
             df: The partition's desensitized rows.
 
@@ -88,7 +92,6 @@ class KAnonymityStage:
             The released rows (quasi-identifiers generalized to strings).
 
         Raises:
-            SpecError: A quasi-identifier or the sensitive column holds nulls.
             PipelinesError: More records would be suppressed than ``max_suppression``.
             InternalError: The independent checker found a violated guarantee.
         """

@@ -67,7 +67,13 @@ class Check:
     t: float | None = None
 
     def judge(self, guarantees: Guarantees) -> None:
-        """Append a violation for every guarantee in ``guarantees`` that does not hold."""
+        """Append a violation for every guarantee in ``guarantees`` that does not hold.
+
+        Measures that were not computed (None) are not judged.
+
+        Args:
+            guarantees: The guarantees the release promises.
+        """
         if self.k is not None and self.k < guarantees.k:
             self.violations.append(
                 f"k: smallest equivalence class has {self.k} records (< {guarantees.k})"
@@ -161,6 +167,28 @@ def check(
     ``hierarchies`` maps each categorical QI to its rows (raw value first, then its
     generalizations up to the root), as read from the ARX CSV file. ``dates``: QIs
     whose raw values are dates (``datetime.date`` or ISO strings).
+
+    Args:
+        original: The records before anonymization.
+        released: The anonymized records, same rows in the same order.
+        numeric: The numeric QIs.
+        hierarchies: Categorical QI -> its hierarchy rows.
+        k: The minimum class size to check.
+        sensitive: The sensitive column, for l-diversity and t-closeness measures.
+        l: The l of l-diversity to check, or None.
+        l_kind: ``distinct``, ``entropy`` or ``recursive``.
+        c: The c of recursive (c,l)-diversity.
+        t: The t of t-closeness to check, or None.
+        ordered: Judge t by the ordered distance (numeric sensitive values) rather than
+            the equal distance.
+        dates: The date QIs.
+        max_suppressed: The largest share of suppressed records that is not a violation.
+
+    Returns:
+        The measures, with ``violations`` empty when every guarantee holds.
+
+    Raises:
+        ValueError: ``original`` and ``released`` differ in length.
     """
     if len(original) != len(released):
         raise ValueError("original and released must have the same rows in the same order")
@@ -237,6 +265,21 @@ def check_spark(
     column ``originals[qi]`` (so truthfulness is checked row by row without
     collecting anything); the driver receives a handful of numbers, plus the sorted
     sensitive values when l-diversity or t-closeness is checked.
+
+    Args:
+        df: The released rows with the raw QI values alongside (a Spark DataFrame).
+        originals: QI -> the column of ``df`` holding its raw value.
+        numeric: The numeric QIs.
+        hierarchies: Categorical QI -> its hierarchy rows.
+        guarantees: The guarantees to judge.
+        sensitive: The sensitive column, for l-diversity and t-closeness measures.
+        dates: The date QIs.
+
+    Returns:
+        The measures (with ``class_sizes`` holding the mean only, discernibility and
+        prosecutor risk at threshold 0.2), with ``violations`` empty when every
+        guarantee holds. Suppression is measured, not judged: the caller applies its
+        limit.
     """
     from pyspark.sql import functions as F
 
@@ -325,6 +368,19 @@ def diversity_spark(
     ``df`` gives the reference distribution q (the whole table), ``kept`` the rows
     grouped into classes by ``qis``. Spark SQL array functions over each class's
     counts; the driver holds the sorted sensitive values and one result row.
+
+    Args:
+        df: The whole released table (Spark DataFrame), for q and the sensitive values.
+        kept: The non-suppressed rows of ``df``.
+        qis: The QI columns that define the classes.
+        sensitive: The sensitive column.
+        l: The l of recursive (c,l)-diversity, for ``recursive_ratio``.
+        ordered: Return the ordered distance as ``t``, else the equal distance.
+
+    Returns:
+        ``l`` (fewest distinct values in a class), ``entropy_l``, ``recursive_ratio``
+        (largest; infinite when a class has fewer than ``l`` values) and ``t`` (largest
+        distance to q).
     """
     from pyspark.sql import functions as F
     from pyspark.sql.types import IntegerType, StructField, StructType

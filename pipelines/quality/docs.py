@@ -19,12 +19,26 @@ from typing import Any
 
 
 def site_dir(warehouse: Path) -> Path:
-    """Directory of the Data Docs site."""
+    """Directory of the Data Docs site.
+
+    Args:
+        warehouse: The warehouse root.
+
+    Returns:
+        ``<warehouse>/_quality/data_docs``.
+    """
     return Path(warehouse) / "_quality" / "data_docs"
 
 
 def index_path(warehouse: Path) -> Path:
-    """Entry page of the Data Docs site."""
+    """Entry page of the Data Docs site.
+
+    Args:
+        warehouse: The warehouse root.
+
+    Returns:
+        ``<warehouse>/_quality/data_docs/index.html``.
+    """
     return site_dir(warehouse) / "index.html"
 
 
@@ -65,7 +79,20 @@ def _context(root: Path) -> Any:
 
 
 def add_published(warehouse: Path, gx_result: Any, partition: str, run_id: str) -> Path:
-    """Add one published partition's output-gate result to the site; rebuild it."""
+    """Add one published partition's output-gate result to the site; rebuild it.
+
+    Concurrent runs are serialised by an exclusive lock on ``<warehouse>/_quality/.lock``;
+    only the new result's page and the index are rendered.
+
+    Args:
+        warehouse: The warehouse root.
+        gx_result: The output gate's GX validation result.
+        partition: The partition's directory name (``dt=YYYY-MM-DD``), the batch identifier.
+        run_id: The published run, the result's run name.
+
+    Returns:
+        The site's index page.
+    """
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import (

@@ -167,7 +167,16 @@ def _candidate_sql(column: str, name: str) -> str:
 
 
 def detector_sql(column: str, name: str) -> str:
-    """SQL boolean: whether the value of ``column`` contains an identifier of kind ``name``."""
+    """SQL boolean: whether the value of ``column`` contains an identifier of kind ``name``.
+
+    Args:
+        column: The string column's name (quoted with backticks in the SQL).
+        name: The detector, one of :data:`~pipelines.spec.quality.PII_DETECTORS`.
+
+    Returns:
+        Spark SQL text: guards, screen and (where the detector has one) confirming step,
+        nested so a null or non-matching value is false.
+    """
     d = _DETECTORS[name]
     if d.confirm is None:
         return _candidate_sql(column, name)
@@ -175,7 +184,15 @@ def detector_sql(column: str, name: str) -> str:
 
 
 def detector(column: str, name: str) -> Column:
-    """Boolean expression: whether the value contains an identifier of kind ``name``."""
+    """Boolean expression: whether the value contains an identifier of kind ``name``.
+
+    Args:
+        column: The string column's name.
+        name: The detector, one of :data:`~pipelines.spec.quality.PII_DETECTORS`.
+
+    Returns:
+        The parsed :func:`detector_sql` (false for null).
+    """
     return F.expr(detector_sql(column, name))
 
 
@@ -183,28 +200,65 @@ def candidate(column: str, name: str) -> Column:
     """Guards and screen only, no higher-order function: a superset of :func:`detector`.
 
     The same values exactly when :func:`needs_confirmation` is false.
+
+    Args:
+        column: The string column's name.
+        name: The detector.
+
+    Returns:
+        A boolean expression (false for null) that Spark can code-generate.
     """
     return F.expr(_candidate_sql(column, name))
 
 
 def needs_confirmation(name: str) -> bool:
-    """Whether a candidate of detector ``name`` still needs its confirming step."""
+    """Whether a candidate of detector ``name`` still needs its confirming step.
+
+    Args:
+        name: The detector.
+
+    Returns:
+        True if the detector has a confirming step (per-match checks, checksums).
+    """
     return _DETECTORS[name].confirm is not None
 
 
 def unguarded(column: str, name: str) -> Column:
-    """The detector's definition alone (null: False): the reference guards and screen must match."""
+    """The detector's definition alone (null: False): the reference guards and screen must match.
+
+    Args:
+        column: The string column's name.
+        name: The detector.
+
+    Returns:
+        A boolean expression: the confirming step, or the screen for detectors without
+        one, with no guards; null becomes false.
+    """
     d = _DETECTORS[name]
     return F.expr(f"coalesce({_bind(d.confirm or d.screen, column)}, false)")
 
 
 def detectors(column: str) -> dict[str, Column]:
-    """Name -> boolean expression, for every detector."""
+    """Name -> boolean expression, for every detector.
+
+    Args:
+        column: The string column's name.
+
+    Returns:
+        Detector name -> :func:`detector` on ``column``.
+    """
     return {name: detector(column, name) for name in _DETECTORS}
 
 
 def count_of(flag: Column) -> Column:
-    """Aggregate: how many rows ``flag`` is true for (null counts 0)."""
+    """Aggregate: how many rows ``flag`` is true for (null counts 0).
+
+    Args:
+        flag: A boolean expression.
+
+    Returns:
+        A sum aggregate (null over no rows).
+    """
     return F.sum(F.when(flag, 1).otherwise(0))
 
 
@@ -215,6 +269,15 @@ def confirmed_count(df: DataFrame, column: str, name: str, candidates: int) -> i
     confirming step and there are candidates; otherwise the candidates are the answer.
     On a candidate row the detector is its confirming step alone (guards and screen
     already hold), so only that is evaluated there.
+
+    Args:
+        df: The data scanned.
+        column: The string column's name.
+        name: The detector.
+        candidates: How many rows of ``df`` pass the detector's guards and screen.
+
+    Returns:
+        How many rows of ``df`` the detector flags in ``column``.
     """
     if candidates == 0 or not needs_confirmation(name):
         return candidates
@@ -232,7 +295,14 @@ def scan(df: DataFrame, allowed: dict[str, set[str]] | None = None) -> dict[str,
     detectors it may match (an email surrogate column may hold emails). One pass
     counts candidates for all of them; a (column, detector) with candidates and a
     confirming step gets a second pass over its candidate rows (see :class:`_Detector`).
-    Returns ``{column: {detector: count}}``: counts only, never values.
+
+    Args:
+        df: The data to scan.
+        allowed: Column -> detectors not checked on it (None: every detector everywhere).
+
+    Returns:
+        ``{column: {detector: count}}``: counts only, never values. A string column all
+        of whose detectors are allowed is absent; so is every non-string column.
     """
     allowed = allowed or {}
     keys = [

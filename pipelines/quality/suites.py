@@ -100,7 +100,15 @@ def _escalate(spec: PipelineSpec, checks: list[Check]) -> list[Check]:
 
 
 def unmatched_escalations(spec: PipelineSpec, suites: list[Suite]) -> list[str]:
-    """``quality.escalate`` patterns that match no check of the given suites."""
+    """``quality.escalate`` patterns that match no check of the given suites.
+
+    Args:
+        spec: The validated spec.
+        suites: The suites whose check ids the patterns are matched against.
+
+    Returns:
+        The patterns (in spec order) that match no check id, case-sensitively.
+    """
     ids = [c.id for s in suites for c in s.checks]
     return [p for p in spec.quality.escalate if not any(fnmatch.fnmatchcase(i, p) for i in ids)]
 
@@ -109,6 +117,15 @@ def volume_band(spec: PipelineSpec, history: list[int]) -> tuple[int, int] | Non
     """``(low, high)``: the allowed input rows, or None without enough history.
 
     ``history`` holds recent input counts, newest first; ``window`` of it is used.
+
+    Args:
+        spec: The validated spec (its ``quality.volume``).
+        history: Input row counts of recent published partitions, newest first.
+
+    Returns:
+        ``(int(m·(1 − tolerance)), ceil(m·(1 + tolerance)))`` with m the median of the
+        newest ``window`` counts; None when the spec has no volume band or fewer than
+        ``min_history`` counts are available.
     """
     band = spec.quality.volume
     if band is None:
@@ -341,6 +358,15 @@ def check_escalations(spec: PipelineSpec, *suites: Suite) -> None:
     """Refuse ``quality.escalate`` patterns that match no check.
 
     A typo would otherwise silently leave a warning a warning.
+
+    Args:
+        spec: The validated spec.
+
+    Other Args:
+        *suites: Every suite of the run; a pattern must match a check of one of them.
+
+    Raises:
+        SpecError: Some pattern matches no check (the message lists them).
     """
     bad = unmatched_escalations(spec, list(suites))
     if bad:
@@ -358,6 +384,15 @@ def release_suite(spec: PipelineSpec, name: str, schema: StructType, keys: int |
     never null; with public keys exactly one row per declared key; counts ≥ 0;
     means and quantiles within their clamping bounds. (Every released private key
     passed selection by construction: the table holds no unit counts to re-check.)
+
+    Args:
+        spec: The validated spec.
+        name: The release's name under ``releases``.
+        schema: The release table's schema (group_by columns, then metrics).
+        keys: The number of declared public keys, or None for private keys.
+
+    Returns:
+        The release gate's suite (stage ``release.<name>``), without escalation.
     """
     _gx()
     from great_expectations import expectations as E

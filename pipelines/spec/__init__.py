@@ -18,7 +18,18 @@ __all__ = ["PipelineSpec", "json_schema", "load_spec", "spec_from_dict", "spec_h
 
 
 def __getattr__(name: str) -> Any:
-    """Import the loader's and models' public names on first use."""
+    """Import the loader's and models' public names on first use.
+
+    Args:
+        name: The attribute looked up on ``pipelines.spec``.
+
+    Returns:
+        :class:`~pipelines.spec.models.PipelineSpec`, or the loader's attribute of that
+        name.
+
+    Raises:
+        AttributeError: ``name`` is not one of the package's public names.
+    """
     if name == "PipelineSpec":
         from pipelines.spec.models import PipelineSpec
 

@@ -114,7 +114,20 @@ def _describe(err: dict[str, Any], data: Any) -> tuple[list[str], str]:
 
 
 def spec_from_dict(data: Any, source: str = "<spec>", text: str | None = None) -> PipelineSpec:
-    """Validate a parsed document; raise :class:`SpecError` listing every problem."""
+    """Validate a parsed document; raise :class:`SpecError` listing every problem.
+
+    Args:
+        data: The parsed YAML document.
+        source: How messages name the document (its path).
+        text: The YAML text, to give problems a line number; None for no line numbers.
+
+    Returns:
+        The validated spec.
+
+    Raises:
+        SpecError: The document is not a mapping, fails the model's validation, or has
+            cross-references that do not resolve (every problem with its location).
+    """
     lines = _line_map(text) if text is not None else {}
 
     def where(path: list[str]) -> str:
@@ -142,7 +155,17 @@ def spec_from_dict(data: Any, source: str = "<spec>", text: str | None = None) -
 
 
 def load_spec(path: str | Path) -> PipelineSpec:
-    """Read and validate a YAML spec file."""
+    """Read and validate a YAML spec file.
+
+    Args:
+        path: The spec file (UTF-8 YAML).
+
+    Returns:
+        The validated spec.
+
+    Raises:
+        SpecError: The file cannot be read, is not valid YAML, or is not a valid spec.
+    """
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -156,11 +179,23 @@ def load_spec(path: str | Path) -> PipelineSpec:
 
 
 def spec_hash(spec: PipelineSpec) -> str:
-    """SHA-256 of the canonical JSON of the validated spec (defaults included)."""
+    """SHA-256 of the canonical JSON of the validated spec (defaults included).
+
+    Args:
+        spec: The validated spec.
+
+    Returns:
+        64 lower-case hex characters; the same for specs that differ only in formatting,
+        key order or spelled-out defaults.
+    """
     canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def json_schema() -> dict[str, Any]:
-    """JSON Schema of the spec format, for editors."""
+    """JSON Schema of the spec format, for editors.
+
+    Returns:
+        The JSON Schema of :class:`~pipelines.spec.models.PipelineSpec`, as a dict.
+    """
     return PipelineSpec.model_json_schema()

@@ -13,7 +13,12 @@ Importing this package imports no Spark; the backends import it when they run.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
+
+from pipelines.errors import SpecError
+
+_RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{8}")
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
@@ -27,3 +32,21 @@ def new_run_id(now: dt.datetime | None = None) -> str:
     """
     now = now or dt.datetime.now(dt.UTC)
     return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+def check_run_id(value: str, where: str) -> str:
+    """Refuse anything but a run id (it becomes a path component).
+
+    Args:
+        value: The run id a user gave.
+        where: The option naming it in the error (``--run-id``).
+
+    Returns:
+        ``value``.
+
+    Raises:
+        SpecError: ``value`` is not of the form ``YYYYmmddTHHMMSSZ-<8 hex>``.
+    """
+    if not _RUN_ID.fullmatch(value):
+        raise SpecError(f"{where}: '{value}' is not a run id (like 20261125T101500Z-1a2b3c4d)")
+    return value

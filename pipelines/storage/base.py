@@ -63,19 +63,19 @@ class Version:
 
 
 class Table(ABC):
-    """One table, partitioned by one string column holding ISO dates.
-
-    Args:
-        ref: The spec's table reference.
-        partition_column: The partition column.
-        warehouse: The warehouse root (relative paths resolve against it).
-        spark: The session reading and writing the data.
-    """
+    """One table, partitioned by one string column holding ISO dates."""
 
     def __init__(
         self, ref: TableRef, partition_column: str, warehouse: Path, spark: SparkSession
     ) -> None:
-        """Bind the table reference to a session and warehouse."""
+        """Bind the table reference to a session and warehouse.
+
+        Args:
+            ref: The spec's table reference.
+            partition_column: The partition column.
+            warehouse: The warehouse root (relative paths resolve against it).
+            spark: The session reading and writing the data.
+        """
         self.ref = ref
         self.partition_column = partition_column
         self.warehouse = Path(warehouse)
@@ -190,7 +190,10 @@ class Table(ABC):
             The published location.
 
         Raises:
-            MissingInputError: No retained version of that run (or it is the published one).
+            MissingInputError: No retained version of that run (or it is the published one),
+                or the retained version has no manifest.
+            BaseException: Whatever makes the publish fail, re-raised after the new staging
+                location is discarded.
         """
         import dataclasses
 

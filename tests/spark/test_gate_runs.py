@@ -141,3 +141,19 @@ def test_cli_validate_exits_5_naming_the_check_and_quality_docs_prints_the_site(
     assert res.exit_code == 0 and res.stdout.strip().endswith("_quality/data_docs/index.html")
     res = runner.invoke(app, ["quality", "docs", "--warehouse", str(tmp_path / "nowhere")])
     assert res.exit_code == 4 and "no Data Docs yet" in res.output
+
+
+def test_contract_of_a_published_partition_comes_from_the_spec_and_its_manifest(spark, key_env):
+    """On-demand output validation has no source: names from the spec, types as published."""
+    from pipelines.plan import compile_plan
+    from pipelines.spec import spec_from_dict
+    from tests.specs import spec_data
+
+    columns = {"uid": {"kind": "hash"}, "birth": {"kind": "generalize", "method": "age", "rename": "age"},
+               "amount": {"kind": "keep"}}  # fmt: skip
+    plan = compile_plan(spec_from_dict(spec_data(columns)), "2026-11-25", resolve=False)
+    contract = plan.bind_published({"uid": "string", "age": "int"}).bound  # amount: added since
+    assert contract.names == ["uid", "age", "amount"]  # spec order
+    types = {c.name: c.released.simpleString() for c in contract.columns}
+    assert types == {"uid": "string", "age": "int", "amount": "void"}  # the gate reports it missing
+    assert contract.columns[1].domain.high == 150

@@ -71,5 +71,11 @@ def test_status_and_quarantine_release_and_drop(spark, tables, tmp_path, warehou
                       .stdout.strip().splitlines()[-1])["quarantine"]  # fmt: skip
     assert [e["run_id"] for e in left] == [entry["run_id"]]
     res = runner.invoke(app, ["quarantine", "drop", str(spec_file), "--partition", "2026-11-11",
-                              "--run-id", "nope", *wh])  # fmt: skip
+                              "--run-id", "20200101T000000Z-00000000", *wh])  # fmt: skip
     assert res.exit_code == 4
+    # A run id is a path component: anything else is refused before any file is touched.
+    for bad in ("nope", "../..", f"{entry['run_id']}/../..", ""):
+        res = runner.invoke(app, ["quarantine", "drop", str(spec_file), "--partition",
+                                  "2026-11-11", "--run-id", bad, *wh])  # fmt: skip
+        assert res.exit_code == 3 and "is not a run id" in res.output, bad
+    assert (sink / "_quarantine" / "dt=2026-11-11" / entry["run_id"]).is_dir()
