@@ -66,7 +66,8 @@ def release_model(args):  # noqa: ANN001, ANN201
 
 
 def run_project(args, ctx, noise: bool):  # noqa: ANN001, ANN201
-    from pipelines.dp.release import compute, plan_release
+    from pipelines.dp.plan import plan_release
+    from pipelines.dp.release import compute
 
     spark = ctx["spark"]
     df = spark.read.parquet(ctx["table"])

@@ -14,7 +14,8 @@ Rooms (one run of one partition reads top to bottom):
     quality      Great Expectations gates built from the plan; PII detectors; Data Docs.
     storage      one table interface (read, stage, publish atomically, versions, restore)
                  with path and Hive-catalog backends; every layout name in one module.
-    records      typed records: gate results, run state, versioned manifests.
+    records      typed records: gate results, run identity and state, quarantine notes.
+    manifest     the versioned manifest published with every partition (one module).
     run_context  what the steps of one run share (session, tables, timings).
     runner       one run of one partition: plan -> read -> input gate -> transforms ->
                  stage -> output gate -> publish.

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.errors import MissingInputError, SpecError
+from pipelines.manifest import Manifest
 from pipelines.plan import compile_plan
-from pipelines.records import GateResult, Manifest
+from pipelines.records import GateResult
 from pipelines.run_context import open_run
 from pipelines.spec.models import PipelineSpec
 

@@ -26,7 +26,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from pipelines.records import Quality
+from pipelines.manifest import Quality
 
 DEMO_SPEC = Path(__file__).resolve().parents[1] / "conf" / "pipelines" / "demo.yaml"
 KEY_ENV = "ANONYMIZE_DEMO_KEY"

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import MissingInputError, SpecError
+from pipelines.manifest import Manifest, Quality
 from pipelines.partition import Partition
-from pipelines.records import Manifest, Quality, QuarantineNote, RunIdentity
+from pipelines.records import QuarantineNote, RunIdentity
 from pipelines.run_context import now
 from pipelines.spec.loader import load_spec, spec_hash
 from pipelines.spec.models import PipelineSpec

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import QualityGateFailed
+from pipelines.manifest import Manifest
 from pipelines.plan import RunPlan
-from pipelines.records import GateResult, Manifest, QuarantineNote, RunIdentity, RunState
+from pipelines.records import GateResult, QuarantineNote, RunIdentity, RunState
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -130,9 +131,7 @@ class RunContext:
         """
         return self.sink.staged(run_id, self.plan.partition)
 
-    def fail_gate(
-        self, state: RunState, gate: GateResult, staged: Staged | None
-    ) -> QualityGateFailed:
+    def quarantine(self, state: RunState, gate: GateResult, staged: Staged | None) -> str:
         """Quarantine a run that failed a gate, with the gate results.
 
         Args:
@@ -141,14 +140,15 @@ class RunContext:
             staged: Its staged data, or None if nothing was staged.
 
         Returns:
-            The error to raise.
+            The one-line message of the :class:`QualityGateFailed` to raise (the failed
+            checks with their counts, and where the quarantined run is).
         """
         note = QuarantineNote(state.identity, now(), gate.stage, {**state.gates, gate.stage: gate})
         run_id, partition = state.identity.run_id, self.plan.partition
         where = self.sink.quarantine(staged, partition, run_id, note)
         log.error("run %s: partition %s failed the %s gate", run_id, partition, gate.stage)
         kept = "gate result and data" if staged is not None else "gate result"
-        return QualityGateFailed(
+        return (
             f"partition {partition}: {gate.stage} gate failed: {gate.describe_failures()}; "
             f"nothing published; {kept} in {where}"
         )

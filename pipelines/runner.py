@@ -29,9 +29,10 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipelines.errors import MissingInputError, PublishError, SpecError
+from pipelines.errors import MissingInputError, PublishError, QualityGateFailed, SpecError
+from pipelines.manifest import Manifest, Quality
 from pipelines.plan import compile_plan
-from pipelines.records import Manifest, Quality, RunState, add_timings
+from pipelines.records import RunState, add_timings
 from pipelines.run_context import Progress, RunContext, RunResult, now, open_run
 from pipelines.spec.models import PipelineSpec
 from pipelines.storage import layout, new_run_id
@@ -207,8 +208,7 @@ def stage(ctx: RunContext, run_id: str) -> RunState:
     """Read, input gate, transforms, staged write: the ``desensitize`` step.
 
     A missing source partition raises MissingInputError, and a source that does not
-    fit the spec SpecError (from binding the plan and the suite checks), before anything
-    is written.
+    fit the spec SpecError (from binding the plan), before anything is written.
 
     Args:
         ctx: The run's context.
@@ -218,26 +218,32 @@ def stage(ctx: RunContext, run_id: str) -> RunState:
         The staged run's state (also written beside the staged data).
 
     Raises:
-        ctx.fail_gate: The input gate failed: the QualityGateFailed built by
-            :meth:`RunContext.fail_gate` once the run is quarantined (with no data).
+        QualityGateFailed: The input gate failed; the run is quarantined with no data.
     """
-    # Spark imports stay inside the function: the spec and CLI help stay fast.
-    from pyspark.sql import Observation
-    from pyspark.sql import functions as F
-
-    from pipelines.desensitize.transform import with_desensitized
     from pipelines.quality.gate import run_gate
+
+    log.info("run %s: pipeline %s partition %s", run_id, ctx.plan.spec.name, ctx.plan.partition)
+    raw, in_suite, state = _read_and_bind(ctx, run_id)
+    ctx.progress("input gate")
+    in_gate, _ = run_gate(in_suite, raw, ctx.plan.spec.name)
+    ctx.lap("input_gate")
+    if not in_gate.passed:
+        raise QualityGateFailed(ctx.quarantine(state, in_gate, None))
+    state = dataclasses.replace(state, gates={"input": in_gate})
+    return _transform_and_write(ctx, raw, state)
+
+
+def _read_and_bind(ctx: RunContext, run_id: str) -> tuple[DataFrame, Any, RunState]:
+    """Read the source, bind the plan to its schema, build the input suite, start the state."""
     from pipelines.quality.suites import check_escalations, input_suite, output_suite
 
-    spec, source, sink = ctx.plan.spec, ctx.source, ctx.sink
-    partition = ctx.plan.partition
-    log.info("run %s: pipeline %s partition %s", run_id, spec.name, partition)
+    partition, source, sink = ctx.plan.partition, ctx.source, ctx.sink
     ctx.progress(f"checking source {source.display}")
     raw = source.read_partition(partition)
     plan = ctx.plan = ctx.plan.bind(raw.schema, source.display)
     contract = plan.bound
     in_suite = input_suite(plan, raw.schema, sink.input_history(partition))
-    check_escalations(spec, in_suite, output_suite(plan, 0))
+    check_escalations(plan.spec, in_suite, output_suite(plan, 0))
     sink.check_schema_compatible(contract.schema)
     ctx.lap("plan")
     state = RunState(
@@ -249,12 +255,17 @@ def stage(ctx: RunContext, run_id: str) -> RunState:
         input_rows=0, output_rows=0, suppressed_rows=0, k_anonymity=None,
         gates={}, timings={},
     )  # fmt: skip
-    ctx.progress("input gate")
-    in_gate, _ = run_gate(in_suite, raw, spec.name)
-    ctx.lap("input_gate")
-    if not in_gate.passed:
-        raise ctx.fail_gate(state, in_gate, None)
+    return raw, in_suite, state
 
+
+def _transform_and_write(ctx: RunContext, raw: DataFrame, state: RunState) -> RunState:
+    """Desensitize (and k-anonymize) the partition and write it to the run's staging."""
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as F
+
+    from pipelines.desensitize.transform import with_desensitized
+
+    plan = ctx.plan
     # Row counts are observed on the first action over these plans (the staging
     # write, or the k-anonymity stage's first pass); the input gate read `raw` alone.
     observed_in, observed_out = Observation("input"), Observation("output")
@@ -265,29 +276,25 @@ def stage(ctx: RunContext, run_id: str) -> RunState:
         from pipelines.kanon.transform import with_k_anonymity
 
         window, earlier = window_rows(ctx)
-        ctx.progress(
-            "k-anonymizing" + (f" with {len(earlier)} earlier partitions" if earlier else "")
-        )
-        kanon = with_k_anonymity(plan.kanon, partition, window)
+        more = f" with {len(earlier)} earlier partitions" if earlier else ""
+        ctx.progress(f"k-anonymizing{more}")
+        kanon = with_k_anonymity(plan.kanon, plan.partition, window)
         out = out.transform(kanon)
         ctx.lap("k_anonymity")
     out = out.observe(observed_out, F.count(F.lit(1)).alias("rows"))
-
-    staged = ctx.staged(run_id)
+    staged = ctx.staged(state.identity.run_id)
     with ctx.discard_on_failure(staged):
         ctx.progress("desensitizing and staging")
-        sink.write_staged(out, staged)
+        ctx.sink.write_staged(out, staged)
         if kanon is not None:
             kanon.unpersist()
         ctx.lap("desensitize_and_stage")
-        summary = None if kanon is None else {**kanon.summary, "window_partitions": earlier}
         state = dataclasses.replace(
             state,
             status="staged",
             input_rows=int(observed_in.get["rows"]),
             output_rows=int(observed_out.get["rows"]),
-            k_anonymity=summary,
-            gates={"input": in_gate},
+            k_anonymity=None if kanon is None else {**kanon.summary, "window_partitions": earlier},
             timings=dict(ctx.timings),
         )
         ctx.timings.clear()  # each step adds its own laps to the state's
@@ -306,8 +313,7 @@ def validate(ctx: RunContext, state: RunState) -> tuple[RunState, Any]:
         The validated state and the GX result (for Data Docs).
 
     Raises:
-        ctx.fail_gate: The output gate failed: the QualityGateFailed built by
-            :meth:`RunContext.fail_gate` once the run and its data are quarantined.
+        QualityGateFailed: The output gate failed; the run and its data are quarantined.
     """
     from pyspark.sql.types import StructType
 
@@ -324,7 +330,7 @@ def validate(ctx: RunContext, state: RunState) -> tuple[RunState, Any]:
         )
         ctx.lap("output_gate")
         if not out_gate.passed:
-            raise ctx.fail_gate(state, out_gate, staged)
+            raise QualityGateFailed(ctx.quarantine(state, out_gate, staged))
         state = dataclasses.replace(
             state,
             status="validated",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.dp.release import ReleasePlan
+from pipelines.dp.plan import ReleasePlan
 from pipelines.spec.dp import MeanMetric, QuantileMetric, Release
 
 

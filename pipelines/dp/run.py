@@ -4,7 +4,7 @@
 
 * **plan**: split the release's budget and calibrate every mechanism; each one's
   loss by OpenDP's map is checked against its share before anything else
-  (:func:`~pipelines.dp.release.plan_release`);
+  (:func:`~pipelines.dp.plan.plan_release`);
 * **reserve**: the ledger reserves the whole charge *before* any data is read (a
   run over budget is refused with the remaining budget in the message);
 * **compute**: bounding and aggregation in Spark, OpenDP noise per Arrow batch;
@@ -35,12 +35,14 @@ from typing import TYPE_CHECKING, Any
 from pipelines.dp import release as rl
 from pipelines.dp.accounting import Budget
 from pipelines.dp.ledger import Charge, Ledger, ledger_url
+from pipelines.dp.plan import ReleasePlan, plan_release
 from pipelines.dp.report import error_report
 from pipelines.errors import PipelinesError, QualityGateFailed, SpecError
 from pipelines.keys import resolve_keys
+from pipelines.manifest import ReleaseManifest
 from pipelines.partition import Partition
 from pipelines.plan import code_version
-from pipelines.records import QuarantineNote, ReleaseManifest, RunIdentity
+from pipelines.records import QuarantineNote, RunIdentity
 from pipelines.run_context import now
 from pipelines.spec.loader import load_spec, spec_hash
 from pipelines.spec.models import PipelineSpec
@@ -204,7 +206,7 @@ def release_partition(
 
 def _release(run: ReleaseRun) -> ReleaseResult:
     """Plan -> reserve -> compute -> gate -> store -> publish -> settle."""
-    plan = rl.plan_release(run.release)
+    plan = plan_release(run.release)
     run_id, charge = new_run_id(), plan.charge()
     charge_id = run.ledger.reserve(run.spec.name, run.partition.value, run.name, run_id,
                                    charge, run.spec.dp_budget)  # fmt: skip
@@ -250,7 +252,7 @@ def _release(run: ReleaseRun) -> ReleaseResult:
     return ReleaseResult(run.name, "published", location, charge, manifest)
 
 
-def _compute(run: ReleaseRun, plan: rl.ReleasePlan) -> tuple[DataFrame, DataFrame]:
+def _compute(run: ReleaseRun, plan: ReleasePlan) -> tuple[DataFrame, DataFrame]:
     """The source partition and the (lazy) release table."""
     raw = run.source.read_partition(run.partition)
     needed = {run.spec.privacy_unit, *run.release.group_by}
@@ -262,7 +264,7 @@ def _compute(run: ReleaseRun, plan: rl.ReleasePlan) -> tuple[DataFrame, DataFram
     return raw, table
 
 
-def _gate(run: ReleaseRun, plan: rl.ReleasePlan, raw: DataFrame, table: DataFrame,
+def _gate(run: ReleaseRun, plan: ReleasePlan, raw: DataFrame, table: DataFrame,
           staged: Staged, charge_id: int) -> tuple[Any, int]:  # fmt: skip
     """The release gate on the staged table; quarantine (charge spent) on failure."""
     from pipelines.quality.gate import run_gate

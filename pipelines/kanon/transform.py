@@ -96,51 +96,17 @@ class KAnonymityStage:
             InternalError: The independent checker found a violated guarantee.
         """
         ka, names = self.plan.spec, self.plan.names
-        qis = self.plan.qis
-        dates = [q.name for q in qis if isinstance(q, NumericQI) and q.date]
-        numeric = [q.name for q in qis if isinstance(q, NumericQI) and not q.date]
         _check_nulls(df, names + ([ka.sensitive] if ka.sensitive else []), self.partition)
-
-        def prepare(frame: DataFrame, counted: bool) -> DataFrame:
-            out = frame.select(
-                "*", *[F.col(n).alias(RAW + n) for n in names], F.lit(counted).alias(COUNTED)
-            )
-            for n in dates:  # days since the epoch; released as ISO dates
-                out = out.withColumn(n, F.datediff(F.to_date(F.col(n)), F.lit("1970-01-01")))
-            return out
-
-        rows = prepare(df, True)
-        if self.window is not None:
-            rows = rows.unionByName(prepare(self.window, False))
-        req = self.plan.requirement
-        sensitive = ka.sensitive if req.needs_sensitive else None
-        anon = (
-            spark_mondrian(
-                rows,
-                list(qis),
-                req,
-                sensitive=sensitive,
-                counted=COUNTED if self.window is not None else None,
-                local_rows=ka.local_rows,
-            )
-            .where(F.col(COUNTED))
-            .drop(COUNTED)
-            .persist(StorageLevel.MEMORY_AND_DISK)
-        )
-        self._persisted = anon
-        originals = {n: RAW + n for n in names}
+        anon = self._anonymized(df)
         hierarchies = dict(self.plan.hierarchy_rows)
         report = check_spark(
             anon,
-            originals=originals,
-            numeric=numeric,
-            dates=dates,
+            **self._columns(),
             hierarchies=hierarchies,
             guarantees=self.plan.guarantees,
-            sensitive=sensitive,
+            sensitive=self._sensitive,
         )
-        allowed = ka.max_suppression * report.rows
-        if report.suppressed > allowed:
+        if report.suppressed > ka.max_suppression * report.rows:
             self.unpersist()
             raise PipelinesError(
                 f"partition {self.partition}: k-anonymity needs {report.suppressed} of "
@@ -153,12 +119,60 @@ class KAnonymityStage:
                 f"partition {self.partition}: k-anonymity verification failed: "
                 + "; ".join(report.violations)
             )
-        self.summary = {
+        self.summary = self._summary(anon, report)
+        return anon.drop(*[RAW + n for n in names])
+
+    @property
+    def _sensitive(self) -> str | None:
+        """The sensitive column, where l-diversity or t-closeness needs it."""
+        return self.plan.spec.sensitive if self.plan.requirement.needs_sensitive else None
+
+    def _columns(self) -> dict[str, Any]:
+        """The checker's and the metrics' view of the QIs: raw copies, numeric, dates."""
+        qis = self.plan.qis
+        return {
+            "originals": {n: RAW + n for n in self.plan.names},
+            "numeric": [q.name for q in qis if isinstance(q, NumericQI) and not q.date],
+            "dates": [q.name for q in qis if isinstance(q, NumericQI) and q.date],
+        }
+
+    def _anonymized(self, df: DataFrame) -> DataFrame:
+        """Mondrian over the partition (and the window), persisted, raw QIs kept aside."""
+        names, dates = self.plan.names, self._columns()["dates"]
+
+        def prepare(frame: DataFrame, counted: bool) -> DataFrame:
+            out = frame.select(
+                "*", *[F.col(n).alias(RAW + n) for n in names], F.lit(counted).alias(COUNTED)
+            )
+            for n in dates:  # days since the epoch; released as ISO dates
+                out = out.withColumn(n, F.datediff(F.to_date(F.col(n)), F.lit("1970-01-01")))
+            return out
+
+        rows = prepare(df, True)
+        if self.window is not None:
+            rows = rows.unionByName(prepare(self.window, False))
+        anon = spark_mondrian(
+            rows,
+            list(self.plan.qis),
+            self.plan.requirement,
+            sensitive=self._sensitive,
+            counted=COUNTED if self.window is not None else None,
+            local_rows=self.plan.spec.local_rows,
+        )
+        self._persisted = (
+            anon.where(F.col(COUNTED)).drop(COUNTED).persist(StorageLevel.MEMORY_AND_DISK)
+        )
+        return self._persisted
+
+    def _summary(self, anon: DataFrame, report: Any) -> dict[str, Any]:
+        """What the manifest records: the guarantees asked and measured, utility, risk."""
+        ka = self.plan.spec
+        return {
             "k": ka.k,
             "l": ka.l_diversity.model_dump() if ka.l_diversity else None,
             "t": ka.t_closeness.model_dump() if ka.t_closeness else None,
             "window": ka.window,
-            "quasi_identifiers": names,
+            "quasi_identifiers": self.plan.names,
             "classes": report.classes,
             "smallest_class": report.k,
             "fewest_sensitive_values": report.l,
@@ -173,10 +187,9 @@ class KAnonymityStage:
             "prosecutor_risk": report.prosecutor_risk,
             "verified_by": "pipelines.kanon.verify.check_spark",
             **information_loss_spark(
-                anon, originals=originals, numeric=numeric, dates=dates, hierarchies=hierarchies
+                anon, **self._columns(), hierarchies=dict(self.plan.hierarchy_rows)
             ),
         }
-        return anon.drop(*[RAW + n for n in names])
 
 
 def with_k_anonymity(

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import MissingInputError
+from pipelines.manifest import Manifest, ReleaseManifest, read_manifest
 from pipelines.partition import Partition, parse_day
-from pipelines.records import Manifest, QuarantineNote, ReleaseManifest, read_manifest
+from pipelines.records import QuarantineNote
 from pipelines.spec.tables import TableRef
 from pipelines.storage import layout
 from pipelines.storage.files import remove_if_empty, write_json

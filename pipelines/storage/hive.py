@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
     from pyspark.sql.types import StructType
 
-    from pipelines.records import Manifest, ReleaseManifest
+    from pipelines.manifest import Manifest, ReleaseManifest
 
 
 def sql_ident(table: str) -> str:

@@ -31,7 +31,7 @@ from pipelines.storage.base import Staged, Table, Version
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-    from pipelines.records import Manifest, ReleaseManifest
+    from pipelines.manifest import Manifest, ReleaseManifest
 
 
 class PathTable(Table):
@@ -198,7 +198,7 @@ class PathTable(Table):
 
 
 def _run_of(manifest: Path) -> str | None:
-    from pipelines.records import read_manifest
+    from pipelines.manifest import read_manifest
 
     record = read_manifest(manifest)
     return record.run_id if record is not None else None

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.dp.release import compute, plan_release
+from pipelines.dp.plan import plan_release
+from pipelines.dp.release import compute
 from pipelines.spec.dp import Release
 
 METRICS = {

@@ -11,7 +11,7 @@ import pytest
 from pipelines.dp import accounting
 from pipelines.dp import mechanisms as mech
 from pipelines.dp.accounting import Accountant, Budget
-from pipelines.dp.release import plan_release
+from pipelines.dp.plan import plan_release
 from pipelines.errors import InternalError, SpecError
 from pipelines.spec.dp import Release
 

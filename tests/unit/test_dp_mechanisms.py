@@ -14,8 +14,9 @@ import pytest
 from scipy import stats
 
 from pipelines.dp import mechanisms as mech
+from pipelines.dp import selection
 from pipelines.dp.accounting import Budget
-from pipelines.dp.release import plan_release
+from pipelines.dp.plan import plan_release
 from pipelines.spec.dp import Release
 
 ALPHA = 1e-6
@@ -98,7 +99,7 @@ def test_scales_follow_the_formulas_and_opendp_maps():
 def test_selection_table_is_the_optimal_dp_sequence():
     """π(1) = δ/L0; every step meets both DP constraints; π reaches 1; more groups
     than Laplace thresholding at the same (ε, δ)."""
-    sel = mech.selection(l0=4, share=1 / 3, delta=1e-6, zcdp=False)
+    sel = selection.selection(l0=4, share=1 / 3, delta=1e-6, zcdp=False)
     pi = np.array(sel.table)
     eps, dlt = 1 / 3 / 4, 1e-6 / 4
     assert pi[0] == 0 and pi[1] == pytest.approx(dlt, rel=1e-5) and pi[-1] == 1.0
@@ -110,13 +111,13 @@ def test_selection_table_is_the_optimal_dp_sequence():
     assert pi[1:-1] == pytest.approx(tight[:-1], rel=1e-5)
     # Laplace thresholding at the same budget: τ = 1 + b·ln(L0/(2δ)), b = L0/ε = 12
     assert sel.threshold < 1 + 12 * math.log(4 / 2e-6) - 30
-    assert mech.selection(l0=4, share=0.5, delta=1e-6, zcdp=True).epsilon == pytest.approx(1.0)
+    assert selection.selection(l0=4, share=0.5, delta=1e-6, zcdp=True).epsilon == pytest.approx(1.0)
 
 
 @pytest.mark.slow
 def test_selection_keeps_groups_at_the_table_rates():
     """Empirical keep rates of 1-person and mid-size groups match π(n) (binomial band)."""
-    sel = mech.selection(l0=1, share=1.0, delta=0.05, zcdp=False)
+    sel = selection.selection(l0=1, share=1.0, delta=0.05, zcdp=False)
     trials = 20_000
     for n in (1, sel.threshold):
         p = sel.keep_probability(n)
@@ -129,9 +130,9 @@ def test_selection_keeps_groups_at_the_table_rates():
 @pytest.mark.slow
 def test_bernoulli_is_exact_in_distribution():
     for p in (0.3, 1e-3, 0.999):
-        draws = sum(mech.bernoulli(p) for _ in range(40_000))
+        draws = sum(selection.bernoulli(p) for _ in range(40_000))
         assert abs(draws / 40_000 - p) < stats.norm.isf(ALPHA / 2) * math.sqrt(p * (1 - p) / 40_000)
-    assert mech.bernoulli(0.0) is False and mech.bernoulli(1.0) is True
+    assert selection.bernoulli(0.0) is False and selection.bernoulli(1.0) is True
 
 
 def test_plan_splits_the_budget_and_charges_it():

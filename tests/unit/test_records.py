@@ -5,19 +5,16 @@ from __future__ import annotations
 
 import json
 
-from pipelines.partition import Partition
-from pipelines.records import (
+from pipelines.manifest import (
     MANIFEST_VERSION,
-    CheckResult,
-    GateResult,
     Manifest,
     Quality,
     ReleaseManifest,
-    RunIdentity,
-    RunState,
     manifest_from_json,
     read_manifest,
 )
+from pipelines.partition import Partition
+from pipelines.records import CheckResult, GateResult, RunIdentity, RunState
 
 CHECK = {"id": "output.row_count", "expectation": "expect_table_row_count_to_equal",
          "column": None, "description": "2 rows", "severity": "error", "success": True,
