@@ -160,8 +160,11 @@ def quarantine_drop(spec: PipelineSpec | str | Path, partition: str, run_id: str
     Returns:
         The deleted directory.
     """
-    spec_obj, sink, _ = _sink(spec, master, warehouse)
-    where = _find(sink, Partition.parse(spec_obj.partition_column, partition), run_id)
+    spec_obj = spec if isinstance(spec, PipelineSpec) else load_spec(spec)
+    part = Partition.parse(spec_obj.partition_column, partition)  # before Spark starts
+    check_run_id(run_id, "--run-id")
+    _, sink, _ = _sink(spec_obj, master, warehouse)
+    where = _find(sink, part, run_id)
     shutil.rmtree(where)
     remove_if_empty(where.parent)
     return str(where)
@@ -195,8 +198,10 @@ def quarantine_release(
     """
     if not reason.strip():
         raise SpecError("--reason: say why the failed gate is overridden")
-    spec_obj, sink, _ = _sink(spec, master, warehouse)
-    part = Partition.parse(spec_obj.partition_column, partition)
+    spec_obj = spec if isinstance(spec, PipelineSpec) else load_spec(spec)
+    part = Partition.parse(spec_obj.partition_column, partition)  # before Spark starts
+    check_run_id(run_id, "--run-id")
+    _, sink, _ = _sink(spec_obj, master, warehouse)
     where = _find(sink, part, run_id)
     if not (where / layout.QUARANTINED_DATA).is_dir():
         raise MissingInputError(
@@ -248,6 +253,8 @@ def restore(spec: PipelineSpec | str | Path, partition: str, run_id: str, *,
     Returns:
         The published location.
     """
-    spec_obj, sink, _ = _sink(spec, master, warehouse)
-    part = Partition.parse(spec_obj.partition_column, partition)
-    return sink.restore(part, check_run_id(run_id, "--to"), new_run_id(), now())
+    spec_obj = spec if isinstance(spec, PipelineSpec) else load_spec(spec)
+    part = Partition.parse(spec_obj.partition_column, partition)  # before Spark starts
+    check_run_id(run_id, "--to")
+    _, sink, _ = _sink(spec_obj, master, warehouse)
+    return sink.restore(part, run_id, new_run_id(), now())

@@ -6,7 +6,6 @@ keys; with ``--json`` the last line on stdout is one JSON object.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from typing import Annotated, Any, NoReturn
@@ -117,5 +116,7 @@ def emit_json(payload: dict[str, Any]) -> None:
     Args:
         payload: A JSON-ready mapping.
     """
-    sys.stdout.write(json.dumps(payload, default=str) + "\n")
+    from pipelines.storage.files import to_json
+
+    sys.stdout.write(to_json(payload) + "\n")
     sys.stdout.flush()

@@ -192,8 +192,9 @@ def _print_kanon(s: dict[str, Any]) -> None:
         ("l (distinct / entropy)", f"{s['fewest_sensitive_values']} / {s['entropy_l']}"),
         ("largest t", str(s["largest_t"])),
         ("GCP", "n/a" if s["gcp"] is None else f"{s['gcp']:.4f}"),
-        ("NCP", ", ".join(f"{q} {v:.3f}" for q, v in s["ncp"].items())),
-        ("discernibility (normalized)", f"{s['dm_normalized']:.5f}"),
+
+        ("discernibility (normalized)",
+         "n/a" if s["dm_normalized"] is None else f"{s['dm_normalized']:.5f}"),
         ("prosecutor risk (highest / average)", f"{risk['highest']:.3f} / {risk['average']:.3f}"),
         ("window partitions", ", ".join(s["window_partitions"]) or "none"),
         ("untruthful cells", str(s["untruthful_cells"])),

@@ -24,7 +24,7 @@ def spec_validate(
             spec = load_spec(f)
         except PipelinesError as exc:
             failed = True
-            err.print(f"[red]invalid[/] {exc}", highlight=False)
+            err.print(f"[red]error[/] {exc}", highlight=False)
             continue
         out.print(f"[green]ok[/] {f}: pipeline '{spec.name}', {len(spec.columns)} columns")
     if failed:

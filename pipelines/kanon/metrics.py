@@ -9,9 +9,12 @@ released (non-suppressed) records.
   ``dm_normalized`` = DM / N² (1 = one class or everything suppressed).
 * ``ncp`` per QI and ``gcp`` (Ghinita et al. 2007, count-based NCP of Iyengar):
   a released cell standing for ``cover`` of the QI's ``|dom|`` distinct original
-  values costs (cover − 1) / (|dom| − 1); ``*`` and suppressed cells cost 1.
-  NCP of a QI = mean over its N cells; GCP = mean over all N·d cells. These are
-  the definitions of ``shared/bench/peers/kanon_peers.py`` (a test compares).
+  values costs (cover − 1) / (|dom| − 1); ``*`` and suppressed cells cost 1. With
+  one distinct value (|dom| = 1) a cell that is not ``*`` costs 0 (it loses
+  nothing), and ``*`` still costs 1. NCP of a QI = mean over its N cells; GCP =
+  mean over all N·d cells; with N = 0 both are undefined and reported as None
+  (``null`` in JSON), as is ``dm_normalized``. These are the definitions of
+  ``shared/bench/peers/kanon_peers.py`` (a test compares).
 * prosecutor re-identification risk (ARX): a released record's risk is 1/|EC|;
   ``highest`` = 1 / smallest EC, ``average`` = mean over released records
   (= classes / released records), ``records_above`` = share of released records
@@ -26,9 +29,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-_RANGE = re.compile(r"^\[(-?\d+(?:\.\d+)?)-(-?\d+(?:\.\d+)?)\]$")
+_NUM = r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"  # as Mondrian prints numbers (repr may use e-05)
+_RANGE = re.compile(rf"^\[({_NUM})-({_NUM})\]$")
 _DATE_RANGE = re.compile(r"^\[(\d{4}-\d{2}-\d{2})-(\d{4}-\d{2}-\d{2})\]$")
 MAX_DOMAIN = 2_000_000  # distinct raw values of one numeric QI held by the cost UDF
+
+
+def cell_cost(suppressed: bool, cover: int, size: int) -> float:
+    """The NCP cost of one released cell (module docstring).
+
+    Args:
+        suppressed: The cell is ``*``.
+        cover: How many of the QI's distinct original values the cell stands for.
+        size: |dom|, the QI's number of distinct original values.
+
+    Returns:
+        1 for ``*``; (cover − 1)/(|dom| − 1), or 0 when |dom| ≤ 1.
+    """
+    if suppressed:
+        return 1.0
+    return (cover - 1) / (size - 1) if size > 1 else 0.0
 
 
 def _covers_numeric(cell: str, dom: np.ndarray) -> int:
@@ -71,7 +91,7 @@ def measure(
     suppressed = (rel == "*").all(axis=1)
     kept = rel[~suppressed]
     sizes = kept.groupby(qis, sort=False).size() if len(kept) else pd.Series(dtype=int)
-    ncp: dict[str, float] = {}
+    ncp: dict[str, float | None] = {}
     for col in qis:
         dom_values = original[col].astype(str).unique()
         size = len(dom_values)
@@ -96,10 +116,8 @@ def measure(
                 return size if cell == "*" else _covers_numeric(cell, dom_num)
 
         counts = rel[col].value_counts()
-        cost = sum(
-            cnt * ((cover(v) - 1) / (size - 1) if size > 1 else 0.0) for v, cnt in counts.items()
-        )
-        ncp[col] = float(cost / n) if n else 0.0
+        cost = sum(cnt * cell_cost(v == "*", cover(v), size) for v, cnt in counts.items())
+        ncp[col] = float(cost / n) if n else None
     released_n = int(len(kept))
     if released_n:
         per_record = 1.0 / kept.groupby(qis, sort=False)[qis[0]].transform("size")
@@ -118,9 +136,11 @@ def measure(
         "discernibility": int((sizes.astype(np.int64) ** 2).sum() + int(suppressed.sum()) * n),
         "dm_normalized": float(((sizes.astype(float) ** 2).sum() + suppressed.sum() * n) / n**2)
         if n
-        else 0.0,
+        else None,
         "ncp": ncp,
-        "gcp": float(np.mean(list(ncp.values()))) if ncp else 0.0,
+        "gcp": float(np.mean(list(ncp.values())))  # type: ignore[arg-type]
+        if ncp and None not in ncp.values()
+        else None,
         "prosecutor_risk": {
             "highest": float(1.0 / sizes.min()) if len(sizes) else 0.0,
             "average": float(len(sizes) / released_n) if released_n else 0.0,
@@ -155,14 +175,15 @@ def information_loss_spark(
         dates: The date QIs (released as ``[YYYY-MM-DD-YYYY-MM-DD]`` ranges).
 
     Returns:
-        ``{"ncp": {qi: NCP}, "gcp": GCP}``. A numeric or date QI with more than
-        ``MAX_DOMAIN`` distinct raw values has NCP NaN, and GCP is then None.
+        ``{"ncp": {qi: NCP}, "gcp": GCP}``. NCP is None for an empty partition and
+        for a numeric or date QI with more than ``MAX_DOMAIN`` distinct raw values;
+        GCP is None when any NCP is.
     """
     from pyspark.sql import functions as F
 
     spark = df.sparkSession
     n = df.count()
-    ncp: dict[str, float] = {}
+    ncp: dict[str, float | None] = {}
     for q in [*numeric, *dates]:
         is_date = q in dates
         raw = F.col(originals[q])
@@ -170,14 +191,14 @@ def information_loss_spark(
         values = df.select(raw.alias("v")).distinct().orderBy("v").limit(MAX_DOMAIN + 1)
         dom = np.array([r["v"] for r in values.collect()], dtype=float)
         if len(dom) > MAX_DOMAIN:
-            ncp[q] = float("nan")  # too many distinct values to hold; reported as unknown
+            ncp[q] = None  # too many distinct values to hold: unknown, null in JSON
             continue
         pattern = _DATE_RANGE.pattern if is_date else _RANGE.pattern
 
         cost = _range_cost(dom, pattern, is_date)
         cells = df.groupBy(F.col(q).alias("cell")).count()
         total = cells.agg(F.sum(cost("cell") * F.col("count"))).first()[0]
-        ncp[q] = float(total or 0.0) / n if n else 0.0
+        ncp[q] = float(total or 0.0) / n if n else None
     for q, rows in hierarchies.items():
         dom = {
             r["v"]
@@ -198,9 +219,10 @@ def information_loss_spark(
         cells = df.groupBy(F.col(q).alias("cell")).count().join(F.broadcast(table), "cell", "left")
         cover = F.coalesce(F.col("cover"), F.lit(1)).cast("double")
         per = (cover - 1) / (size - 1) if size > 1 else F.lit(0.0)
+        per = F.when(F.col("cell") == "*", F.lit(1.0)).otherwise(per)
         total = cells.agg(F.sum(per * F.col("count"))).first()[0]
-        ncp[q] = float(total or 0.0) / n if n else 0.0
-    known = [v for v in ncp.values() if not np.isnan(v)]
+        ncp[q] = float(total or 0.0) / n if n else None
+    known = [v for v in ncp.values() if v is not None]
     return {"ncp": ncp, "gcp": float(np.mean(known)) if len(known) == len(ncp) and ncp else None}
 
 
@@ -219,8 +241,8 @@ def _range_cost(dom: np.ndarray, pattern: str, is_date: bool) -> Any:
 
     @pandas_udf("double")
     def cost(cells: pd.Series) -> pd.Series:
-        if size <= 1:
-            return pd.Series(np.zeros(len(cells)))
+        if size <= 1:  # one distinct value: only "*" loses information
+            return pd.Series(np.where(cells.to_numpy() == "*", 1.0, 0.0))
         parts = cells.str.extract(pattern)
         lo, hi = ends(parts[0]), ends(parts[1])
         cover = np.searchsorted(dom, hi, "right") - np.searchsorted(dom, lo, "left")

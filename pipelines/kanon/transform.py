@@ -183,7 +183,7 @@ class KAnonymityStage:
             "untruthful_cells": sum(report.untruthful.values()),
             "mean_class_size": report.class_sizes.get("mean"),
             "discernibility": report.discernibility,
-            "dm_normalized": report.discernibility / report.rows**2 if report.rows else 0.0,
+            "dm_normalized": report.discernibility / report.rows**2 if report.rows else None,
             "prosecutor_risk": report.prosecutor_risk,
             "verified_by": "pipelines.kanon.verify.check_spark",
             **information_loss_spark(

@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+# A released plain number, as Mondrian prints it (``repr`` of a float may use an exponent).
+_NUMBER = r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$"
 _RANGE = re.compile(r"^\[(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)-(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\]$")
 _DATE = r"\d{4}-\d{2}-\d{2}"
 _DATE_RANGE = re.compile(rf"^\[({_DATE})-({_DATE})\]$")
@@ -296,7 +298,7 @@ def check_spark(
         covers = (
             (cell == "*")
             | ((lo != "") & (lo.cast("double") <= raw) & (raw <= hi.cast("double")))
-            | (cell.rlike(r"^-?\d+(\.\d+)?$") & (cell.cast("double") == raw))
+            | (cell.rlike(_NUMBER) & (cell.cast("double") == raw))
         )
         checks.append(F.sum(F.when(covers, 0).otherwise(1)).alias(f"u_{q}"))
     for q in dates:

@@ -18,6 +18,11 @@ SPARK_TYPE = (
 
 
 class Frozen(BaseModel):
-    """Base of every spec model: immutable, and unknown fields are rejected."""
+    """Base of every spec model: immutable, unknown fields rejected, every float finite.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    ``allow_inf_nan=False`` makes ``.inf``, ``-.inf`` and ``.nan`` in YAML an error
+    at their path for every float field of every model (an infinite budget would
+    otherwise calibrate zero noise); ranges are each field's own constraints.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)

@@ -65,22 +65,27 @@ def _suggest(word: str, choices: Any) -> str:
 
 
 def _clean_loc(loc: tuple[Any, ...], data: Any) -> list[str]:
-    """Drop the discriminator tags pydantic inserts into locations of tagged unions."""
+    """Drop the tags pydantic inserts into locations of unions.
+
+    A tagged union adds its tag (``kind``, ``method``) inside a mapping; a plain union
+    (``float | str``) adds the member's type name below a scalar or a list.
+    """
     out: list[str] = []
-    node = data
+    node: Any = data
     for part in loc:
-        if (
-            isinstance(node, dict)
-            and part not in node
-            and part
-            in (
-                node.get("kind"),
-                node.get("method"),
-            )
+        if isinstance(node, dict) and part not in node and part in (
+            node.get("kind"), node.get("method")
         ):
             continue  # a union tag, not a key of the document
+        if isinstance(part, str) and node is not None and not isinstance(node, dict):
+            continue  # a union member's type name below a scalar or a list
         out.append(str(part))
-        node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            node = None
     return out
 
 
@@ -129,6 +134,8 @@ def spec_from_dict(data: Any, source: str = "<spec>", text: str | None = None) -
             cross-references that do not resolve (every problem with its location).
     """
     lines = _line_map(text) if text is not None else {}
+    # Cross-field problems name dotted paths; a column name may hold a dot itself.
+    dotted = {".".join(k): n for k, n in lines.items()}
 
     def where(path: list[str]) -> str:
         for n in range(len(path), -1, -1):
@@ -136,21 +143,34 @@ def spec_from_dict(data: Any, source: str = "<spec>", text: str | None = None) -
                 return f"{source}:{lines[tuple(path[:n])]}"
         return source
 
+    def where_dotted(path: str) -> str:
+        while path:
+            if path in dotted:
+                return f"{source}:{dotted[path]}"
+            path = path.rpartition(".")[0]
+        return source
+
     if not isinstance(data, dict):
         raise SpecError(f"{source}: the spec must be a YAML mapping at the top level")
     try:
         spec = PipelineSpec.model_validate(data)
     except ValidationError as exc:
-        problems = []
+        found: dict[tuple[str, ...], list[tuple[str, str]]] = {}
         for err in exc.errors():
             path, msg = _describe(err, data)
-            problems.append(f"{where(path)}: {'.'.join(path) or '<top>'}: {msg}")
-        raise SpecError("invalid spec\n  " + "\n  ".join(problems)) from None
+            found.setdefault(tuple(path), []).append((err["type"], msg))
+        problems = []
+        for path, errs in found.items():
+            # A value no member of a union accepts: its one real problem is the finite
+            # check where it applies, else every member's complaint.
+            finite = [m for t, m in errs if t == "finite_number"]
+            msg = finite[0] if finite else "; or ".join(dict.fromkeys(m for _, m in errs))
+            problems.append(f"{where(list(path))}: {'.'.join(path) or '<top>'}: {msg}")
+        raise SpecError(f"{source}: invalid spec\n  " + "\n  ".join(problems)) from None
     refs = reference_problems(spec)
     if refs:
-        raise SpecError(
-            "invalid spec\n  " + "\n  ".join(f"{where(p.split('.'))}: {p}: {m}" for p, m in refs)
-        )
+        lines_ = [f"{where_dotted(p)}: {p}: {m}" for p, m in refs]
+        raise SpecError(f"{source}: invalid spec\n  " + "\n  ".join(lines_))
     return spec
 
 

@@ -20,16 +20,37 @@ _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
 
+def to_json(payload: Any, **kwargs: Any) -> str:
+    """Strict JSON text: a non-finite float is an error, never ``NaN``/``Infinity`` text.
+
+    Every JSON the product writes goes through here (manifests, run state, quarantine
+    notes, ``--json`` output). A value that is legitimately unknown is written as
+    ``null`` by its producer.
+
+    Args:
+        payload: A JSON-ready value (dates and paths are written as strings).
+        **kwargs: Passed to :func:`json.dumps` (``indent``, ``sort_keys``).
+
+    Returns:
+        The JSON text.
+
+    Raises:
+        ValueError: ``payload`` holds NaN or an infinity.
+    """
+    return json.dumps(payload, allow_nan=False, default=str, **kwargs)
+
+
 def write_json(path: Path, payload: dict[str, Any]) -> None:
-    """Write JSON through a temporary file and a rename, so readers never see half a file.
+    """Write strict JSON through a temporary file and a rename (never half a file).
 
     Args:
         path: The destination (parent directories are created).
         payload: A JSON-ready mapping.
     """
+    text = to_json(payload, indent=2, sort_keys=True) + "\n"  # before anything is touched
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+    tmp.write_text(text)
     os.replace(tmp, path)
 
 

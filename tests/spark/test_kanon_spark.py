@@ -290,3 +290,29 @@ def test_information_loss_of_date_ranges_by_hand(spark):
     loss = information_loss_spark(df, originals={"day": "raw"}, numeric=[], dates=["day"],
                                   hierarchies={})  # fmt: skip
     assert loss["ncp"]["day"] == pytest.approx((1 / 3 + 1 / 3 + 0 + 1) / 4)
+
+
+def test_everything_suppressed_costs_one_per_cell_in_the_stage_summary(spark, warehouse, key_env):
+    """10 rows, one age and one date, k=20, max_suppression 1: every cell is '*', so
+    NCP is 1 per QI and GCP 1 (was reported 0.0); the summary is strict JSON."""
+    import datetime as dt
+    import json
+    import uuid
+
+    from pipelines.checks import kanon_partition
+    from pipelines.spec import spec_from_dict
+    from tests.specs import spec_data
+
+    name = f"d{uuid.uuid4().hex[:8]}"
+    rows = [(f"u{i}", 40, dt.date(2024, 5, 1), "2026-11-20") for i in range(10)]
+    spark.createDataFrame(rows, "uid string, age int, visit date, dt string") \
+        .write.partitionBy("dt").parquet(str(warehouse / name / "raw"))  # fmt: skip
+    columns = {"uid": {"kind": "hash"}, "age": {"kind": "keep"}, "visit": {"kind": "keep"}}
+    ka = {"k": 20, "max_suppression": 1.0,
+          "quasi_identifiers": {"age": {"type": "numeric"}, "visit": {"type": "date"}}}  # fmt: skip
+    spec = spec_from_dict(spec_data(columns, source={"path": f"{name}/raw"},
+                                    sink={"path": f"{name}/anon"}, k_anonymity=ka))  # fmt: skip
+    summary = kanon_partition(spec, "2026-11-20")
+    assert summary["suppressed"] == 10
+    assert summary["ncp"] == {"age": 1.0, "visit": 1.0} and summary["gcp"] == 1.0
+    json.dumps(summary, allow_nan=False)

@@ -13,6 +13,20 @@ from pipelines.errors import SpecError
 from pipelines.partition import Partition, parse_day
 
 ROOT = Path(__file__).resolve().parents[2]
+DP_SPEC = """
+version: 1
+name: dp
+source: {path: raw}
+sink: {path: anon}
+partition_column: dt
+privacy_unit: uid
+keys: {main: {env: ANONYMIZE_DEMO_KEY}}
+columns: {uid: {kind: hash}, g: {kind: keep}}
+dp_budget: {epsilon: 1.0}
+releases:
+  r: {sink: {path: r}, group_by: [g], bounds: {max_groups_per_unit: 1},
+      metrics: {n: {kind: count}}, budget: {epsilon: 0.5}}
+"""
 
 # Forms Python's date.fromisoformat accepts (3.11+) or that look like dates, none canonical.
 REFUSED = ["20261125", "2026-W48-3", "2026W483", "2026-11-5", "2026-1-25", "26-11-25",
@@ -36,13 +50,16 @@ def test_canonical_values_parse_and_print_back():
     ["run", "conf/pipelines/demo.yaml"],
     ["validate", "conf/pipelines/demo.yaml"],
     ["kanon", "conf/pipelines/demo_kanon.yaml"],
-    ["release", "conf/pipelines/demo.yaml"],
+    ["release", "DP_SPEC"],
     ["restore", "conf/pipelines/demo.yaml", "--to", "20261125T000000Z-00000000"],
     ["quarantine", "drop", "conf/pipelines/demo.yaml", "--run-id", "20261125T000000Z-00000000"],
-    ["budget", "show", "conf/pipelines/demo.yaml"],
+    ["budget", "show", "DP_SPEC"],
 ], ids=lambda c: " ".join(c[:2]))  # fmt: skip
 def test_every_command_refuses_a_basic_iso_partition_with_exit_3_before_spark(command, tmp_path):
     """20261125 used to publish dt=20261125 beside dt=2026-11-25."""
+    dp_spec = tmp_path / "dp.yaml"
+    dp_spec.write_text(DP_SPEC)
+    command = [str(dp_spec) if c == "DP_SPEC" else c for c in command]
     code = (
         "import sys\n"
         "from pipelines.cli import main\n"

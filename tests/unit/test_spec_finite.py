@@ -7,6 +7,7 @@ added without a test that it refuses inf and NaN.
 
 from __future__ import annotations
 
+import copy
 import math
 import typing
 
@@ -39,7 +40,7 @@ def document(**over) -> dict:
     data = spec_data(BASE_COLUMNS, releases={"r": RELEASE}, dp_budget={"epsilon": 2.0},
                      k_anonymity=KANON)  # fmt: skip
     data.update(over)
-    return data
+    return copy.deepcopy(data)  # the cases below write into it
 
 
 def with_value(path: str, value: object) -> dict:
@@ -83,6 +84,7 @@ ALSO_COVERED = {
     ("NoiseSpec", "max_relative"), ("MeanMetric", "lower"), ("MeanMetric", "upper"),
     ("MeanMetric", "resolution"), ("QuantileMetric", "lower"), ("QuantileMetric", "upper"),
     ("QuantileMetric", "resolution"), ("ColumnExpect", "in_set"),
+    ("_Bounded", "lower"), ("_Bounded", "upper"), ("_Bounded", "resolution"),  # their base
 }  # fmt: skip
 ACTION_FOR = {"columns.v.max_abs": {"kind": "noise", "max_abs": 1.0},
               "columns.v.width": {"kind": "generalize", "method": "bucket", "width": 1.0},
