@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipelines.errors import MissingInputError, SpecError
+from pipelines.errors import MissingInputError, SpecError, driver_errors
 from pipelines.manifest import Manifest
 from pipelines.plan import compile_plan
 from pipelines.records import GateResult
@@ -99,14 +99,15 @@ def kanon_partition(
     raw = ctx.source.read_partition(plan.partition)
     ctx.plan = ctx.plan.bind(raw.schema, ctx.source.display)
     rows = raw.transform(with_desensitized(ctx.plan))
-    window, earlier = window_rows(ctx)
     t0 = time.perf_counter()
-    stage = with_k_anonymity(plan.kanon, plan.partition, window)
-    released = rows.transform(stage)
-    try:
-        if out is not None:
-            released.write.mode("errorifexists").parquet(out)
-    finally:
-        stage.unpersist()
+    with driver_errors():
+        window, earlier = window_rows(ctx)
+        stage = with_k_anonymity(plan.kanon, plan.partition, window)
+        released = rows.transform(stage)
+        try:
+            if out is not None:
+                released.write.mode("errorifexists").parquet(out)
+        finally:
+            stage.unpersist()
     return {**stage.summary, "window_partitions": earlier,
             "seconds": round(time.perf_counter() - t0, 3)}  # fmt: skip

@@ -29,7 +29,13 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipelines.errors import MissingInputError, PublishError, QualityGateFailed, SpecError
+from pipelines.errors import (
+    MissingInputError,
+    PublishError,
+    QualityGateFailed,
+    SpecError,
+    driver_errors,
+)
 from pipelines.manifest import Manifest, Quality
 from pipelines.plan import compile_plan
 from pipelines.records import RunState, add_timings
@@ -89,7 +95,6 @@ def run_partition(
 
     Raises:
         SpecError: An unknown step, or a single step without a valid run key (exit 3).
-        PublishError: The ``publish`` step found the staged run not validated.
     """
     if step not in STEPS:
         raise SpecError(f"--step: unknown '{step}'; one of {', '.join(STEPS)}")
@@ -99,7 +104,13 @@ def run_partition(
             "ties the steps of one orchestrated run together, e.g. Airflow's run id"
         )
     plan = compile_plan(spec, partition, resolve=step in ("all", "desensitize"))
-    ctx = open_run(plan, master, conf, warehouse, progress)
+    with driver_errors():
+        return _run_step(open_run(plan, master, conf, warehouse, progress), step, run_key)
+
+
+def _run_step(ctx: RunContext, step: str, run_key: str | None) -> RunResult:
+    """One step (or all of them) of a run whose context is open."""
+    plan = ctx.plan
     if step == "all":
         state = stage(ctx, new_run_id())
         state, gx_result = validate(ctx, state)

@@ -13,7 +13,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from pipelines.errors import PipelinesError
+from pipelines.errors import PipelinesError, from_worker
 
 HELP = """The ``anonymize`` command.
 
@@ -101,6 +101,7 @@ def fail(exc: BaseException, what: str = "run") -> NoReturn:
     Raises:
         typer.Exit: Always, with the error's exit code.
     """
+    exc = from_worker(exc)  # one of ours raised inside a Spark Python worker
     if isinstance(exc, PipelinesError | AssertionError):
         message = str(exc)
     else:

@@ -37,7 +37,7 @@ from pipelines.dp.accounting import Budget
 from pipelines.dp.ledger import Charge, Ledger, ledger_url
 from pipelines.dp.plan import ReleasePlan, plan_release
 from pipelines.dp.report import error_report
-from pipelines.errors import PipelinesError, QualityGateFailed, SpecError
+from pipelines.errors import PipelinesError, QualityGateFailed, SpecError, driver_errors
 from pipelines.keys import resolve_keys
 from pipelines.manifest import ReleaseManifest
 from pipelines.partition import Partition
@@ -197,10 +197,8 @@ def release_partition(
         seed = rl.seed_for(unit_key.material if unit_key else None, name)
         run = ReleaseRun(spec_obj, name, part, spark, wh, source, sink, ledger, seed, noise)
         prior = ledger.released(spec_obj.name, part.value, name)
-        if prior is not None and not re_release:
-            out.append(_already_released(run, prior))
-        else:
-            out.append(_release(run))
+        with driver_errors():
+            out.append(_already_released(run, prior) if prior and not re_release else _release(run))
     return out
 
 

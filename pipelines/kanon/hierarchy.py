@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipelines.errors import SpecError
+
 
 @dataclass(frozen=True)
 class Hierarchy:
@@ -42,14 +44,14 @@ class Hierarchy:
             int64 array of the same length: each value's position in :attr:`leaves`.
 
         Raises:
-            ValueError: A value is not a leaf of the hierarchy (the message gives only the
+            SpecError: A value is not a leaf of the hierarchy (the message gives only the
                 first unknown value's length, never the value).
         """
         index = {v: i for i, v in enumerate(self.leaves)}
         try:
             return np.fromiter((index[v] for v in values), dtype=np.int64, count=len(values))
         except KeyError as exc:
-            raise ValueError(
+            raise SpecError(
                 f"k_anonymity.quasi_identifiers.{column}: a value is not in the "
                 f"hierarchy {self.name} (first unknown value has {len(str(exc.args[0]))} "
                 "characters; values are not printed)"

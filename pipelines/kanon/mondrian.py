@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pipelines.errors import SpecError
 from pipelines.kanon.hierarchy import Hierarchy
 from pipelines.kanon.privacy import Requirement
 
@@ -96,15 +97,15 @@ def sensitive_codes(values: pd.Series, domain: list | None, where: str) -> tuple
         Each value's code (int64, index into the domain) and m, the domain's size.
 
     Raises:
-        ValueError: A value is null, or is not in ``domain``.
+        SpecError: A value is null, or is not in ``domain``.
     """
     if values.isna().any():
-        raise ValueError(f"{where}: the sensitive column has null values")
+        raise SpecError(f"{where}: the sensitive column has null values")
     if domain is None:
         domain = sorted(values.unique())
     codes = pd.Categorical(values, categories=domain).codes.astype(np.int64)
     if (codes < 0).any():
-        raise ValueError(f"{where}: a sensitive value outside the partition's domain")
+        raise SpecError(f"{where}: a sensitive value outside the partition's domain")
     return codes, len(domain)
 
 
@@ -125,7 +126,7 @@ class _Kernel:
             if isinstance(q, NumericQI):
                 x = pd.to_numeric(df[q.name], errors="raise").to_numpy(dtype=np.float64)
                 if np.isnan(x).any():
-                    raise ValueError(f"k_anonymity.quasi_identifiers.{q.name}: null values")
+                    raise SpecError(f"k_anonymity.quasi_identifiers.{q.name}: null values")
                 self.data.append(x)
                 span = float(x.max() - x.min()) if len(x) else 0.0
                 self.spans.append(span or 1.0)

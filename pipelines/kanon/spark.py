@@ -32,6 +32,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
+from pipelines.errors import SpecError
 from pipelines.kanon.mondrian import QI, SUPPRESSED, CategoricalQI, NumericQI, mondrian
 from pipelines.kanon.privacy import Requirement
 
@@ -103,15 +104,15 @@ def sensitive_domain(df: DataFrame, sensitive: str, limit: int = MAX_SENSITIVE_V
         The distinct values in Spark's sort order (their index is the value code).
 
     Raises:
-        ValueError: The column holds nulls, or more than ``limit`` distinct values.
+        SpecError: The column holds nulls, or more than ``limit`` distinct values.
     """
     where = f"k_anonymity.sensitive ({sensitive})"
     if df.where(F.col(sensitive).isNull()).limit(1).count():
-        raise ValueError(f"{where}: null values; fill or redact them before k-anonymity")
+        raise SpecError(f"{where}: null values; fill or redact them before k-anonymity")
     ordered = df.select(sensitive).distinct().orderBy(sensitive).limit(limit + 1)
     values = [r[0] for r in ordered.collect()]
     if len(values) > limit:
-        raise ValueError(f"{where}: more than {limit} distinct values; generalize the column first")
+        raise SpecError(f"{where}: more than {limit} distinct values; generalize the column first")
     return values
 
 

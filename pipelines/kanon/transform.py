@@ -26,7 +26,7 @@ from pyspark.sql import functions as F
 
 from pipelines.errors import InternalError, PipelinesError, SpecError
 from pipelines.kanon.metrics import information_loss_spark
-from pipelines.kanon.mondrian import NumericQI
+from pipelines.kanon.mondrian import CategoricalQI, NumericQI
 from pipelines.kanon.spark import spark_mondrian
 from pipelines.kanon.verify import check_spark
 
@@ -38,14 +38,35 @@ RAW = "__kanon_raw_"
 COUNTED = "__kanon_counted"
 
 
-def _check_nulls(df: DataFrame, names: list[str], partition: Partition) -> None:
+def _check_inputs(df: DataFrame, plan: KAnonymityPlan, where: str) -> None:
+    """Fail before any Mondrian work on rows the stage cannot take (on the driver).
+
+    Quasi-identifiers and the sensitive column must be non-null, and every value of a
+    categorical QI must be a leaf of its hierarchy. Raised here, the error names the
+    column and counts (never values); raised inside a Spark worker it would arrive
+    as a Python traceback.
+    """
+    ka = plan.spec
+    names = plan.names + ([ka.sensitive] if ka.sensitive else [])
     counts = df.agg(*[F.sum(F.col(n).isNull().cast("long")).alias(n) for n in names]).first()
     bad = [f"{n} ({counts[n]} rows)" for n in names if counts[n]]
     if bad:
         raise SpecError(
-            f"partition {partition}: k_anonymity needs non-null quasi-identifiers and "
+            f"{where}: k_anonymity needs non-null quasi-identifiers and "
             f"sensitive values; null in: {', '.join(bad)}"
         )
+    spark = df.sparkSession
+    for q in plan.qis:
+        if isinstance(q, CategoricalQI):
+            leaves = spark.createDataFrame([(v,) for v in q.hierarchy.leaves], "__leaf string")
+            values = df.select(F.col(q.name).cast("string").alias("__leaf")).distinct()
+            unknown = values.join(F.broadcast(leaves), "__leaf", "left_anti").count()
+            if unknown:
+                raise SpecError(
+                    f"{where}: k_anonymity.quasi_identifiers.{q.name}: {unknown} distinct "
+                    f"value(s) are not in the hierarchy {q.hierarchy.name} (values are not "
+                    "printed); add them to the hierarchy file"
+                )
 
 
 class KAnonymityStage:
@@ -96,7 +117,9 @@ class KAnonymityStage:
             InternalError: The independent checker found a violated guarantee.
         """
         ka, names = self.plan.spec, self.plan.names
-        _check_nulls(df, names + ([ka.sensitive] if ka.sensitive else []), self.partition)
+        _check_inputs(df, self.plan, f"partition {self.partition}")
+        if self.window is not None:
+            _check_inputs(self.window, self.plan, f"the window before partition {self.partition}")
         anon = self._anonymized(df)
         hierarchies = dict(self.plan.hierarchy_rows)
         report = check_spark(

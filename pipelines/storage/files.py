@@ -27,15 +27,16 @@ def to_json(payload: Any, **kwargs: Any) -> str:
     notes, ``--json`` output). A value that is legitimately unknown is written as
     ``null`` by its producer.
 
+    A non-finite float raises ValueError (``json.dumps(allow_nan=False)``).
+
     Args:
         payload: A JSON-ready value (dates and paths are written as strings).
-        **kwargs: Passed to :func:`json.dumps` (``indent``, ``sort_keys``).
+
+    Keyword Args:
+        kwargs: Passed to :func:`json.dumps` (``indent``, ``sort_keys``).
 
     Returns:
         The JSON text.
-
-    Raises:
-        ValueError: ``payload`` holds NaN or an infinity.
     """
     return json.dumps(payload, allow_nan=False, default=str, **kwargs)
 
