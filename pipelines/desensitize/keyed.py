@@ -150,11 +150,42 @@ def hex_to_long(hex_col: Column, start: int, digits: int = 15) -> Column:
     return F.conv(F.substring(hex_col, start, digits), 16, 10).cast("bigint")
 
 
+#: Unicode's White_Space property (PropList.txt): what ``trim_unicode`` strips. Python's
+#: ``str.strip()`` strips a different set (it adds U+001C..U+001F, which are not
+#: White_Space), so the set is spelled out.
+WHITE_SPACE = (
+    "\u0009\u000a\u000b\u000c\u000d\u0020\u0085\u00a0\u1680"
+    "\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000"
+)
+_WS_CLASS = "[" + "".join(f"\\x{{{ord(c):04x}}}" for c in WHITE_SPACE) + "]"
+
+
+def _icu(col: Column, cls: str, method: str, flag: bool) -> Column:
+    """A static ICU4J method (shipped in pyspark's jars) on a string; null stays null.
+
+    ``java_method`` is not whole-stage code generated, and the ICU methods throw on
+    null, hence the guard.
+    """
+    call = F.call_function("java_method", F.lit(cls), F.lit(method), col, F.lit(flag))
+    return F.when(col.isNull(), F.lit(None).cast("string")).otherwise(call)
+
+
 def normalized(col: Column, steps: tuple[str, ...]) -> Column:
     r"""A value's string form with the declared normalizations applied in order.
 
-    ``trim`` strips leading/trailing ASCII whitespace (space, \t, \n, \x0b, \f, \r),
-    i.e. Python's ``s.strip(" \t\n\x0b\f\r")``; ``lower`` is Java's ``toLowerCase``.
+    * ``trim``: leading/trailing ASCII white space (space, \t, \n, \x0b, \f, \r),
+      Python's ``s.strip(" \t\n\x0b\f\r")``;
+    * ``lower``: Java's ``toLowerCase``;
+    * ``nfc`` / ``nfkc``: Unicode normalization form C / KC (ICU4J ``Normalizer``),
+      Python's ``unicodedata.normalize("NFC" | "NFKC", s)``;
+    * ``trim_unicode``: leading/trailing characters with the Unicode White_Space
+      property (:data:`WHITE_SPACE`, which includes U+00A0 and U+3000);
+    * ``casefold``: Unicode full case folding (ICU4J ``UCharacter.foldCase``),
+      Python's ``str.casefold`` (``ß`` -> ``ss``, final ``ς`` -> ``σ``).
+
+    The Unicode steps are opt-in: adding one to a spec changes the pseudonyms of
+    values it alters (see README).
 
     Args:
         col: The source column (cast to string first).
@@ -169,4 +200,10 @@ def normalized(col: Column, steps: tuple[str, ...]) -> Column:
             out = F.btrim(out, F.lit(" \t\n\x0b\f\r"))  # cheaper than a regex
         elif step == "lower":
             out = F.lower(out)
+        elif step in ("nfc", "nfkc"):
+            out = _icu(out, "com.ibm.icu.text.Normalizer", "compose", step == "nfkc")
+        elif step == "trim_unicode":
+            out = F.regexp_replace(out, f"^{_WS_CLASS}+|{_WS_CLASS}+$", "")
+        elif step == "casefold":
+            out = _icu(out, "com.ibm.icu.lang.UCharacter", "foldCase", True)
     return out

@@ -54,8 +54,12 @@ class ActionSpec(Frozen):
     )
 
 
-#: Normalizations a keyed action may apply before hashing.
-Normalization = Literal["trim", "lower"]
+#: Normalizations a keyed action may apply before hashing, in the order listed:
+#: ``trim`` (ASCII white space), ``lower`` (Java's toLowerCase), ``nfc``/``nfkc``
+#: (Unicode normalization forms), ``trim_unicode`` (every Unicode White_Space
+#: character) and ``casefold`` (Unicode full case folding). See
+#: :func:`pipelines.desensitize.keyed.normalized`.
+Normalization = Literal["trim", "lower", "nfc", "nfkc", "trim_unicode", "casefold"]
 
 
 @dataclass(frozen=True)
