@@ -114,6 +114,8 @@ class Manifest:
         sink: The sink table as displayed.
         columns: Source column -> its action, as validated (defaults included).
         k_anonymity: The k-anonymity stage's summary, if any.
+        action_counts: Published column -> counted operator flag -> rows (e.g.
+            ``{"signup_date": {"out_of_range": 0, "sentinel": 3}}``).
         quality: The gate results.
         spark: Spark version and master.
         timings: Phase -> seconds.
@@ -135,6 +137,7 @@ class Manifest:
     sink: str | None = None
     columns: dict[str, Any] = field(default_factory=dict)
     k_anonymity: dict[str, Any] | None = None
+    action_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     quality: Quality | None = None
     spark: dict[str, str] | None = None
     timings: dict[str, float] = field(default_factory=dict)

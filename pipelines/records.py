@@ -205,6 +205,8 @@ class RunState:
         k_anonymity: The k-anonymity stage's summary, if any.
         gates: Stage -> result of the gates run so far.
         timings: Phase -> seconds so far.
+        action_counts: Published column -> counted operator flag -> rows (dates nulled
+            as out of range, sentinels kept).
     """
 
     identity: RunIdentity
@@ -218,6 +220,7 @@ class RunState:
     k_anonymity: dict[str, Any] | None
     gates: dict[str, GateResult]
     timings: dict[str, float]
+    action_counts: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form.

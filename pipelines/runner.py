@@ -209,7 +209,7 @@ def window_rows(ctx: RunContext) -> tuple[DataFrame | None, list[str]]:
         if ctx.source.partition_exists(p):
             rows = ctx.source.read_partition(p)
             plan = ctx.plan.at(p).bind(rows.schema, f"{ctx.source.display} partition {p}")
-            prev = rows.transform(with_desensitized(plan))
+            prev = rows.transform(with_desensitized(plan, count_flags=False))
             window = prev if window is None else window.unionByName(prev)
             earlier.append(p.value)
     return window, earlier
@@ -281,7 +281,8 @@ def _transform_and_write(ctx: RunContext, raw: DataFrame, state: RunState) -> Ru
     # write, or the k-anonymity stage's first pass); the input gate read `raw` alone.
     observed_in, observed_out = Observation("input"), Observation("output")
     out = raw.observe(observed_in, F.count(F.lit(1)).alias("rows"))
-    out = out.transform(with_desensitized(plan))
+    desensitize = with_desensitized(plan)
+    out = out.transform(desensitize)
     kanon, earlier = None, []
     if plan.kanon is not None:
         from pipelines.kanon.transform import with_k_anonymity
@@ -306,6 +307,7 @@ def _transform_and_write(ctx: RunContext, raw: DataFrame, state: RunState) -> Ru
             input_rows=int(observed_in.get["rows"]),
             output_rows=int(observed_out.get["rows"]),
             k_anonymity=None if kanon is None else {**kanon.summary, "window_partitions": earlier},
+            action_counts=desensitize.counts(),
             timings=dict(ctx.timings),
         )
         ctx.timings.clear()  # each step adds its own laps to the state's
@@ -393,6 +395,7 @@ def manifest_of(ctx: RunContext, state: RunState, data_docs: Path | None) -> Man
         sink=ctx.sink.display,
         columns=dict(ctx.plan.bound.descriptions),
         k_anonymity=state.k_anonymity,
+        action_counts=state.action_counts,
         quality=Quality(
             gates["input"], gates["output"], warnings, str(data_docs) if data_docs else None
         ),  # fmt: skip

@@ -54,6 +54,22 @@ class ActionSpec(Frozen):
     )
 
 
+ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
+
+
+class DateInput(ActionSpec):
+    """Fields of actions that read dates: a string source column needs its ``format``.
+
+    ``format`` is a Spark datetime pattern (``yyyy-MM-dd``, ``dd.MM.yyyy``…); a value
+    that does not parse with it fails the input gate (``input.format.<column>``,
+    counted, never guessed).
+    """
+
+    format: str | None = Field(
+        None, min_length=1, description="Datetime pattern of a string source column."
+    )
+
+
 #: Normalizations a keyed action may apply before hashing, in the order listed:
 #: ``trim`` (ASCII white space), ``lower`` (Java's toLowerCase), ``nfc``/``nfkc``
 #: (Unicode normalization forms), ``trim_unicode`` (every Unicode White_Space
@@ -197,6 +213,11 @@ class Operator:
         """The name of the key the action uses, if it is keyed."""
         return getattr(self.action, "key", None) if self.keyed else None
 
+    @property
+    def source_format(self) -> str | None:
+        """The datetime pattern of a string source column, for actions that read dates."""
+        return getattr(self.action, "format", None)
+
     def check_source(self, dtype: DataType) -> None:
         """Refuse a source column whose type the action cannot take.
 
@@ -207,10 +228,22 @@ class Operator:
             SpecError: The type is not in the action's family; the message names the
                 column and the type.
         """
-        if self.accepts is not None and not isinstance(dtype, _family_types(self.accepts)):
+        accepts = self.accepts
+        if self.source_format is not None:
+            from pyspark.sql.types import StringType
+
+            if not isinstance(dtype, StringType):
+                raise SpecError(
+                    f"columns.{self.column}.format: a format is for string columns holding "
+                    f"dates; the source column is {dtype.simpleString()} (remove 'format')"
+                )
+            return
+        if accepts is not None and not isinstance(dtype, _family_types(accepts)):
             raise SpecError(
-                f"columns.{self.column}: '{self.name}' needs {FAMILIES[self.accepts]}; "
+                f"columns.{self.column}: '{self.name}' needs {FAMILIES[accepts]}; "
                 f"the source column is {dtype.simpleString()}"
+                + (" (a string of dates needs 'format', e.g. yyyy-MM-dd)" if accepts == "date"
+                   else "")
             )
 
     def output_type(self, dtype: DataType) -> DataType:
@@ -240,6 +273,20 @@ class Operator:
         """
         raise NotImplementedError(f"{type(self).__name__}.compile")
 
+    def flags(self, ctx: Context) -> dict[str, Column]:
+        """Counted events, reported in the manifest as ``{column: {flag: count}}``.
+
+        Boolean expressions over a row, true when the action did something the
+        manifest must report (a date nulled as out of range, a sentinel passed through).
+
+        Args:
+            ctx: The run's compile context.
+
+        Returns:
+            Flag name -> boolean column (none by default).
+        """
+        return {}
+
     def domain(self) -> Domain | None:
         """The output domain the gate checks, or None where any value of the type is valid.
 
@@ -263,3 +310,21 @@ class Operator:
             A JSON-ready mapping.
         """
         return self.action.model_dump(mode="json")
+
+
+def date_value(ctx: Context, column: str, fmt: str | None) -> Column:
+    """The source value as a date or timestamp: parsed with ``fmt`` from a string column.
+
+    Args:
+        ctx: The run's compile context.
+        column: The source column.
+        fmt: Its datetime pattern, for a string column; None for a date/timestamp column.
+
+    Returns:
+        A date column (parsed; null where it does not parse) or the column itself.
+    """
+    from pyspark.sql import functions as F
+
+    if fmt is None:
+        return F.col(column)
+    return F.try_to_date(F.col(column), fmt)

@@ -157,6 +157,34 @@ class ExpectColumnValuesToBeTruncatedDates(ColumnAggregateExpectation):
         return {"success": n == 0, "result": {"observed_value": n}}
 
 
+class ColumnValuesUnparseableDateCount(ColumnAggregateMetricProvider):
+    """Number of non-null strings that do not parse as a date with ``format``."""
+
+    metric_name = "column_values.unparseable_date_count"
+    value_keys = ("format",)
+
+    @column_aggregate_partial(engine=SparkDFExecutionEngine)
+    def _spark(cls, column, format: str, **kwargs):  # noqa: ANN001, A002 (GX's value key)
+        bad = column.isNotNull() & F.try_to_date(column, format).isNull()
+        return F.sum(F.when(bad, 1).otherwise(0))
+
+
+class ExpectColumnValuesToParseAsDates(ColumnAggregateExpectation):
+    """Every non-null string parses as a date with ``format`` (a Spark datetime pattern).
+
+    Observed value: how many do not (a count, never a value).
+    """
+
+    format: str
+    metric_dependencies = ("column_values.unparseable_date_count",)
+    success_keys = ("format",)
+    domain_keys: ClassVar[tuple[str, ...]] = ("column", "row_condition", "condition_parser")
+
+    def _validate(self, metrics, runtime_configuration=None, execution_engine=None):  # noqa: ANN001
+        n = _count(metrics, "column_values.unparseable_date_count")
+        return {"success": n == 0, "result": {"observed_value": n}}
+
+
 # --------------------------------------------------------------------------- k-anonymity
 
 

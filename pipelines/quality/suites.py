@@ -207,6 +207,18 @@ def input_suite(plan: RunPlan, schema: StructType, history: list[int]) -> Suite:
             f"input.volume: not checked, {len(history)} published partition(s) of history "
             f"(needs {spec.quality.volume.min_history})"
         )
+    ex = _gx()
+    for name, action in spec.columns.items():
+        fmt = getattr(action, "format", None)
+        if fmt is not None and name in present:
+            checks.append(
+                Check(
+                    f"input.format.{name}",
+                    ex.ExpectColumnValuesToParseAsDates(column=name, format=fmt),
+                    description=f"{name} parses as dates with {fmt}",
+                    column=name,
+                )
+            )
     for name, action in spec.columns.items():
         if action.expect is None or name not in present:
             continue

@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
 
-from pipelines.desensitize.operator import ActionSpec, Context, Domain, Operator
+from pipelines.desensitize.operator import (
+    ActionSpec,
+    Context,
+    DateInput,
+    Domain,
+    Operator,
+    date_value,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import Column
@@ -43,7 +50,7 @@ class GeneralizeBucketSpec(ActionSpec):
         return self
 
 
-class GeneralizeDateSpec(ActionSpec):
+class GeneralizeDateSpec(DateInput):
     """Date or timestamp to the first day of its month or year (a date)."""
 
     kind: Literal["generalize"]
@@ -51,7 +58,7 @@ class GeneralizeDateSpec(ActionSpec):
     to: Literal["month", "year"]
 
 
-class GeneralizeAgeSpec(ActionSpec):
+class GeneralizeAgeSpec(DateInput):
     """Birthdate to age in whole years as of the partition date, optionally top-coded.
 
     ``top: 90`` publishes every age of 90 or more as 90.
@@ -191,7 +198,7 @@ class DateTruncOperator(Operator, spec=GeneralizeDateSpec):
         from pyspark.sql import functions as F
 
         unit = "MM" if self.action.to == "month" else "YYYY"
-        return F.trunc(F.col(self.column).cast("date"), unit)
+        return F.trunc(date_value(ctx, self.column, self.source_format).cast("date"), unit)
 
     def domain(self) -> Domain:
         """The first day of a month (year).
@@ -240,7 +247,7 @@ class AgeOperator(Operator, spec=GeneralizeAgeSpec):
         """
         from pyspark.sql import functions as F
 
-        b = F.col(self.column).cast("date")
+        b = date_value(ctx, self.column, self.source_format).cast("date")
         p = F.lit(ctx.partition_date)
         before_birthday = (F.month(p) < F.month(b)) | (
             (F.month(p) == F.month(b)) & (F.dayofmonth(p) < F.dayofmonth(b))
