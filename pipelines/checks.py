@@ -12,6 +12,7 @@ from pipelines.plan import compile_plan
 from pipelines.records import GateResult
 from pipelines.run_context import open_run
 from pipelines.spec.models import PipelineSpec
+from pipelines.storage.base import without_flags
 
 
 def validate_partition(
@@ -46,7 +47,7 @@ def validate_partition(
     ctx = open_run(compile_plan(spec, partition, resolve=False), master, conf, warehouse, None)
     plan, name = ctx.plan, ctx.plan.spec.name
     if stage == "input":
-        raw = ctx.source.read_partition(plan.partition)
+        raw = ctx.source.read_partition(plan.partition, plan.spec.declared_types())
         history = ctx.sink.input_history(plan.partition)
         return run_gate(input_suite(plan, raw.schema, history), raw, name)[0]
     manifest = ctx.sink.read_manifest(plan.partition)
@@ -56,7 +57,8 @@ def validate_partition(
         )
     bound = plan.bind_published(manifest.output_schema)
     suite = output_suite(bound, manifest.input_rows - manifest.suppressed_rows)
-    return run_gate(suite, ctx.sink.read_partition(plan.partition), name)[0]
+    published = ctx.sink.read_partition(plan.partition, manifest.output_schema)
+    return run_gate(suite, without_flags(published), name)[0]
 
 
 def kanon_partition(
@@ -96,7 +98,7 @@ def kanon_partition(
     if plan.kanon is None:
         raise SpecError("k_anonymity: the spec has no k_anonymity block")
     ctx = open_run(plan, master, conf, warehouse, None)
-    raw = ctx.source.read_partition(plan.partition)
+    raw = without_flags(ctx.source.read_partition(plan.partition, plan.spec.declared_types()))
     ctx.plan = ctx.plan.bind(raw.schema, ctx.source.display)
     rows = raw.transform(with_desensitized(ctx.plan))
     t0 = time.perf_counter()

@@ -203,11 +203,12 @@ def window_rows(ctx: RunContext) -> tuple[DataFrame | None, list[str]]:
         and the values of the partitions it covers, newest first.
     """
     from pipelines.desensitize.transform import with_desensitized
+    from pipelines.storage.base import without_flags
 
     window, earlier = None, []
     for p in ctx.plan.window():
         if ctx.source.partition_exists(p):
-            rows = ctx.source.read_partition(p)
+            rows = without_flags(ctx.source.read_partition(p, ctx.plan.spec.declared_types()))
             plan = ctx.plan.at(p).bind(rows.schema, f"{ctx.source.display} partition {p}")
             prev = rows.transform(with_desensitized(plan, count_flags=False))
             window = prev if window is None else window.unionByName(prev)
@@ -247,11 +248,12 @@ def stage(ctx: RunContext, run_id: str) -> RunState:
 def _read_and_bind(ctx: RunContext, run_id: str) -> tuple[DataFrame, Any, RunState]:
     """Read the source, bind the plan to its schema, build the input suite, start the state."""
     from pipelines.quality.suites import check_escalations, input_suite, output_suite
+    from pipelines.storage.base import without_flags
 
     partition, source, sink = ctx.plan.partition, ctx.source, ctx.sink
     ctx.progress(f"checking source {source.display}")
-    raw = source.read_partition(partition)
-    plan = ctx.plan = ctx.plan.bind(raw.schema, source.display)
+    raw = source.read_partition(partition, ctx.plan.spec.declared_types())
+    plan = ctx.plan = ctx.plan.bind(without_flags(raw).schema, source.display)
     contract = plan.bound
     in_suite = input_suite(plan, raw.schema, sink.input_history(partition))
     check_escalations(plan.spec, in_suite, output_suite(plan, 0))
@@ -275,12 +277,13 @@ def _transform_and_write(ctx: RunContext, raw: DataFrame, state: RunState) -> Ru
     from pyspark.sql import functions as F
 
     from pipelines.desensitize.transform import with_desensitized
+    from pipelines.storage.base import without_flags
 
     plan = ctx.plan
     # Row counts are observed on the first action over these plans (the staging
     # write, or the k-anonymity stage's first pass); the input gate read `raw` alone.
     observed_in, observed_out = Observation("input"), Observation("output")
-    out = raw.observe(observed_in, F.count(F.lit(1)).alias("rows"))
+    out = without_flags(raw).observe(observed_in, F.count(F.lit(1)).alias("rows"))
     desensitize = with_desensitized(plan)
     out = out.transform(desensitize)
     kanon, earlier = None, []
@@ -298,6 +301,7 @@ def _transform_and_write(ctx: RunContext, raw: DataFrame, state: RunState) -> Ru
     with ctx.discard_on_failure(staged):
         ctx.progress("desensitizing and staging")
         ctx.sink.write_staged(out, staged)
+        ctx.source.release(raw)
         if kanon is not None:
             kanon.unpersist()
         ctx.lap("desensitize_and_stage")

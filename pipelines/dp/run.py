@@ -252,7 +252,19 @@ def _release(run: ReleaseRun) -> ReleaseResult:
 
 def _compute(run: ReleaseRun, plan: ReleasePlan) -> tuple[DataFrame, DataFrame]:
     """The source partition and the (lazy) release table."""
-    raw = run.source.read_partition(run.partition)
+    from pyspark.sql import functions as F
+
+    from pipelines.storage.base import MALFORMED
+
+    raw = run.source.read_partition(run.partition, run.spec.declared_types())
+    if MALFORMED in raw.columns:
+        bad = raw.agg(F.sum(F.col(MALFORMED).cast("long"))).first()[0] or 0
+        if bad:
+            raise QualityGateFailed(
+                f"release {run.name} of partition {run.partition}: {bad} source rows do not "
+                "parse with the columns' declared types; nothing computed (no noise drawn)"
+            )
+        raw = raw.drop(MALFORMED)
     needed = {run.spec.privacy_unit, *run.release.group_by}
     missing = sorted(c for c in needed if c not in raw.columns)
     if missing:

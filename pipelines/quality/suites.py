@@ -151,11 +151,15 @@ def input_suite(plan: RunPlan, schema: StructType, history: list[int]) -> Suite:
     _gx()
     from great_expectations import expectations as E
 
+    from pipelines.storage.base import MALFORMED
+
     spec = plan.spec
-    present = [f.name for f in schema.fields if f.name != spec.partition_column]
+    present = [f.name for f in schema.fields if f.name not in (spec.partition_column, MALFORMED)]
     expected = list(spec.columns)
     if spec.undeclared == "drop":
         expected += [c for c in present if c not in spec.columns]
+    if MALFORMED in schema.fieldNames():  # a text source's reader flags rows that do not parse
+        expected.append(MALFORMED)
     checks = [
         Check(
             "input.columns",
@@ -183,6 +187,14 @@ def input_suite(plan: RunPlan, schema: StructType, history: list[int]) -> Suite:
             )
         )
     notes = []
+    if MALFORMED in schema.fieldNames():
+        checks.append(
+            Check(
+                "input.malformed",
+                E.ExpectColumnValuesToBeInSet(column=MALFORMED, value_set=[False]),
+                description="every row parses with the columns' declared types",
+            )
+        )
     if not spec.quality.allow_empty:
         checks.append(
             Check(

@@ -68,6 +68,14 @@ class PipelineSpec(Frozen):
         """
         return {c: a.key for c, a in self.columns.items() if a.kind in KEYED_KINDS}
 
+    def declared_types(self) -> dict[str, str]:
+        """The ``type:`` of every column that declares one (a text source's read schema).
+
+        Returns:
+            Source column -> Spark type name.
+        """
+        return {c: a.type for c, a in self.columns.items() if a.type}
+
     def published_columns(self) -> dict[str, str]:
         """The published name of every column that is not dropped, in spec order.
 

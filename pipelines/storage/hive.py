@@ -122,7 +122,7 @@ class CatalogTable(Table):
                 f"'{self.partition_column}' ({type(exc).__name__})"
             ) from None
 
-    def _read(self, partition: Partition) -> DataFrame:
+    def _read(self, partition: Partition, types: dict[str, str]) -> DataFrame:
         return self._only(self.spark.table(self.name), partition)
 
     def staged(self, run_id: str, partition: Partition) -> Staged:

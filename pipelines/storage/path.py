@@ -94,10 +94,12 @@ class PathTable(Table):
         """
         return self.partition_dir(partition).is_dir()
 
-    def _read(self, partition: Partition) -> DataFrame:
+    def _read(self, partition: Partition, types: dict[str, str]) -> DataFrame:
         reader = self.spark.read.format(self.ref.format).options(**self._options())
         part_dir = self.partition_dir(partition)
         if files.has_data_files(part_dir):
+            if self.ref.format == "csv":
+                return self._read_text(str(part_dir), types)
             # The partition's own files define its schema (other partitions may
             # predate a schema change).
             return reader.load(str(part_dir))

@@ -18,14 +18,20 @@ class NoiseSpec(ActionSpec):
 
     The value x becomes x + u·m with u uniform in [-1, 1] derived from
     HMAC(key, column, privacy unit, x), and m = ``max_abs`` or ``max_relative``·|x|.
-    Integral columns are rounded. Reruns reproduce the same noise. This only blurs
-    values; it gives no formal guarantee (use a ``releases`` DP aggregate for that).
+    Integral columns are rounded to whole numbers and decimal columns to their scale;
+    ``round: N`` rounds a float or double to N decimal places (a double holding
+    amounts with 2 decimals would otherwise publish 6+). Reruns reproduce the same
+    noise. This only blurs values; it gives no formal guarantee (use a ``releases``
+    DP aggregate for that).
     """
 
     kind: Literal["noise"]
     max_abs: float | None = Field(None, gt=0)
     max_relative: float | None = Field(None, gt=0, le=1)
     key: str = "main"
+    round: int | None = Field(
+        None, ge=0, le=15, description="Decimal places of the noised value (float/double)."
+    )
 
     @model_validator(mode="after")
     def _one_bound(self) -> NoiseSpec:
@@ -86,4 +92,6 @@ class NoiseOperator(Operator, spec=NoiseSpec):
         noisy = x.cast("double") + u * m
         if isinstance(dtype, IntegralType | DecimalType):
             noisy = F.round(noisy, dtype.scale if isinstance(dtype, DecimalType) else 0)
+        if a.round is not None:
+            noisy = F.round(noisy, a.round)
         return noisy.cast(dtype)
