@@ -103,3 +103,13 @@ def test_an_under_noised_mechanism_stops_the_release_before_any_draw(monkeypatch
 def test_a_noise_scale_that_is_zero_or_not_finite_is_refused(scale):
     with pytest.raises(InternalError, match="not finite and > 0"):
         mech.DiscreteNoise("laplace", scale)
+
+
+def test_an_infinite_budget_that_slipped_past_validation_stops_before_any_draw():
+    """Belt and braces: the spec refuses .inf; a model built around validation still
+    cannot calibrate zero noise."""
+    rel = release(epsilon=1.0)
+    for bad in ({"epsilon": math.inf}, {"rho": math.inf, "epsilon": None}):
+        broken = rel.model_copy(update={"budget": rel.budget.model_copy(update=bad)})
+        with pytest.raises(InternalError, match="not finite"):
+            plan_release(broken)

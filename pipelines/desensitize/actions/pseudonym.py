@@ -28,11 +28,14 @@ class PseudonymSpec(ActionSpec):
     """Keyed pseudonym: HMAC-SHA256(key, UTF-8(normalized value)).
 
     ``encoding`` renders the 32-byte digest as ``hex`` (64 chars), ``base32``
-    (RFC 4648 alphabet, lower case, no padding) or ``base64url`` (no padding),
-    truncated to ``length`` characters when given. A token of L characters keeps
-    4L (hex), 5L (base32) or 6L (base64url) bits; keep at least 64 bits where
-    pseudonyms must stay distinct. Non-string columns are cast to their Spark
-    string form first. Null stays null.
+    (RFC 4648 alphabet, lower case, no padding) or ``base64url`` (no padding, with
+    ``-`` written as ``_``), truncated to ``length`` characters when given. Tokens of
+    34 characters or fewer have ``_`` as their second character, so that no PII
+    detector can mistake one for an identifier (:func:`token_shape`). A token of L
+    characters keeps 4L (hex), 5L (base32) or ~5.98L (base64url) bits, one
+    character fewer when L ≤ 34; keep at least 64 bits where pseudonyms must stay
+    distinct. Non-string columns are cast to their Spark string form first. Null
+    stays null.
     """
 
     kind: Literal["hash"]
@@ -65,8 +68,40 @@ def _base32(hex_digest: Column, length: int) -> Column:
     return F.substring(F.translate(F.concat(*chunks), _B32HEX, _B32), 1, length)
 
 
+#: Tokens up to this long carry ``_`` as their second character (see :func:`token_shape`).
+SHAPED_UP_TO = 34
+
+
+def token_shape(encoding: str, length: int) -> tuple[str, int]:
+    """The regex of a token format, and the bits of the digest it keeps.
+
+    Tokens are one word: only letters, digits and ``_`` (base64url writes ``-`` as
+    ``_``), so no PII detector, which matches only between non-word characters, can
+    find an identifier *inside* one. A detector could still match a *whole* token
+    that happens to look like an identifier (a hex token of digits only is a card
+    number with probability (10/16)^L/10; a base32 token a lower-case Qatari IBAN
+    with probability ~1.5e-7 at L = 29). Every fixed-length identifier the
+    detectors know is at most 34 characters (the longest IBAN), so tokens of 34
+    characters or fewer carry ``_``, which no such identifier contains, as their
+    second character. The bound is therefore 0 for every allowed format, by
+    construction rather than by probability.
+
+    Args:
+        encoding: ``hex``, ``base32`` or ``base64url``.
+        length: The token's length in characters.
+
+    Returns:
+        ``(regex of the whole value, bits of the digest kept)``.
+    """
+    alphabet = {"hex": "0-9a-f", "base32": "a-z2-7", "base64url": "A-Za-z0-9_"}[encoding]
+    per_char = {"hex": 4.0, "base32": 5.0, "base64url": 5.977}[encoding]  # log2(63) for b64
+    if length <= SHAPED_UP_TO:
+        return f"^[{alphabet}]_[{alphabet}]{{{length - 2}}}$", per_char * (length - 1)
+    return f"^[{alphabet}]{{{length}}}$", per_char * length
+
+
 def encode_digest(hex_digest: Column, encoding: str, length: int | None) -> Column:
-    """Render a hex SHA-256 digest in a token format.
+    """Render a hex SHA-256 digest in a token format (see :func:`token_shape`).
 
     Args:
         hex_digest: A column of 64 lower-case hex digits.
@@ -79,11 +114,15 @@ def encode_digest(hex_digest: Column, encoding: str, length: int | None) -> Colu
     from pyspark.sql import functions as F
 
     if encoding == "hex":
-        return F.substring(hex_digest, 1, length) if length else hex_digest
-    if encoding == "base32":
-        return _base32(hex_digest, length or 48)
-    b64 = F.translate(F.base64(F.unhex(hex_digest)), "+/", "-_")
-    return F.substring(b64, 1, length or 43)  # 43 = 256 bits without the '=' padding
+        token = F.substring(hex_digest, 1, length) if length else hex_digest
+    elif encoding == "base32":
+        token = _base32(hex_digest, length or 48)
+    else:  # base64url, '-' written as '_' so a token is one word
+        b64 = F.translate(F.base64(F.unhex(hex_digest)), "+/-", "__")
+        token = F.substring(b64, 1, length or 43)  # 43 = 256 bits without the '=' padding
+    if length is not None and length <= SHAPED_UP_TO:
+        token = F.overlay(token, F.lit("_"), 2, 1)
+    return token
 
 
 class PseudonymOperator(Operator, spec=PseudonymSpec):
@@ -112,16 +151,12 @@ class PseudonymOperator(Operator, spec=PseudonymSpec):
         return encode_digest(digest, self.action.encoding, self.action.length)
 
     def domain(self) -> Domain:
-        """Tokens of the encoding's alphabet and exactly the configured length.
+        """Tokens of the format's shape (:func:`token_shape`) and exactly its length.
 
         Returns:
             A ``regex`` token domain.
         """
-        alphabet, full = TOKEN_FORMATS[self.action.encoding]
-        n = self.action.length or full
-        return Domain(
-            "regex",
-            f"a {n}-character {self.action.encoding} token",
-            regex=f"^[{alphabet}]{{{n}}}$",
-            token=True,
-        )
+        n = self.action.length or TOKEN_FORMATS[self.action.encoding][1]
+        regex, _ = token_shape(self.action.encoding, n)
+        return Domain("regex", f"a {n}-character {self.action.encoding} token", regex=regex,
+                      token=True)  # fmt: skip
