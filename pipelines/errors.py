@@ -43,6 +43,12 @@ class BudgetExceededError(PipelinesError):
     exit_code = 6
 
 
+class PartitionBusyError(PipelinesError):
+    """Another run holds the partition's lease; nothing was read or written."""
+
+    exit_code = 7
+
+
 class PublishError(PipelinesError):
     """Staging or publishing failed; the published table is unchanged."""
 

@@ -43,6 +43,7 @@ from pipelines.run_context import Progress, RunContext, RunResult, now, open_run
 from pipelines.spec.models import PipelineSpec
 from pipelines.storage import layout, new_run_id
 from pipelines.storage.files import write_json
+from pipelines.storage.lease import sink_lease
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -104,22 +105,25 @@ def run_partition(
             "ties the steps of one orchestrated run together, e.g. Airflow's run id"
         )
     plan = compile_plan(spec, partition, resolve=step in ("all", "desensitize"))
-    with driver_errors():
-        return _run_step(open_run(plan, master, conf, warehouse, progress), step, run_key)
+    run_id = new_run_id()
+    holder = run_id if step in ("all", "desensitize") else f"{run_key} ({step} step)"
+    with sink_lease(plan.spec.sink, plan.partition, warehouse, holder):
+        with driver_errors():
+            ctx = open_run(plan, master, conf, warehouse, progress)
+            return _run_step(ctx, step, run_key, run_id)
 
 
-def _run_step(ctx: RunContext, step: str, run_key: str | None) -> RunResult:
-    """One step (or all of them) of a run whose context is open."""
+def _run_step(ctx: RunContext, step: str, run_key: str | None, run_id: str) -> RunResult:
+    """One step (or all of them) of a run whose context is open, holding its lease."""
     plan = ctx.plan
     if step == "all":
-        state = stage(ctx, new_run_id())
+        state = stage(ctx, run_id)
         state, gx_result = validate(ctx, state)
         return publish(ctx, state, gx_result)
     assert run_key is not None
     pointer = ctx.sink.run_pointer(plan.partition, run_key)
     if step == "desensitize":
         _discard_unpublished(ctx, layout.pointed_run_id(pointer))
-        run_id = new_run_id()
         write_json(pointer, {"run_key": run_key, "run_id": run_id, "at": now()})
         return _result(ctx, stage(ctx, run_id), "staged")
     state = _load_state(ctx, run_key, layout.pointed_run_id(pointer))

@@ -25,15 +25,16 @@ class Desensitize:
     so no key material appears in the query plan. The operators' flags (dates nulled
     as out of range, sentinels…) are counted by a Spark ``Observation`` on the first
     action over the result; :meth:`counts` reads them afterwards.
-
-    Args:
-        plan: A plan bound to the source schema (:meth:`~pipelines.plan.RunPlan.bind`).
-        count_flags: Observe the operators' flags (the run's own partition); False for
-            rows that only shape k-anonymity classes.
     """
 
     def __init__(self, plan: RunPlan, count_flags: bool = True) -> None:
-        """Hold the plan; nothing is built until the transform is applied."""
+        """Hold the plan; nothing is built until the transform is applied.
+
+        Args:
+            plan: A plan bound to the source schema (:meth:`~pipelines.plan.RunPlan.bind`).
+            count_flags: Observe the operators' flags (the run's own partition); False
+                for rows that only shape k-anonymity classes.
+        """
         self.plan = plan
         self.count_flags = count_flags
         self._flags: dict[str, tuple[str, str]] = {}

@@ -48,6 +48,7 @@ from pipelines.spec.loader import load_spec, spec_hash
 from pipelines.spec.models import PipelineSpec
 from pipelines.storage import layout, new_run_id
 from pipelines.storage.files import write_json
+from pipelines.storage.lease import sink_lease
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -196,9 +197,11 @@ def release_partition(
         sink = open_table(spec_obj.releases[name].sink, spec_obj.partition_column, wh, spark)
         seed = rl.seed_for(unit_key.material if unit_key else None, name)
         run = ReleaseRun(spec_obj, name, part, spark, wh, source, sink, ledger, seed, noise)
-        prior = ledger.released(spec_obj.name, part.value, name)
-        with driver_errors():
-            out.append(_already_released(run, prior) if prior and not re_release else _release(run))
+        with sink_lease(spec_obj.releases[name].sink, part, warehouse, f"release {name}"):
+            prior = ledger.released(spec_obj.name, part.value, name)
+            with driver_errors():
+                out.append(_already_released(run, prior) if prior and not re_release
+                           else _release(run))  # fmt: skip
     return out
 
 

@@ -11,7 +11,6 @@ import ctypes
 import ctypes.util
 import json
 import os
-import shutil
 import uuid
 from pathlib import Path
 from typing import Any
@@ -74,18 +73,6 @@ def exchange(a: Path, b: Path) -> bool:
         return False
     rc = fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
     return rc == 0
-
-
-def keep_newest(directory: Path, n: int) -> None:
-    """Delete all but the ``n`` newest run directories (run ids sort by start time).
-
-    Args:
-        directory: A directory of run-id-named directories.
-        n: How many to keep.
-    """
-    if directory.is_dir():
-        for old in sorted(p for p in directory.iterdir() if p.is_dir())[:-n]:
-            shutil.rmtree(old, ignore_errors=True)
 
 
 def has_data_files(directory: Path) -> bool:

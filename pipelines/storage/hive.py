@@ -9,12 +9,13 @@ still be reading it); older ones are deleted.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipelines.errors import PublishError, SpecError
 from pipelines.partition import Partition
-from pipelines.storage import files, layout
+from pipelines.storage import layout
 from pipelines.storage.base import Staged, Table, Version
 
 if TYPE_CHECKING:
@@ -191,6 +192,7 @@ class CatalogTable(Table):
     def _commit(self, staged: Staged, manifest: Manifest | ReleaseManifest) -> str:
         if not self.exists():
             self._create(manifest.output_schema)
+        previous = self.published_location(staged.partition)
         table, spec, where = (
             sql_ident(self.name),
             self._spec(staged.partition),
@@ -201,7 +203,12 @@ class CatalogTable(Table):
         else:
             self.spark.sql(f"ALTER TABLE {table} ADD PARTITION ({spec}) LOCATION {where}")
         self.spark.catalog.refreshTable(self.name)
-        files.keep_newest(staged.path.parent, 2)  # the new version and the one before it
+        # Keep the new version and the one it replaced (a query planned before the swap
+        # may still read it): retention by publish order. Other published versions go;
+        # staged runs (no manifest yet) stay for their own steps, or for gc.
+        for version in staged.path.parent.iterdir():
+            if version not in (staged.path, previous) and (version / layout.MANIFEST).is_file():
+                shutil.rmtree(version, ignore_errors=True)
         return str(staged.path)
 
     def published_location(self, partition: Partition) -> Path | None:

@@ -12,7 +12,7 @@ catalog tables) or apart from (table formats, later) its data:
     ``_quarantine/<col>=<value>/<run id>/``     a run that failed a gate:
         ``data/`` (its staged files, if any) and ``gate.json`` (:data:`GATE_NOTE`)
     ``_runs/<col>=<value>/<run key>.json``  the run id an orchestrated run started
-    ``_leases/<col>=<value>.json``          the run holding the partition
+    ``_leases/<col>=<value>.lock``          the lease: the run holding the partition
 
 Inside a staged or published partition directory: ``_manifest.json`` (published,
 swapped in with the data), ``_stage.json`` (a staged run's state) and
@@ -104,3 +104,17 @@ def quarantine_dir(root: Path, partition_dirname: str, run_id: str) -> Path:
         The run's quarantine directory.
     """
     return Path(root) / QUARANTINE / partition_dirname / run_id
+
+
+def lease_file(root: Path, partition_dirname: str) -> Path:
+    """The file whose lock is the partition's lease (see :mod:`pipelines.storage.lease`).
+
+    Args:
+        root: The table's control root (computable without a metastore:
+            :func:`table_dir`).
+        partition_dirname: ``<col>=<value>``.
+
+    Returns:
+        The lease file's path.
+    """
+    return Path(root) / LEASES / f"{partition_dirname}.lock"

@@ -12,8 +12,8 @@ none of the old names and sees the partition with no files (measured: 2 of 5,500
 pyarrow reads while swapping in a tight loop); a read whose listing succeeded
 before the swap fails with file-not-found when it opens the moved files. Readers
 that need a consistent snapshot use a catalog table. The previous version moves to
-``<root>/_trash/<col>=<value>/<run id>/`` and is kept until the next publish of that
-partition (to inspect or restore).
+``<root>/_trash/<col>=<value>/<run id>/``, named after the run that produced it, and
+is kept until the next publish of that partition (to inspect or restore).
 
 The filesystem operations use the local (or mounted) filesystem.
 """
@@ -21,6 +21,7 @@ The filesystem operations use the local (or mounted) filesystem.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -133,18 +134,24 @@ class PathTable(Table):
     def _commit(self, staged: Staged, manifest: Manifest | ReleaseManifest) -> str:
         final = self.partition_dir(staged.partition)
         final.parent.mkdir(parents=True, exist_ok=True)
-        trash = self.root / layout.TRASH / final.name
         if not final.exists():
             os.rename(staged.path, final)
         else:
+            # The replaced version goes aside under the run that produced it, and is
+            # the one version kept: retention follows publish order, not run ids
+            # (a run that started first may publish last).
+            trash = self.root / layout.TRASH / final.name
             trash.mkdir(parents=True, exist_ok=True)
+            aside = trash / (_run_of(final / layout.MANIFEST) or f"before-{staged.run_id}")
+            while aside.exists():  # the same version published twice (a republish)
+                aside = aside.with_name(aside.name + "+")
             if files.exchange(staged.path, final):
-                os.rename(staged.path, trash / staged.run_id)  # now the previous version
+                os.rename(staged.path, aside)  # now the previous version
             else:
-                self._swap_by_renames(staged.path, final, trash / staged.run_id)
-        # Keep the previous version (a reader that listed it before the swap may still
-        # be scanning it); delete older ones.
-        files.keep_newest(trash, 1)
+                self._swap_by_renames(staged.path, final, aside)
+            for older in trash.iterdir():
+                if older != aside:
+                    shutil.rmtree(older, ignore_errors=True)
         files.remove_if_empty(staged.path.parent)
         return str(final)
 
