@@ -15,9 +15,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import getpass
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +33,7 @@ from pipelines.spec.loader import load_spec, spec_hash
 from pipelines.spec.models import PipelineSpec
 from pipelines.storage import check_run_id, layout, new_run_id
 from pipelines.storage.files import remove_if_empty, write_json
+from pipelines.storage.lease import lease_held
 
 if TYPE_CHECKING:
     from pipelines.storage.base import Table
@@ -101,7 +104,9 @@ def status(spec: PipelineSpec | str | Path, *, master: str | None = None,
     Returns:
         Rows with ``partition``, ``state`` (published, quarantined, staged or
         missing), ``run_id``, ``at`` and, where they apply, ``status``, ``failed``,
-        ``later_quarantine`` and ``staged``.
+        ``later_quarantine``, ``staged`` (every staging directory of a run that has
+        not published: in flight, waiting for its next step, or abandoned) and
+        ``running`` (the run holding the partition's lease now).
     """
     spec_obj, sink, source = _sink(spec, master, warehouse, with_source=True)
     assert source is not None
@@ -110,8 +115,8 @@ def status(spec: PipelineSpec | str | Path, *, master: str | None = None,
     for e in _entries(sink):
         quarantined[e["partition"]] = e  # sorted by run id: the latest wins
     staged: dict[str, list[str]] = {}
-    for value, run_id in sink.staged_runs():
-        staged.setdefault(value, []).append(run_id)
+    for st in sink.staging_dirs():
+        staged.setdefault(st.partition.value, []).append(st.run_id)
     rows = []
     for value in sorted(values | set(quarantined) | set(staged), reverse=True):
         partition = Partition.parse(spec_obj.partition_column, value, f"partition {value}")
@@ -132,8 +137,16 @@ def status(spec: PipelineSpec | str | Path, *, master: str | None = None,
             row.update(state="missing", run_id=None, at=None)
         if value in staged:
             row["staged"] = staged[value]
+        holder = lease_held(layout.lease_file(_lease_root(spec_obj, sink), partition.dirname))
+        if holder is not None:
+            row["running"] = holder.get("run_id")
         rows.append(row)
     return rows
+
+
+def _lease_root(spec: PipelineSpec, sink: Table) -> Path:
+    """Where the sink's leases are (as :func:`~pipelines.storage.lease.sink_lease` finds them)."""
+    return layout.table_dir(sink.warehouse, spec.sink.path, spec.sink.table)
 
 
 def _find(sink: Table, partition: Partition, run_id: str) -> Path:
@@ -258,3 +271,76 @@ def restore(spec: PipelineSpec | str | Path, partition: str, run_id: str, *,
     check_run_id(run_id, "--to")
     _, sink, _ = _sink(spec_obj, master, warehouse)
     return sink.restore(part, run_id, new_run_id(), now())
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """``30m``, ``12h``, ``7d``, ``0s`` as a duration.
+
+    Args:
+        text: A number followed by s, m, h or d.
+
+    Returns:
+        The duration.
+
+    Raises:
+        SpecError: Anything else (names ``--older-than``).
+    """
+    match = re.fullmatch(r"(\d+)([smhd])", text.strip())
+    if not match:
+        raise SpecError(f"--older-than: '{text}' is not a duration like 30m, 12h or 7d")
+    unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+    return dt.timedelta(**{unit: int(match.group(1))})
+
+
+def gc(spec: PipelineSpec | str | Path, older_than: str = "7d", *, dry_run: bool = False,
+       master: str | None = None, warehouse: str | None = None) -> list[str]:  # fmt: skip
+    """Remove what killed or finished runs left behind, never a live run's files.
+
+    Removed when older than ``older_than`` (by modification time): staging
+    directories of runs that never published (abandoned by a killed run, or by an
+    orchestrated run that never went on), retained previous versions in ``_trash``
+    (path tables), and run key records under ``_runs``. A partition whose lease a
+    live run holds is skipped; gc holds the lease while it removes a partition's
+    files, so no run can start on them meanwhile. Published data, manifests and
+    quarantined runs are never touched.
+
+    Args:
+        spec: A validated spec or its YAML path.
+        older_than: The age threshold (``7d``; ``0s`` removes every abandoned file).
+        dry_run: List what would be removed, remove nothing.
+        master: Spark master URL.
+        warehouse: The warehouse root.
+
+    Returns:
+        The paths removed (or that would be).
+    """
+    from pipelines.errors import PartitionBusyError
+    from pipelines.storage.lease import partition_lease
+
+    age = parse_duration(older_than)
+    spec_obj = spec if isinstance(spec, PipelineSpec) else load_spec(spec)
+    _, sink, _ = _sink(spec_obj, master, warehouse)
+    cutoff = dt.datetime.now(dt.UTC).timestamp() - age.total_seconds()
+    root = sink.control_root
+    found: dict[str, list[Path]] = {}
+    for st in sink.staging_dirs():
+        found.setdefault(st.partition.dirname, []).append(st.path)
+    for kind in (layout.TRASH, layout.RUNS):
+        for d in sorted((root / kind).glob(f"{spec_obj.partition_column}=*")):
+            found.setdefault(d.name, []).extend(sorted(d.iterdir()))
+    removed = []
+    for dirname, paths in sorted(found.items()):
+        old = [p for p in paths if p.exists() and p.stat().st_mtime < cutoff]
+        if not old:
+            continue
+        lease = layout.lease_file(_lease_root(spec_obj, sink), dirname)
+        try:
+            with partition_lease(lease, "gc", f"partition {dirname} of {sink.display}"):
+                for p in old:
+                    removed.append(str(p))
+                    if not dry_run:
+                        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink()
+                        remove_if_empty(p.parent)
+        except PartitionBusyError:
+            continue  # a live run owns it
+    return removed

@@ -61,6 +61,9 @@ def status(
             if r.get("staged") and r["state"] != "staged":
                 staged = f"staged, unpublished: {', '.join(r['staged'])}"
                 note = f"{note}; {staged}" if note else staged
+            if r.get("running"):
+                running = f"run {r['running']} holds it now"
+                note = f"{note}; {running}" if note else running
             table.add_row(r["partition"], r["state"], r["run_id"] or "", r["at"] or "", note)
         out.print(table)
     if as_json:
@@ -173,3 +176,34 @@ def restore(
     except Exception as exc:
         fail(exc, "restore")
     err.print(f"restored {partition} to the version of run {to}: {where}", highlight=False)
+
+
+@app.command("gc")
+def gc_cmd(
+    spec: Annotated[Path, typer.Argument(help="Pipeline spec (YAML).")],
+    older_than: Annotated[
+        str, typer.Option("--older-than", help="Age threshold: 30m, 12h, 7d (0s: all).")
+    ] = "7d",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List, remove nothing.")] = False,
+    master: MasterOption = None,
+    warehouse: WarehouseOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the paths as JSON.")] = False,
+) -> None:
+    """Remove abandoned staging, old retained versions and old run records.
+
+    Never a live run's files (a partition whose lease is held is skipped), never
+    published data, manifests or quarantined runs.
+    """
+    from pipelines.ops import gc
+
+    setup_logging(False)
+    try:
+        removed = gc(spec, older_than, dry_run=dry_run, master=master, warehouse=warehouse)
+    except Exception as exc:
+        fail(exc, "gc")
+    verb = "would remove" if dry_run else "removed"
+    for path in removed:
+        err.print(f"{verb} {path}", highlight=False)
+    err.print(f"{verb} {len(removed)} path(s)", highlight=False)
+    if as_json:
+        emit_json({"dry_run": dry_run, "removed": removed})

@@ -156,14 +156,15 @@ class Table(ABC):
         """
 
     @abstractmethod
-    def staged_runs(self) -> list[tuple[str, str]]:
-        """``(partition value, run id)`` of every run staged and not (yet) published.
+    def staging_dirs(self) -> list[Staged]:
+        """Every staging location of a run not (yet) published.
 
-        A run keeps its state file (:data:`~pipelines.storage.layout.STATE`) in its
-        staging location until it publishes.
+        In flight, waiting between orchestrated steps, or abandoned by a killed run
+        (holding only Spark's ``_temporary``, or a manifest that never swapped in).
+        Whether a live run owns one, the partition's lease tells.
 
         Returns:
-            Sorted pairs.
+            The staged runs, sorted by partition and run id.
         """
 
     @abstractmethod

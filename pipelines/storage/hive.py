@@ -139,16 +139,22 @@ class CatalogTable(Table):
         root = self.control_root / layout.VERSIONS / partition.dirname / run_id
         return Staged(run_id, partition, root)
 
-    def staged_runs(self) -> list[tuple[str, str]]:
-        """Version directories still holding a state file (staged, not published).
+    def staging_dirs(self) -> list[Staged]:
+        """Version directories of runs that never published (not in the publish history).
 
         Returns:
-            Sorted ``(partition value, run id)`` pairs.
+            The staged runs, sorted by partition and run id.
         """
         prefix = f"{self.partition_column}="
-        found = self.control_root.glob(f"{layout.VERSIONS}/{prefix}*/*")
-        return sorted((d.parent.name.removeprefix(prefix), d.name) for d in found
-                      if (d / layout.STATE).is_file())  # fmt: skip
+        root = self.control_root
+        out = []
+        for d in root.glob(f"{layout.VERSIONS}/{prefix}*/*"):
+            published = root / layout.MANIFESTS / d.parent.name / f"{d.name}.json"
+            if d.is_dir() and not published.is_file():
+                value = d.parent.name.removeprefix(prefix)
+                partition = Partition.parse(self.partition_column, value, str(d))
+                out.append(Staged(d.name, partition, d))
+        return sorted(out, key=lambda st: (st.partition.value, st.run_id))
 
     def check_schema_compatible(self, schema: StructType) -> None:
         """Refuse to publish into an existing table with a different schema.

@@ -120,16 +120,20 @@ class PathTable(Table):
         """
         return Staged(run_id, partition, self.root / layout.STAGING / run_id / partition.dirname)
 
-    def staged_runs(self) -> list[tuple[str, str]]:
-        """Runs with a state file under ``_staging/``.
+    def staging_dirs(self) -> list[Staged]:
+        """Every ``_staging/<run id>/<col>=<value>/`` directory.
 
         Returns:
-            Sorted ``(partition value, run id)`` pairs.
+            The staged runs, sorted by partition and run id.
         """
         prefix = f"{self.partition_column}="
-        found = self.root.glob(f"{layout.STAGING}/*/{prefix}*")
-        return sorted((d.name.removeprefix(prefix), d.parent.name) for d in found
-                      if (d / layout.STATE).is_file())  # fmt: skip
+        out = []
+        for d in self.root.glob(f"{layout.STAGING}/*/{prefix}*"):
+            value = d.name.removeprefix(prefix)
+            out.append(
+                Staged(d.parent.name, Partition.parse(self.partition_column, value, str(d)), d)
+            )
+        return sorted(out, key=lambda st: (st.partition.value, st.run_id))
 
     def _commit(self, staged: Staged, manifest: Manifest | ReleaseManifest) -> str:
         final = self.partition_dir(staged.partition)
