@@ -47,7 +47,7 @@ def validate_partition(
     ctx = open_run(compile_plan(spec, partition, resolve=False), master, conf, warehouse, None)
     plan, name = ctx.plan, ctx.plan.spec.name
     if stage == "input":
-        raw = ctx.source.read_partition(plan.partition, plan.spec.declared_types())
+        raw = ctx.source.read_partition(plan.partition, *plan.source_reading())
         history = ctx.sink.input_history(plan.partition)
         return run_gate(input_suite(plan, raw.schema, history), raw, name)[0]
     manifest = ctx.sink.read_manifest(plan.partition)
@@ -98,7 +98,7 @@ def kanon_partition(
     if plan.kanon is None:
         raise SpecError("k_anonymity: the spec has no k_anonymity block")
     ctx = open_run(plan, master, conf, warehouse, None)
-    raw = without_flags(ctx.source.read_partition(plan.partition, plan.spec.declared_types()))
+    raw = without_flags(ctx.source.read_partition(plan.partition, *plan.source_reading()))
     ctx.plan = ctx.plan.bind(raw.schema, ctx.source.display)
     rows = raw.transform(with_desensitized(ctx.plan))
     t0 = time.perf_counter()

@@ -165,11 +165,18 @@ def resolve_key(name: str, ref: KeyRef) -> Key:
     else:
         path = Path(ref.file or "")
         try:
+            mode = path.stat().st_mode & 0o777
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise KeyMaterialError(
                 f"{where}: cannot read key file {path} ({exc.strerror})"
             ) from None
+        if mode & 0o077 and not ref.unsafe_permissions:
+            raise KeyMaterialError(
+                f"{where}: key file {path} is accessible by group or others (mode "
+                f"{mode:04o}); run `chmod 600 {path}`, or set {where}.unsafe_permissions: "
+                "true to accept it"
+            )
     material = _decode(text, ref, where)
     if len(material) < MIN_KEY_BYTES:
         raise KeyMaterialError(

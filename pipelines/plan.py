@@ -165,6 +165,14 @@ class RunPlan:
         """
         return dataclasses.replace(self, partition=partition, contract=None)
 
+    def source_reading(self) -> tuple[dict[str, str], dict[str, str]]:
+        """How to read the source: declared types and source names by column key.
+
+        Returns:
+            ``(types, names)`` for :meth:`~pipelines.storage.base.Table.read_partition`.
+        """
+        return self.spec.declared_types(), self.spec.source_names()
+
     def window(self) -> list[Partition]:
         """The earlier partitions of the k-anonymity window, newest first.
 

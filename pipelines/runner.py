@@ -212,7 +212,7 @@ def window_rows(ctx: RunContext) -> tuple[DataFrame | None, list[str]]:
     window, earlier = None, []
     for p in ctx.plan.window():
         if ctx.source.partition_exists(p):
-            rows = without_flags(ctx.source.read_partition(p, ctx.plan.spec.declared_types()))
+            rows = without_flags(ctx.source.read_partition(p, *ctx.plan.source_reading()))
             plan = ctx.plan.at(p).bind(rows.schema, f"{ctx.source.display} partition {p}")
             prev = rows.transform(with_desensitized(plan, count_flags=False))
             window = prev if window is None else window.unionByName(prev)
@@ -256,7 +256,7 @@ def _read_and_bind(ctx: RunContext, run_id: str) -> tuple[DataFrame, Any, RunSta
 
     partition, source, sink = ctx.plan.partition, ctx.source, ctx.sink
     ctx.progress(f"checking source {source.display}")
-    raw = source.read_partition(partition, ctx.plan.spec.declared_types())
+    raw = source.read_partition(partition, *ctx.plan.source_reading())
     plan = ctx.plan = ctx.plan.bind(without_flags(raw).schema, source.display)
     contract = plan.bound
     in_suite = input_suite(plan, raw.schema, sink.input_history(partition))

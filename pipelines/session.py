@@ -106,7 +106,10 @@ def get_session(
     for k, v in (conf or {}).items():
         builder = builder.config(k, v)
     spark = builder.enableHiveSupport().getOrCreate()
-    spark.sparkContext.setLogLevel("WARN")
+    # WARN unless the caller or spark-submit asked for a level (`--log-level`,
+    # `--conf spark.log.level=INFO`).
+    level = (conf or {}).get("spark.log.level") or submitted.get("spark.log.level") or "WARN"
+    spark.sparkContext.setLogLevel(level.upper())
     return spark
 
 

@@ -49,21 +49,64 @@ MasterOption = Annotated[str | None, typer.Option(help="Spark master URL (defaul
 JsonOption = Annotated[bool, typer.Option("--json", help="Print a JSON summary last.")]
 
 
-def setup_logging(verbose: bool) -> None:
-    """Send the product's logs to stderr through rich.
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LogLevelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--log-level",
+        help="DEBUG, INFO, WARNING or ERROR for the product, Great Expectations and Spark "
+        "(default: the product's progress and summary only, libraries at WARNING).",
+    ),
+]
+
+
+def setup_logging(verbose: bool = False, level: str | None = None) -> None:
+    """Send logs to stderr through rich: the product's only, unless asked for more.
+
+    By default the product logs warnings (its progress shows on the status line and
+    its summary is printed), and every library (Great Expectations, py4j) warnings
+    too. ``verbose`` shows the product's INFO lines; ``level`` sets the product's
+    *and* the libraries' level (Spark's follows through :func:`spark_conf`).
 
     Args:
-        verbose: INFO level (else WARNING).
+        verbose: The product's INFO lines.
+        level: A level name for everything (``--log-level``), or None.
+
+    Raises:
+        typer.BadParameter: An unknown level name (exit 2).
     """
     from rich.logging import RichHandler
 
+    if level is not None and level.upper() not in LEVELS:
+        raise typer.BadParameter(f"one of {', '.join(LEVELS)}", param_hint="--log-level")
+    everything = level.upper() if level else "WARNING"
+    product = level.upper() if level else ("INFO" if verbose else "WARNING")
     logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
+        level=everything,
         format="%(name)s: %(message)s",
         handlers=[RichHandler(console=err, show_path=False, show_time=False)],
         force=True,
     )
-    logging.getLogger("py4j").setLevel(logging.WARNING)
+    logging.getLogger("pipelines").setLevel(product)
+    for library in ("great_expectations", "py4j"):
+        logging.getLogger(library).setLevel(everything)
+
+
+def spark_conf(pairs: list[str], level: str | None) -> dict[str, str]:
+    """``--conf`` pairs plus the Spark log level ``--log-level`` asks for.
+
+    Args:
+        pairs: The ``--conf key=value`` values.
+        level: ``--log-level``, or None.
+
+    Returns:
+        Spark properties (``spark.log.level`` set from ``level`` unless given).
+    """
+    conf = parse_conf(pairs)
+    if level:
+        spark_level = {"WARNING": "WARN"}.get(level.upper(), level.upper())
+        conf.setdefault("spark.log.level", spark_level)
+    return conf
 
 
 def parse_conf(pairs: list[str]) -> dict[str, str]:

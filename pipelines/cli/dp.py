@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from pipelines.cli.common import (
+    LogLevelOption,
     MasterOption,
     WarehouseOption,
     app,
@@ -17,6 +18,7 @@ from pipelines.cli.common import (
     fail,
     out,
     setup_logging,
+    spark_conf,
 )
 from pipelines.errors import SpecError
 
@@ -34,6 +36,7 @@ def release(
     master: MasterOption = None,
     warehouse: WarehouseOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summaries as JSON.")] = False,
+    log_level: LogLevelOption = None,
 ) -> None:
     """Publish the spec's DP aggregate releases for one partition (exit 6 if over budget).
 
@@ -41,14 +44,14 @@ def release(
     is republished if the published copy is missing); --re-release draws fresh
     noise and is charged.
     """
-    setup_logging(False)
+    setup_logging(False, log_level)
     from pipelines.dp.run import release_partition
 
     try:
         with err.status(f"{spec.name} {partition}: DP releases"):
             results = release_partition(
                 spec, partition, names=names, re_release=re_release, master=master,
-                warehouse=warehouse,
+                warehouse=warehouse, conf=spark_conf([], log_level),
             )  # fmt: skip
     except Exception as exc:
         fail(exc, "release")

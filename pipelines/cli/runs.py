@@ -9,6 +9,7 @@ import typer
 
 from pipelines.cli.common import (
     JsonOption,
+    LogLevelOption,
     MasterOption,
     WarehouseOption,
     app,
@@ -16,8 +17,8 @@ from pipelines.cli.common import (
     err,
     fail,
     out,
-    parse_conf,
     setup_logging,
+    spark_conf,
 )
 
 
@@ -29,7 +30,10 @@ def run(
     conf: Annotated[list[str] | None, typer.Option(help="Spark property key=value.")] = None,
     warehouse: WarehouseOption = None,
     as_json: JsonOption = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = True,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also show the product's INFO lines.")
+    ] = False,
+    log_level: LogLevelOption = None,
     step: Annotated[
         str,
         typer.Option(
@@ -43,8 +47,8 @@ def run(
     ] = None,
 ) -> None:
     """Anonymize one source partition and publish it atomically."""
-    setup_logging(verbose)
-    spark_conf = parse_conf(conf or [])  # usage errors exit 2, before any work
+    setup_logging(verbose, log_level)
+    properties = spark_conf(conf or [], log_level)  # usage errors exit 2, before any work
     from pipelines.runner import run_partition
 
     try:
@@ -53,7 +57,7 @@ def run(
                 spec,
                 partition,
                 master=master,
-                conf=spark_conf,
+                conf=properties,
                 warehouse=warehouse,
                 progress=lambda msg: status.update(f"{spec.name} {partition}: {msg}"),
                 step=step,
@@ -76,6 +80,7 @@ def rerun(
     master: MasterOption = None,
     warehouse: WarehouseOption = None,
     as_json: JsonOption = False,
+    log_level: LogLevelOption = None,
 ) -> None:
     """Run a partition again and republish it atomically.
 
@@ -84,7 +89,7 @@ def rerun(
     """
     from pipelines.ops import status as partition_status
 
-    setup_logging(True)
+    setup_logging(False, log_level)
     try:
         before = {r["partition"]: r for r in partition_status(spec, master=master,
                                                               warehouse=warehouse)}  # fmt: skip
@@ -94,7 +99,7 @@ def rerun(
     err.print(f"{partition}: was {prev.get('state', 'missing')} "
               f"(run {prev.get('run_id') or '-'})", highlight=False)  # fmt: skip
     run(spec, partition, master=master, conf=None, warehouse=warehouse, as_json=as_json,
-        verbose=True)  # fmt: skip
+        verbose=False, log_level=log_level)  # fmt: skip
 
 
 def _print_gate(gate: Any) -> None:
@@ -125,16 +130,18 @@ def validate(
     master: MasterOption = None,
     warehouse: WarehouseOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the gate result as JSON.")] = False,
+    log_level: LogLevelOption = None,
 ) -> None:
     """Run a quality gate on demand (exit 5 if an error-severity check fails)."""
     if stage not in ("input", "output"):
         raise typer.BadParameter("expected 'input' or 'output'", param_hint="--stage")
-    setup_logging(False)
+    setup_logging(False, log_level)
     from pipelines.checks import validate_partition
 
     try:
         with err.status(f"{spec.name} {partition}: {stage} gate"):
-            gate = validate_partition(spec, partition, stage, master=master, warehouse=warehouse)
+            gate = validate_partition(spec, partition, stage, master=master, warehouse=warehouse,
+                                      conf=spark_conf([], log_level))  # fmt: skip
     except Exception as exc:
         fail(exc, "validate")
     _print_gate(gate)
@@ -157,6 +164,7 @@ def kanon(
     master: MasterOption = None,
     warehouse: WarehouseOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    log_level: LogLevelOption = None,
 ) -> None:
     """k-anonymize one partition alone and report its guarantees and metrics.
 
@@ -164,14 +172,15 @@ def kanon(
     classes, suppression, l, t, information loss and re-identification risk.
     Publishes nothing and runs no quality gate: for tuning a spec before `run`.
     """
-    setup_logging(False)
+    setup_logging(False, log_level)
     from pipelines.checks import kanon_partition
 
     try:
         with err.status(f"{spec.name} {partition}: k-anonymizing"):
             summary = kanon_partition(
-                spec, partition, out=out_dir, master=master, warehouse=warehouse
-            )
+                spec, partition, out=out_dir, master=master, warehouse=warehouse,
+                conf=spark_conf([], log_level),
+            )  # fmt: skip
     except Exception as exc:
         fail(exc, "kanon")
     _print_kanon(summary)

@@ -52,6 +52,12 @@ class ActionSpec(Frozen):
     expect: ColumnExpect | None = Field(
         None, description="Input-gate expectations on the raw values of this column."
     )
+    source_name: str | None = Field(
+        None,
+        min_length=1,
+        description="The source column's name when it is not an identifier (prénom, home "
+        "city, geo.lat); the key under 'columns' is then the name the pipeline uses.",
+    )
 
 
 ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"

@@ -259,7 +259,9 @@ def _compute(run: ReleaseRun, plan: ReleasePlan) -> tuple[DataFrame, DataFrame]:
 
     from pipelines.storage.base import MALFORMED
 
-    raw = run.source.read_partition(run.partition, run.spec.declared_types())
+    raw = run.source.read_partition(
+        run.partition, run.spec.declared_types(), run.spec.source_names()
+    )
     if MALFORMED in raw.columns:
         bad = raw.agg(F.sum(F.col(MALFORMED).cast("long"))).first()[0] or 0
         if bad:

@@ -84,7 +84,6 @@ def _batch_definition() -> Any:
 
     from pipelines.quality import expectations  # noqa: F401 (registers custom expectations)
 
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     # In memory only: no store, no docs site; Data Docs are built by docs.py.
     config = DataContextConfig(
         store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),

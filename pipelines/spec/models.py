@@ -68,6 +68,14 @@ class PipelineSpec(Frozen):
         """
         return {c: a.key for c, a in self.columns.items() if a.kind in KEYED_KINDS}
 
+    def source_names(self) -> dict[str, str]:
+        """Columns whose source name differs from their key (``source_name:``).
+
+        Returns:
+            Key -> the source column's actual name.
+        """
+        return {c: a.source_name for c, a in self.columns.items() if a.source_name}
+
     def declared_types(self) -> dict[str, str]:
         """The ``type:`` of every column that declares one (a text source's read schema).
 
@@ -139,7 +147,22 @@ def reference_problems(spec: PipelineSpec) -> list[tuple[str, str]]:
     problems += release_problems(spec.releases, spec.dp_budget, set(spec.columns))
     for column in spec.columns:
         if not re.match(IDENT, column):
-            problems.append((f"columns.{column}", "column names must be plain identifiers"))
+            plain = re.sub(r"\W+", "_", column).strip("_") or "column"
+            plain = plain if re.match(IDENT, plain) else f"c_{plain}"
+            problems.append((
+                f"columns.{column}",
+                "column keys must be plain identifiers (letters, digits, _); keep the source "
+                f"name in source_name, e.g. {plain}: {{source_name: {column!r}, kind: ...}}",
+            ))  # fmt: skip
+    taken: dict[str, str] = {}
+    for column, source in spec.source_names().items():
+        if source in spec.columns and source != column:
+            problems.append((f"columns.{column}.source_name",
+                             f"'{source}' is also a key under 'columns'"))  # fmt: skip
+        if source in taken:
+            problems.append((f"columns.{column}.source_name",
+                             f"'{source}' is also the source of '{taken[source]}'"))  # fmt: skip
+        taken[source] = column
     if spec.source.table and spec.sink.table and spec.source.table == spec.sink.table:
         problems.append(("sink.table", "the sink must differ from the source"))
     if spec.source.path and spec.sink.path and spec.source.path == spec.sink.path:

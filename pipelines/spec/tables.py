@@ -21,6 +21,11 @@ class KeyRef(Frozen):
     env: str | None = Field(None, description="Environment variable holding the key.")
     file: str | None = Field(None, description="Path of a file holding the key.")
     encoding: Literal["utf8", "hex", "base64"] = "utf8"
+    unsafe_permissions: bool = Field(
+        False,
+        description="Accept a key file that group or others may read or write (refused "
+        "by default, as ssh refuses such private keys).",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> KeyRef:

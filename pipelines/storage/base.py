@@ -253,7 +253,10 @@ class Table(ABC):
     # ------------------------------------------------------------------ shared
 
     def read_partition(
-        self, partition: Partition, types: Mapping[str, str] | None = None
+        self,
+        partition: Partition,
+        types: Mapping[str, str] | None = None,
+        names: Mapping[str, str] | None = None,
     ) -> DataFrame:
         """The partition's rows without the partition column.
 
@@ -267,7 +270,9 @@ class Table(ABC):
 
         Args:
             partition: The partition.
-            types: Declared Spark types by source column (text formats only).
+            types: Declared Spark types by column key (text formats only).
+            names: Column key -> the source column's actual name, for columns the spec
+                renames on reading (``source_name:``); the frame uses the keys.
 
         Returns:
             A DataFrame (lazy).
@@ -281,7 +286,11 @@ class Table(ABC):
             raise MissingInputError(
                 f"source partition {partition.dirname} of {self.display} does not exist"
             )
-        return self._read(partition, dict(types or {}))
+        names = dict(names or {})
+        by_source = {names.get(k, k): t for k, t in (types or {}).items()}
+        df = self._read(partition, by_source)
+        present = set(df.columns)
+        return df.withColumnsRenamed({src: k for k, src in names.items() if src in present})
 
     @staticmethod
     def release(df: DataFrame) -> None:

@@ -78,7 +78,7 @@ def test_contract_is_the_published_columns_in_source_order_with_operator_types(k
     assert by_name["note"].domain is None and by_name["amount"].domain is None
     assert contract.allowed_pii == {"mail": ["email"]}
     assert contract.descriptions["ssn"] == {"kind": "drop", "rename": None, "type": None,
-                                            "expect": None}  # fmt: skip
+                                            "expect": None, "source_name": None}  # fmt: skip
     assert "dt" not in contract.names and "ssn" not in contract.names
 
 
