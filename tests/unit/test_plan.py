@@ -73,7 +73,7 @@ def test_contract_is_the_published_columns_in_source_order_with_operator_types(k
     assert types == {"note": "string", "uid": "string", "mail": "string", "age": "int",
                      "zip": "string", "amount": "decimal(10,2)"}  # fmt: skip
     by_name = {c.name: c for c in contract.columns}
-    assert by_name["uid"].domain.regex == "^[a-z2-7]{20}$" and by_name["uid"].domain.token
+    assert by_name["uid"].domain.regex == "^[a-z2-7]_[a-z2-7]{18}$" and by_name["uid"].domain.token
     assert by_name["age"].domain.high == 90 and by_name["zip"].domain.high == 3
     assert by_name["note"].domain is None and by_name["amount"].domain is None
     assert contract.allowed_pii == {"mail": ["email"]}
