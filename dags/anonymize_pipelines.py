@@ -135,7 +135,8 @@ def failure_summary(spec: PipelineSpec, context: Mapping[str, Any]) -> str:
         run_id = layout.pointed_run_id(layout.run_pointer(root, part, airflow_run)) or "-"
     except (OSError, ValueError, KeyError):  # a callback reports; it never fails itself
         run_id = "-"
-    quarantine = layout.quarantine_dir(root, part, run_id)
+    custom = spec.quarantine_root(Path(WAREHOUSE))
+    quarantine = custom / part / run_id if custom else layout.quarantine_dir(root, part, run_id)
     where = (f"quarantine {quarantine} ({layout.GATE_NOTE})" if quarantine.is_dir()
              else f"manifests {root / layout.MANIFESTS / part}")  # fmt: skip
     return (

@@ -47,7 +47,8 @@ def _sink(spec: PipelineSpec | str | Path, master: str | None, warehouse: str | 
     spec_obj = spec if isinstance(spec, PipelineSpec) else load_spec(spec)
     spark = get_session(master=master, warehouse=warehouse)
     wh = session_warehouse(spark)
-    sink = open_table(spec_obj.sink, spec_obj.partition_column, wh, spark)
+    sink = open_table(spec_obj.sink, spec_obj.partition_column, wh, spark,
+                      spec_obj.quarantine_root(wh))  # fmt: skip
     source = (
         open_table(spec_obj.source, spec_obj.partition_column, wh, spark) if with_source else None
     )
@@ -151,7 +152,7 @@ def _lease_root(spec: PipelineSpec, sink: Table) -> Path:
 
 def _find(sink: Table, partition: Partition, run_id: str) -> Path:
     check_run_id(run_id, "--run-id")
-    where = layout.quarantine_dir(sink.control_root, partition.dirname, run_id)
+    where = sink.quarantine_dir(partition, run_id)
     if not where.is_dir():
         raise MissingInputError(f"no quarantined run {run_id} for partition {partition}")
     return where

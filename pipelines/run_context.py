@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -87,6 +88,8 @@ class RunContext:
         sink: The sink table.
         progress: Reports a step to the user (the CLI's status line).
         timings: Phase -> seconds of this step.
+        docs_root: Where the Data Docs site goes, when not the warehouse (a path sink
+            with no warehouse given keeps its site beside it).
     """
 
     plan: RunPlan
@@ -96,6 +99,7 @@ class RunContext:
     sink: Table
     progress: Progress
     timings: dict[str, float] = field(default_factory=dict)
+    docs_root: Path | None = None
     _mark: float = field(default_factory=time.perf_counter)
 
     def lap(self, name: str) -> None:
@@ -205,14 +209,19 @@ def open_run(
     spark = get_session(master=master, conf=conf, warehouse=warehouse)
     wh = session_warehouse(spark)
     spec = plan.spec
+    explicit = warehouse is not None or bool(os.environ.get("ANONYMIZE_WAREHOUSE"))
     ctx = RunContext(
         plan=plan,
         spark=spark,
         warehouse=wh,
         source=open_table(spec.source, spec.partition_column, wh, spark),
-        sink=open_table(spec.sink, spec.partition_column, wh, spark),
+        sink=open_table(spec.sink, spec.partition_column, wh, spark, spec.quarantine_root(wh)),
         progress=report,
         _mark=t0,
     )
+    if plan.spec.sink.path is not None and not explicit:
+        # A path sink and no warehouse given: Data Docs go beside the sink, not into a
+        # ./warehouse the user never asked for.
+        ctx.docs_root = ctx.sink.control_root
     ctx.lap("session")
     return ctx

@@ -97,8 +97,6 @@ def get_session(
     for k, v in defaults.items():
         if k not in submitted:  # never override what spark-submit / a profile set
             builder = builder.config(k, v)
-    if "spark.sql.warehouse.dir" not in submitted:
-        root.mkdir(parents=True, exist_ok=True)
     if master:
         builder = builder.master(master)
     elif "spark.master" not in submitted:

@@ -194,7 +194,9 @@ def release_partition(
     source = open_table(spec_obj.source, spec_obj.partition_column, wh, spark)
     out = []
     for name in chosen:
-        sink = open_table(spec_obj.releases[name].sink, spec_obj.partition_column, wh, spark)
+        quarantine = spec_obj.quarantine_root(wh)
+        sink = open_table(spec_obj.releases[name].sink, spec_obj.partition_column, wh, spark,
+                          quarantine / name if quarantine else None)  # fmt: skip
         seed = rl.seed_for(unit_key.material if unit_key else None, name)
         run = ReleaseRun(spec_obj, name, part, spark, wh, source, sink, ledger, seed, noise)
         with sink_lease(spec_obj.releases[name].sink, part, warehouse, f"release {name}"):

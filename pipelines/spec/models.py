@@ -24,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -67,6 +68,19 @@ class PipelineSpec(Frozen):
             Source column -> key name.
         """
         return {c: a.key for c, a in self.columns.items() if a.kind in KEYED_KINDS}
+
+    def quarantine_root(self, warehouse: Path) -> Path | None:
+        """The directory quarantined runs of this pipeline go to, if ``quality.quarantine_dir``.
+
+        Args:
+            warehouse: The warehouse root (relative directories resolve against it).
+
+        Returns:
+            ``<quarantine_dir>/<name>``, or None for the table's own ``_quarantine``.
+        """
+        if self.quality.quarantine_dir is None:
+            return None
+        return Path(warehouse) / self.quality.quarantine_dir / self.name
 
     def source_names(self) -> dict[str, str]:
         """Columns whose source name differs from their key (``source_name:``).

@@ -66,3 +66,8 @@ class QualitySpec(Frozen):
     allow_pii: dict[str, tuple[PiiDetector, ...]] = Field(default_factory=dict)
     escalate: tuple[str, ...] = ()
     docs: bool = Field(True, description="Build Data Docs pages for published partitions.")
+    quarantine_dir: str | None = Field(
+        None,
+        description="Owner-only directory for quarantined runs (relative: to the warehouse); "
+        "default <table>/_quarantine. Runs go to <dir>/<pipeline>/<col>=<value>/<run id>.",
+    )

@@ -13,7 +13,6 @@ staged, committed and versioned.
 
 from __future__ import annotations
 
-import os
 import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -27,7 +26,7 @@ from pipelines.partition import Partition, parse_day
 from pipelines.records import QuarantineNote
 from pipelines.spec.tables import TableRef
 from pipelines.storage import layout
-from pipelines.storage.files import remove_if_empty, write_json
+from pipelines.storage.files import match_modes, remove_if_empty, write_json
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -348,6 +347,7 @@ class Table(ABC):
         """
         writer = df.write.format(self.ref.format).options(**self._options())
         writer.mode("errorifexists").save(str(staged.path))
+        match_modes(staged.path, self.control_root)
 
     def read_staged(self, staged: Staged, schema: StructType) -> DataFrame:
         """The staged rows, read back with the planned output schema.
@@ -377,6 +377,7 @@ class Table(ABC):
         """
         record = manifest.to_json()
         write_json(staged.path / layout.MANIFEST, record)
+        match_modes(staged.path, self.control_root)  # the manifest too
         location = self._commit(staged, manifest)
         history = self.control_root / layout.MANIFESTS / staged.partition.dirname
         write_json(history / f"{manifest.run_id}.json", record)
@@ -446,13 +447,37 @@ class Table(ABC):
         Returns:
             The quarantine directory.
         """
-        dest = layout.quarantine_dir(self.control_root, partition.dirname, run_id)
-        dest.mkdir(parents=True, exist_ok=True)
+        base = self.quarantine_base
+        dest = base / partition.dirname / run_id
+        for d in (base, dest.parent, dest):  # owner-only: the data may not be anonymized
+            d.mkdir(parents=True, exist_ok=True)
+            d.chmod(0o700)
         if staged is not None and staged.path.exists():
-            os.rename(staged.path, dest / layout.QUARANTINED_DATA)
+            shutil.move(staged.path, dest / layout.QUARANTINED_DATA)  # a rename on one disk
             self._after_stage_moved(staged)
         write_json(dest / layout.GATE_NOTE, note.to_json())
         return dest
+
+    @property
+    def quarantine_base(self) -> Path:
+        """Where quarantined runs go: ``quality.quarantine_dir`` or ``<root>/_quarantine``.
+
+        Created owner-only (mode 0700): a quarantined run's data failed a gate and may
+        hold PII the published table's readers must not see.
+        """
+        return self.quarantine_root or self.control_root / layout.QUARANTINE
+
+    def quarantine_dir(self, partition: Partition, run_id: str) -> Path:
+        """The directory of one quarantined run.
+
+        Args:
+            partition: The partition.
+            run_id: The quarantined run.
+
+        Returns:
+            ``<quarantine base>/<col>=<value>/<run id>``.
+        """
+        return self.quarantine_base / partition.dirname / run_id
 
     def _after_stage_moved(self, staged: Staged) -> None:  # noqa: B027 (optional hook)
         """Tidy what the staged directory's move left behind (nothing by default)."""
@@ -463,7 +488,7 @@ class Table(ABC):
         Returns:
             ``(partition, run id, directory)`` triples.
         """
-        root = self.control_root / layout.QUARANTINE
+        root = self.quarantine_base
         out = []
         if root.is_dir():
             for part in sorted(root.iterdir()):
@@ -493,7 +518,13 @@ class Table(ABC):
         return {"table": self.display, "root": str(self.control_root)}
 
 
-def open_table(ref: TableRef, partition_column: str, warehouse: Path, spark: SparkSession) -> Table:
+def open_table(
+    ref: TableRef,
+    partition_column: str,
+    warehouse: Path,
+    spark: SparkSession,
+    quarantine: Path | None = None,
+) -> Table:
     """The backend for a table reference.
 
     Args:
@@ -501,6 +532,8 @@ def open_table(ref: TableRef, partition_column: str, warehouse: Path, spark: Spa
         partition_column: The partition column.
         warehouse: The warehouse root.
         spark: The session.
+        quarantine: Where quarantined runs go (``quality.quarantine_dir``), or None for
+            ``<table root>/_quarantine``.
 
     Returns:
         A :class:`~pipelines.storage.hive.CatalogTable` for ``table:``, a
@@ -509,7 +542,10 @@ def open_table(ref: TableRef, partition_column: str, warehouse: Path, spark: Spa
     if ref.table is not None:
         from pipelines.storage.hive import CatalogTable
 
-        return CatalogTable(ref, partition_column, warehouse, spark)
-    from pipelines.storage.path import PathTable
+        table: Table = CatalogTable(ref, partition_column, warehouse, spark)
+    else:
+        from pipelines.storage.path import PathTable
 
-    return PathTable(ref, partition_column, warehouse, spark)
+        table = PathTable(ref, partition_column, warehouse, spark)
+    table.quarantine_root = quarantine
+    return table

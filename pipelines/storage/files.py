@@ -75,6 +75,25 @@ def exchange(a: Path, b: Path) -> bool:
     return rc == 0
 
 
+def match_modes(tree: Path, like: Path) -> None:
+    """Give a staged tree the permissions of the table it joins.
+
+    Spark writes with the process umask; a staged version becomes the published one
+    (a catalog table points at it, a path table swaps it in), so its directories get
+    the table root's mode and its files that mode without execute bits.
+
+    Args:
+        tree: The staged directory.
+        like: The table's root (nothing changes when it does not exist yet).
+    """
+    if not like.is_dir():
+        return
+    dir_mode = like.stat().st_mode & 0o777
+    file_mode = dir_mode & 0o666
+    for path in [tree, *tree.rglob("*")]:
+        path.chmod(dir_mode if path.is_dir() else file_mode)
+
+
 def has_data_files(directory: Path) -> bool:
     """Whether a directory holds files Spark would read (not ``_`` or ``.`` prefixed).
 
