@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from pipelines.records import GateResult, QuarantineNote, RunIdentity, RunState
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from pipelines.spec import PipelineSpec
     from pipelines.storage.base import Staged, Table
 
 log = logging.getLogger(__name__)
@@ -184,6 +184,28 @@ class RunContext:
             raise
 
 
+def docs_root(spec: PipelineSpec, warehouse: Path, explicit: bool) -> Path:
+    """Where a spec's Data Docs site lives: the warehouse, or beside a path sink.
+
+    A path sink run without a warehouse given (no ``--warehouse``, no
+    ``$ANONYMIZE_WAREHOUSE``) keeps its Data Docs under ``<sink>/_quality/`` rather
+    than in a ``./warehouse`` the user never asked for.
+
+    Args:
+        spec: The pipeline spec.
+        warehouse: The warehouse root in use.
+        explicit: Whether a warehouse was given.
+
+    Returns:
+        The directory holding ``_quality/``.
+    """
+    from pipelines.storage import layout
+
+    if spec.sink.path is not None and not explicit:
+        return layout.table_dir(warehouse, spec.sink.path, None)
+    return warehouse
+
+
 def open_run(
     plan: RunPlan, master: str | None, conf: dict[str, str] | None, warehouse: str | None,
     progress: Progress | None,
@@ -200,7 +222,7 @@ def open_run(
     Returns:
         The run's context.
     """
-    from pipelines.session import get_session, session_warehouse
+    from pipelines.session import get_session, session_warehouse, warehouse_given
     from pipelines.storage.base import open_table
 
     t0 = time.perf_counter()
@@ -209,7 +231,7 @@ def open_run(
     spark = get_session(master=master, conf=conf, warehouse=warehouse)
     wh = session_warehouse(spark)
     spec = plan.spec
-    explicit = warehouse is not None or bool(os.environ.get("ANONYMIZE_WAREHOUSE"))
+    explicit = warehouse_given(warehouse)
     ctx = RunContext(
         plan=plan,
         spark=spark,
@@ -219,9 +241,6 @@ def open_run(
         progress=report,
         _mark=t0,
     )
-    if plan.spec.sink.path is not None and not explicit:
-        # A path sink and no warehouse given: Data Docs go beside the sink, not into a
-        # ./warehouse the user never asked for.
-        ctx.docs_root = ctx.sink.control_root
+    ctx.docs_root = docs_root(spec, wh, explicit)
     ctx.lap("session")
     return ctx

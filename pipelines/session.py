@@ -33,6 +33,18 @@ def warehouse_root(explicit: str | None = None) -> Path:
     return Path(explicit or os.environ.get("ANONYMIZE_WAREHOUSE") or DEFAULT_WAREHOUSE).resolve()
 
 
+def warehouse_given(explicit: str | None) -> bool:
+    """Whether the user chose a warehouse (``--warehouse`` or ``$ANONYMIZE_WAREHOUSE``).
+
+    Args:
+        explicit: The ``--warehouse`` option, or None.
+
+    Returns:
+        True when either is set.
+    """
+    return explicit is not None or bool(os.environ.get("ANONYMIZE_WAREHOUSE"))
+
+
 def session_warehouse(spark: SparkSession) -> Path:
     """The warehouse root of a running session (its ``spark.sql.warehouse.dir``).
 

@@ -141,14 +141,29 @@ def quarantine_drop_cmd(
 
 @quality_app.command("docs")
 def quality_docs(
+    spec: Annotated[
+        Path | None, typer.Argument(help="A spec whose path sink keeps its own Data Docs.")
+    ] = None,
     warehouse: WarehouseOption = None,
     open_browser: Annotated[bool, typer.Option("--open", help="Open it in a browser.")] = False,
 ) -> None:
-    """Print the path of the Data Docs site (built when partitions are published)."""
-    from pipelines.quality.docs import index_path
-    from pipelines.session import warehouse_root
+    """Print the path of the Data Docs site (built when partitions are published).
 
-    index = index_path(warehouse_root(warehouse))
+    The site is under the warehouse; a spec with a path sink run without a warehouse
+    given keeps it beside the sink (pass the spec to find it).
+    """
+    from pipelines.quality.docs import index_path
+    from pipelines.run_context import docs_root
+    from pipelines.session import warehouse_given, warehouse_root
+    from pipelines.spec import load_spec
+
+    root = warehouse_root(warehouse)
+    if spec is not None:
+        try:
+            root = docs_root(load_spec(spec), root, warehouse_given(warehouse))
+        except Exception as exc:
+            fail(exc, "quality docs")
+    index = index_path(root)
     if not index.is_file():
         err.print(f"no Data Docs yet under {index.parent}: publish a partition first")
         raise typer.Exit(4)

@@ -14,7 +14,7 @@ from pipelines.runner import run_partition
 from tests.spark.helpers import PLANTED, clean_rows, digest_tree
 
 
-def test_pii_leak_is_quarantined_and_published_partition_untouched(spark, tables, caplog, warehouse):
+def test_pii_leak_is_quarantined_and_published_partition_untouched(spark, tables, caplog):
     caplog.set_level(logging.INFO)
     write, make, raw, sink = tables
     write(clean_rows("2026-11-20", 20))
@@ -23,7 +23,7 @@ def test_pii_leak_is_quarantined_and_published_partition_untouched(spark, tables
     gates = first.record.quality
     assert gates.input.passed and gates.output.passed
     assert {c.id for c in gates.output.checks} >= {"output.pii.note.email", "output.row_count"}
-    docs = warehouse / "_quality" / "data_docs"
+    docs = sink / "_quality" / "data_docs"  # a path sink keeps its Data Docs beside it
     assert gates.data_docs == str(docs / "index.html") and (docs / "index.html").is_file()
     pages = list((docs / "validations").rglob("dt=2026-11-20.html"))
     assert pages, "no Data Docs page for the published partition"
@@ -57,7 +57,7 @@ def test_pii_leak_is_quarantined_and_published_partition_untouched(spark, tables
     everything = caplog.text + message + (runs[0] / "gate.json").read_text()
     everything += "".join(p.read_text() for p in sink.rglob("*.json"))
     everything += "".join(p.read_text(errors="replace") for p in docs.rglob("*.html"))
-    everything += "".join(p.read_text() for p in (warehouse / "_quality" / "store").rglob("*.json"))
+    everything += "".join(p.read_text() for p in (sink / "_quality" / "store").rglob("*.json"))
     for value in PLANTED.values():
         assert value not in everything
         assert value.replace(" ", "") not in everything
@@ -109,7 +109,7 @@ def test_validate_on_demand_checks_published_output_and_raw_input(spark, tables)
 
 
 def test_cli_validate_exits_5_naming_the_check_and_quality_docs_prints_the_site(
-    spark, tables, tmp_path, warehouse
+    spark, tables, tmp_path
 ):
     import yaml
     from typer.testing import CliRunner
@@ -119,7 +119,9 @@ def test_cli_validate_exits_5_naming_the_check_and_quality_docs_prints_the_site(
     write, make, raw, sink = tables
     write(clean_rows("2026-11-07", 6) + [(None, "order 9 shipped", 1.0, "2026-11-08")])
     spec_file = tmp_path / "spec.yaml"
-    spec_file.write_text(yaml.safe_dump(make().model_dump(mode="json", exclude_defaults=True)))
+    data = make().model_dump(mode="json", exclude_defaults=True)
+    data["sink"]["path"] = str(sink)  # absolute: the CLI's warehouse is not the session's
+    spec_file.write_text(yaml.safe_dump(data))
     runner = CliRunner()
     res = runner.invoke(app, ["validate", str(spec_file), "--partition", "2026-11-08", "--stage", "input", "--json"])
     assert res.exit_code == 5, res.output
@@ -137,8 +139,9 @@ def test_cli_validate_exits_5_naming_the_check_and_quality_docs_prints_the_site(
     run_partition(make(), "2026-11-07")
     res = runner.invoke(app, ["validate", str(spec_file), "--partition", "2026-11-07"])
     assert res.exit_code == 0, res.output
-    res = runner.invoke(app, ["quality", "docs", "--warehouse", str(warehouse)])
-    assert res.exit_code == 0 and res.stdout.strip().endswith("_quality/data_docs/index.html")
+    res = runner.invoke(app, ["quality", "docs", str(spec_file)])  # beside the path sink
+    assert res.exit_code == 0, res.output
+    assert res.stdout.strip() == str(sink / "_quality/data_docs/index.html")
     res = runner.invoke(app, ["quality", "docs", "--warehouse", str(tmp_path / "nowhere")])
     assert res.exit_code == 4 and "no Data Docs yet" in res.output
 
