@@ -12,7 +12,7 @@ from pipelines.plan import compile_plan
 from pipelines.records import GateResult
 from pipelines.run_context import open_run
 from pipelines.spec.models import PipelineSpec
-from pipelines.storage.base import without_flags
+from pipelines.storage.text import without_flags
 
 
 def validate_partition(

@@ -207,7 +207,7 @@ def window_rows(ctx: RunContext) -> tuple[DataFrame | None, list[str]]:
         and the values of the partitions it covers, newest first.
     """
     from pipelines.desensitize.transform import with_desensitized
-    from pipelines.storage.base import without_flags
+    from pipelines.storage.text import without_flags
 
     window, earlier = None, []
     for p in ctx.plan.window():
@@ -252,7 +252,7 @@ def stage(ctx: RunContext, run_id: str) -> RunState:
 def _read_and_bind(ctx: RunContext, run_id: str) -> tuple[DataFrame, Any, RunState]:
     """Read the source, bind the plan to its schema, build the input suite, start the state."""
     from pipelines.quality.suites import check_escalations, input_suite, output_suite
-    from pipelines.storage.base import without_flags
+    from pipelines.storage.text import without_flags
 
     partition, source, sink = ctx.plan.partition, ctx.source, ctx.sink
     ctx.progress(f"checking source {source.display}")
@@ -281,7 +281,7 @@ def _transform_and_write(ctx: RunContext, raw: DataFrame, state: RunState) -> Ru
     from pyspark.sql import functions as F
 
     from pipelines.desensitize.transform import with_desensitized
-    from pipelines.storage.base import without_flags
+    from pipelines.storage.text import release, without_flags
 
     plan = ctx.plan
     # Row counts are observed on the first action over these plans (the staging
@@ -305,7 +305,7 @@ def _transform_and_write(ctx: RunContext, raw: DataFrame, state: RunState) -> Ru
     with ctx.discard_on_failure(staged):
         ctx.progress("desensitizing and staging")
         ctx.sink.write_staged(out, staged)
-        ctx.source.release(raw)
+        release(raw)
         if kanon is not None:
             kanon.unpersist()
         ctx.lap("desensitize_and_stage")

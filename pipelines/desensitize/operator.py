@@ -39,7 +39,13 @@ if TYPE_CHECKING:
 
 
 class ActionSpec(Frozen):
-    """Fields every column action has, whatever its kind."""
+    """Fields every column action has, whatever its kind.
+
+    Attributes:
+        publishes: Whether the column reaches the output at all (``drop`` does not).
+    """
+
+    publishes: ClassVar[bool] = True
 
     rename: str | None = Field(
         None, pattern=IDENT, description="Publish the result under this column name."
@@ -58,6 +64,20 @@ class ActionSpec(Frozen):
         description="The source column's name when it is not an identifier (prénom, home "
         "city, geo.lat); the key under 'columns' is then the name the pipeline uses.",
     )
+
+    def published_as(self, column: str) -> str | None:
+        """The published name of the column this action is declared on.
+
+        The one rule, which every other place reads from here: a column is published
+        as its ``rename``, or its own name, unless its action does not publish it.
+
+        Args:
+            column: The column's key under ``columns``.
+
+        Returns:
+            The output column's name, or None when the column is dropped.
+        """
+        return (self.rename or column) if self.publishes else None
 
 
 ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
@@ -159,7 +179,6 @@ class Operator:
         label: How DAG docs name the columns this action produces ("Masked").
         accepts: The source type family (a key of :data:`FAMILIES`), or None for any.
         keyed: Whether the action uses a secret (its spec then has a ``key`` field).
-        publishes: Whether the column reaches the output at all (``drop`` does not).
         allowed_pii: PII detector names the output may match by construction
             (a surrogate email *is* an email).
     """
@@ -168,7 +187,6 @@ class Operator:
     label: ClassVar[str] = ""
     accepts: ClassVar[str | None] = None
     keyed: ClassVar[bool] = False
-    publishes: ClassVar[bool] = True
 
     def __init_subclass__(cls, spec: type[ActionSpec] | None = None, **kwargs: Any) -> None:
         """Register a concrete operator for its spec model.
@@ -212,7 +230,7 @@ class Operator:
     @property
     def output_name(self) -> str | None:
         """The published column name (``rename`` or the source name); None if dropped."""
-        return (self.action.rename or self.column) if self.publishes else None
+        return self.action.published_as(self.column)
 
     @property
     def key(self) -> str | None:

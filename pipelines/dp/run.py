@@ -259,7 +259,7 @@ def _compute(run: ReleaseRun, plan: ReleasePlan) -> tuple[DataFrame, DataFrame]:
     """The source partition and the (lazy) release table."""
     from pyspark.sql import functions as F
 
-    from pipelines.storage.base import MALFORMED
+    from pipelines.storage.text import MALFORMED
 
     raw = run.source.read_partition(
         run.partition, run.spec.declared_types(), run.spec.source_names()

@@ -151,43 +151,25 @@ def input_suite(plan: RunPlan, schema: StructType, history: list[int]) -> Suite:
     _gx()
     from great_expectations import expectations as E
 
-    from pipelines.storage.base import MALFORMED
+    from pipelines.storage.text import MALFORMED
 
     spec = plan.spec
     present = [f.name for f in schema.fields if f.name not in (spec.partition_column, MALFORMED)]
+    flagged = MALFORMED in schema.fieldNames()  # a text source flags rows that do not parse
     expected = list(spec.columns)
     if spec.undeclared == "drop":
         expected += [c for c in present if c not in spec.columns]
-    if MALFORMED in schema.fieldNames():  # a text source's reader flags rows that do not parse
-        expected.append(MALFORMED)
     checks = [
         Check(
             "input.columns",
-            E.ExpectTableColumnsToMatchSet(column_set=expected, exact_match=True),
+            E.ExpectTableColumnsToMatchSet(
+                column_set=expected + [MALFORMED] * flagged, exact_match=True
+            ),
             description="columns are exactly the declared ones",
         )
     ]
-    for name, action in spec.columns.items():
-        if action.type and name in present:
-            checks.append(
-                Check(
-                    f"input.type.{name}",
-                    E.ExpectColumnValuesToBeOfType(column=name, type_=_type_name(action.type)),
-                    description=f"{name} is {action.type}",
-                    column=name,
-                )
-            )
-    if spec.privacy_unit in present:
-        checks.append(
-            Check(
-                f"input.not_null.{spec.privacy_unit}",
-                E.ExpectColumnValuesToNotBeNull(column=spec.privacy_unit),
-                description="the privacy unit is never null",
-                column=spec.privacy_unit,
-            )
-        )
-    notes = []
-    if MALFORMED in schema.fieldNames():
+    checks += _input_column_checks(E, spec, present)
+    if flagged:
         checks.append(
             Check(
                 "input.malformed",
@@ -203,39 +185,71 @@ def input_suite(plan: RunPlan, schema: StructType, history: list[int]) -> Suite:
                 description="the partition is not empty",
             )
         )
-    band = volume_band(spec, history)
-    if band is not None:
-        lo, hi = band
-        checks.append(
-            Check(
-                "input.volume",
-                E.ExpectTableRowCountToBeBetween(min_value=lo, max_value=hi),
-                spec.quality.volume.severity,
-                f"rows within {lo}..{hi} (recent published partitions)",
-            )
-        )
-    elif spec.quality.volume is not None:
-        notes.append(
-            f"input.volume: not checked, {len(history)} published partition(s) of history "
-            f"(needs {spec.quality.volume.min_history})"
-        )
-    ex = _gx()
+    volume, notes = _volume_check(E, spec, history)
+    return Suite("input", _escalate(spec, checks + volume), notes)
+
+
+def _input_column_checks(E: Any, spec: PipelineSpec, present: list[str]) -> list[Check]:  # noqa: N803
+    """Checks of each declared column present in the raw data.
+
+    Its type, the privacy unit never null, a date column's format, the user's
+    expectations.
+    """
+    checks = []
     for name, action in spec.columns.items():
+        if name not in present:
+            continue  # input.columns reports it
+        if action.type:
+            checks.append(
+                Check(
+                    f"input.type.{name}",
+                    E.ExpectColumnValuesToBeOfType(column=name, type_=_type_name(action.type)),
+                    description=f"{name} is {action.type}",
+                    column=name,
+                )
+            )
+        if name == spec.privacy_unit:
+            checks.append(
+                Check(
+                    f"input.not_null.{name}",
+                    E.ExpectColumnValuesToNotBeNull(column=name),
+                    description="the privacy unit is never null",
+                    column=name,
+                )
+            )
         fmt = getattr(action, "format", None)
-        if fmt is not None and name in present:
+        if fmt is not None:
             checks.append(
                 Check(
                     f"input.format.{name}",
-                    ex.ExpectColumnValuesToParseAsDates(column=name, format=fmt),
+                    _gx().ExpectColumnValuesToParseAsDates(column=name, format=fmt),
                     description=f"{name} parses as dates with {fmt}",
                     column=name,
                 )
             )
-    for name, action in spec.columns.items():
-        if action.expect is None or name not in present:
-            continue
-        checks.extend(_column_expectations(E, name, action.expect))
-    return Suite("input", _escalate(spec, checks), notes)
+        if action.expect is not None:
+            checks.extend(_column_expectations(E, name, action.expect))
+    return checks
+
+
+def _volume_check(E: Any, spec: PipelineSpec, history: list[int]) -> tuple[list[Check], list[str]]:  # noqa: N803
+    """The row-count band from recent history, or a note saying why it is not checked."""
+    band = volume_band(spec, history)
+    if band is not None:
+        lo, hi = band
+        check = Check(
+            "input.volume",
+            E.ExpectTableRowCountToBeBetween(min_value=lo, max_value=hi),
+            spec.quality.volume.severity,
+            f"rows within {lo}..{hi} (recent published partitions)",
+        )
+        return [check], []
+    if spec.quality.volume is None:
+        return [], []
+    return [], [
+        f"input.volume: not checked, {len(history)} published partition(s) of history "
+        f"(needs {spec.quality.volume.min_history})"
+    ]
 
 
 def _column_expectations(E: Any, name: str, ex: Any) -> list[Check]:  # noqa: N803

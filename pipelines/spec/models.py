@@ -101,13 +101,11 @@ class PipelineSpec(Frozen):
     def published_columns(self) -> dict[str, str]:
         """The published name of every column that is not dropped, in spec order.
 
-        The one rule: a column is published as its ``rename``, or its own name,
-        unless its action is ``drop``.
-
         Returns:
-            Published name -> source column.
+            Published name -> source column (see ``ActionSpec.published_as``).
         """
-        return {(a.rename or c): c for c, a in self.columns.items() if a.kind != "drop"}
+        out = ((a.published_as(c), c) for c, a in self.columns.items())
+        return {name: c for name, c in out if name is not None}
 
 
 def reference_problems(spec: PipelineSpec) -> list[tuple[str, str]]:
@@ -119,38 +117,9 @@ def reference_problems(spec: PipelineSpec) -> list[tuple[str, str]]:
     Returns:
         ``[(spec path, message), ...]``, empty for a consistent spec.
     """
-    problems: list[tuple[str, str]] = []
-    if spec.partition_column in spec.columns:
-        problems.append(
-            (
-                f"columns.{spec.partition_column}",
-                "the partition column is carried through implicitly; remove it from 'columns'",
-            )
-        )
-    if spec.privacy_unit not in spec.columns:
-        problems.append(
-            (
-                "privacy_unit",
-                f"'{spec.privacy_unit}' must be declared in 'columns' (e.g. kind: hash)",
-            )
-        )
-    for column, key in spec.keyed_columns().items():
-        if key not in spec.keys:
-            declared = ", ".join(sorted(spec.keys)) or "none"
-            problems.append(
-                (f"columns.{column}.key", f"unknown key '{key}'; declared keys: {declared}")
-            )
-    published: dict[str, str] = {}
-    for column, action in spec.columns.items():
-        if action.kind == "drop":
-            continue
-        out = action.rename or column
-        if out in published or out == spec.partition_column:
-            clash = published.get(out, spec.partition_column)
-            problems.append(
-                (f"columns.{column}.rename", f"output column '{out}' clashes with '{clash}'")
-            )
-        published[out] = column
+    problems = _column_problems(spec)
+    published, clashes = _published_names(spec)
+    problems += clashes
     for column in spec.quality.allow_pii:
         if column not in published:
             problems.append(
@@ -159,6 +128,27 @@ def reference_problems(spec: PipelineSpec) -> list[tuple[str, str]]:
     if spec.k_anonymity is not None:
         problems += kanon_problems(spec.k_anonymity, published)
     problems += release_problems(spec.releases, spec.dp_budget, set(spec.columns))
+    return problems + _table_problems(spec)
+
+
+def _column_problems(spec: PipelineSpec) -> list[tuple[str, str]]:
+    """Column keys and source names, the partition column, the privacy unit, keys."""
+    problems: list[tuple[str, str]] = []
+    if spec.partition_column in spec.columns:
+        problems.append((
+            f"columns.{spec.partition_column}",
+            "the partition column is carried through implicitly; remove it from 'columns'",
+        ))  # fmt: skip
+    if spec.privacy_unit not in spec.columns:
+        problems.append((
+            "privacy_unit", f"'{spec.privacy_unit}' must be declared in 'columns' (e.g. kind: hash)"
+        ))  # fmt: skip
+    for column, key in spec.keyed_columns().items():
+        if key not in spec.keys:
+            declared = ", ".join(sorted(spec.keys)) or "none"
+            problems.append(
+                (f"columns.{column}.key", f"unknown key '{key}'; declared keys: {declared}")
+            )
     for column in spec.columns:
         if not re.match(IDENT, column):
             plain = re.sub(r"\W+", "_", column).strip("_") or "column"
@@ -177,6 +167,32 @@ def reference_problems(spec: PipelineSpec) -> list[tuple[str, str]]:
             problems.append((f"columns.{column}.source_name",
                              f"'{source}' is also the source of '{taken[source]}'"))  # fmt: skip
         taken[source] = column
+    return problems
+
+
+def _published_names(spec: PipelineSpec) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """Published name -> source column, and the problems of names that clash.
+
+    A published name may clash with another column's or with the partition column.
+    """
+    published: dict[str, str] = {}
+    problems = []
+    for column, action in spec.columns.items():
+        out = action.published_as(column)
+        if out is None:
+            continue
+        if out in published or out == spec.partition_column:
+            clash = published.get(out, spec.partition_column)
+            problems.append(
+                (f"columns.{column}.rename", f"output column '{out}' clashes with '{clash}'")
+            )
+        published[out] = column
+    return published, problems
+
+
+def _table_problems(spec: PipelineSpec) -> list[tuple[str, str]]:
+    """The sink is not the source."""
+    problems = []
     if spec.source.table and spec.sink.table and spec.source.table == spec.sink.table:
         problems.append(("sink.table", "the sink must differ from the source"))
     if spec.source.path and spec.sink.path and spec.source.path == spec.sink.path:

@@ -4,6 +4,7 @@ Rooms:
     layout  every name of the on-disk layout (no Spark import).
     files   local-filesystem primitives (atomic JSON, directory exchange).
     base    the :class:`~pipelines.storage.base.Table` interface and :func:`open_table`.
+    text    reading text (CSV) partitions: declared types, flagged malformed rows.
     path    path tables (Parquet/CSV directories, published by a directory swap).
     hive    catalog tables (Hive metastore, published by a partition pointer swap).
 

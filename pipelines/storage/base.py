@@ -33,23 +33,6 @@ if TYPE_CHECKING:
     from pyspark.sql.types import StructType
 
 
-#: A text source's flag column: true for a row that does not fit the read schema.
-MALFORMED = "__anon_malformed"
-_CORRUPT = "__anon_corrupt_record"
-
-
-def without_flags(df: DataFrame) -> DataFrame:
-    """The rows without a text source's :data:`MALFORMED` flag (the input gate counts it).
-
-    Args:
-        df: A frame :meth:`Table.read_partition` returned.
-
-    Returns:
-        The frame without the flag column.
-    """
-    return df.drop(MALFORMED) if MALFORMED in df.columns else df
-
-
 @dataclass(frozen=True)
 class Staged:
     """A run's staged partition.
@@ -263,9 +246,10 @@ class Table(ABC):
         Spark type name, the spec's ``type:``) is the read schema, other columns are
         strings; records may span lines (quoted newlines, ``multiLine``); and a row
         that does not fit the schema is kept, its fields null, and flagged in the
-        boolean column :data:`MALFORMED` for the input gate to count (its text is
-        never exposed). Such a frame is persisted (Spark refuses queries on its
-        corrupt-record column otherwise): :meth:`release` it after use.
+        boolean column ``MALFORMED`` for the input gate to count (its text is never
+        exposed). Such a frame is persisted (Spark refuses queries on its
+        corrupt-record column otherwise): ``release`` it after use (both in
+        :mod:`pipelines.storage.text`).
 
         Args:
             partition: The partition.
@@ -290,36 +274,6 @@ class Table(ABC):
         df = self._read(partition, by_source)
         present = set(df.columns)
         return df.withColumnsRenamed({src: k for k, src in names.items() if src in present})
-
-    @staticmethod
-    def release(df: DataFrame) -> None:
-        """Free what :meth:`read_partition` cached, if anything.
-
-        Args:
-            df: A frame :meth:`read_partition` returned.
-        """
-        if df.storageLevel.useMemory or df.storageLevel.useDisk:
-            df.unpersist()
-
-    def _read_text(self, path: str, types: dict[str, str]) -> DataFrame:
-        """A CSV location typed by the spec, multi-line records, malformed rows flagged."""
-        from pyspark import StorageLevel
-        from pyspark.sql import functions as F
-        from pyspark.sql.types import StringType, StructField, StructType, _parse_datatype_string
-
-        options = {"multiLine": "true", **self._options()}
-        reader = self.spark.read.format(self.ref.format).options(**options)
-        names = reader.load(path).columns  # the header: one record read, nothing inferred
-        fields = [StructField(n, _parse_datatype_string(types.get(n, "string"))) for n in names]
-        schema = StructType([*fields, StructField(_CORRUPT, StringType())])
-        df = (
-            reader.schema(schema)
-            .option("mode", "PERMISSIVE")
-            .option("columnNameOfCorruptRecord", _CORRUPT)
-            .load(path)
-        )
-        flagged = df.withColumn(MALFORMED, F.col(_CORRUPT).isNotNull()).drop(_CORRUPT)
-        return flagged.persist(StorageLevel.MEMORY_AND_DISK)
 
     def _only(self, df: DataFrame, partition: Partition) -> DataFrame:
         """The rows of one partition of a whole-table frame, without the partition column."""

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from pipelines.partition import Partition
 from pipelines.storage import files, layout
 from pipelines.storage.base import Staged, Table, Version
+from pipelines.storage.text import read_text
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -100,7 +101,7 @@ class PathTable(Table):
         part_dir = self.partition_dir(partition)
         if files.has_data_files(part_dir):
             if self.ref.format == "csv":
-                return self._read_text(str(part_dir), types)
+                return read_text(self.spark, "csv", self._options(), str(part_dir), types)
             # The partition's own files define its schema (other partitions may
             # predate a schema change).
             return reader.load(str(part_dir))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pipelines.desensitize.operator import ActionSpec, Operator
 
@@ -10,6 +10,7 @@ from pipelines.desensitize.operator import ActionSpec, Operator
 class DropSpec(ActionSpec):
     """Remove the column from the output."""
 
+    publishes: ClassVar[bool] = False
     kind: Literal["drop"]
 
 
@@ -17,4 +18,3 @@ class DropOperator(Operator, spec=DropSpec):
     """Publishes nothing: the column is not part of the output contract."""
 
     label = "Dropped"
-    publishes = False
