@@ -7,7 +7,9 @@ Each revision is checked out once into a temporary git worktree; every round run
 the revision's *own* copy of ``benchmarks/<script>`` with its own code (the
 worktree first on ``PYTHONPATH``, so Spark's Python workers import it too), old
 and new in alternating order (old first in even rounds, new first in odd ones),
-so machine drift hits both alike. Every numeric field of the JSON lines a run
+so machine drift hits both alike. ``{rev}`` in an argument becomes ``old`` or ``new``
+(``--workdir /tmp/bench-{rev}``: each revision generates its data once and reuses it
+in later rounds). Every numeric field of the JSON lines a run
 prints (nested keys joined by dots; with several lines, their median) is a
 sample; the report gives, per field, the median over rounds for each revision and
 new/old. Written here because the benchmark scripts change with the code they
@@ -79,7 +81,8 @@ def main() -> None:
         for i in range(opts.rounds):
             order = ("old", "new") if i % 2 == 0 else ("new", "old")
             for label in order:
-                results[label].append(_run(trees[label], opts.script, args))
+                mine = [a.replace("{rev}", label) for a in args]
+                results[label].append(_run(trees[label], opts.script, mine))
                 print(f"round {i + 1} {label}: done", file=sys.stderr, flush=True)
     finally:
         for tree in trees.values():

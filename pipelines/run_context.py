@@ -222,12 +222,18 @@ def open_run(
     Returns:
         The run's context.
     """
-    from pipelines.session import get_session, session_warehouse, warehouse_given
+    from pipelines.session import (
+        get_session,
+        import_gx_in_background,
+        session_warehouse,
+        warehouse_given,
+    )
     from pipelines.storage.base import open_table
 
     t0 = time.perf_counter()
     report = progress or (lambda _msg: None)
     report("starting Spark")
+    import_gx_in_background()  # the gates need it next
     spark = get_session(master=master, conf=conf, warehouse=warehouse)
     wh = session_warehouse(spark)
     spec = plan.spec

@@ -174,7 +174,7 @@ def release_partition(
     Raises:
         SpecError: The spec declares no releases, or ``names`` holds an unknown name.
     """
-    from pipelines.session import get_session, session_warehouse
+    from pipelines.session import get_session, import_gx_in_background, session_warehouse
     from pipelines.storage.base import open_table
 
     spec_obj = spec if isinstance(spec, PipelineSpec) else load_spec(spec)
@@ -187,6 +187,7 @@ def release_partition(
     part = Partition.parse(spec_obj.partition_column, partition)
     keys = resolve_keys(spec_obj)
     unit_key = keys.get(getattr(spec_obj.columns.get(spec_obj.privacy_unit), "key", None) or "")
+    import_gx_in_background()  # the release gate needs it
     spark = get_session(master=master, conf=conf, warehouse=warehouse)
     wh = session_warehouse(spark)
     assert spec_obj.dp_budget is not None  # the spec validates releases against it
