@@ -38,7 +38,7 @@ def main() -> None:
     ap.add_argument("--master", default="local[*]")
     args = ap.parse_args()
     os.environ.setdefault("TOKEN_BENCH_KEY", "token-bench-key-0123456789abcdef")
-    formats = [(e, n) for e, (_, full) in TOKEN_FORMATS.items() for n in range(8, full + 1)]
+    formats = [(e, n) for e, (_, full, _) in TOKEN_FORMATS.items() for n in range(8, full + 1)]
     columns = {f"{e}_{n}": {"kind": "hash", "encoding": e, "length": n} for e, n in formats}
     spec = spec_from_dict({
         "version": 1, "name": "tokens", "source": {"path": "x"}, "sink": {"path": "y"},

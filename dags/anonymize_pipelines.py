@@ -40,6 +40,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from pipelines import __version__
 from pipelines.desensitize.registry import label
+from pipelines.partition import Partition
 from pipelines.spec.loader import load_spec
 from pipelines.spec.models import PipelineSpec
 from pipelines.storage import layout
@@ -110,7 +111,7 @@ def describe(spec: PipelineSpec) -> str:
 
 
 def _source_ready(path: str, partition_column: str, ds: str) -> bool:
-    return (Path(path) / f"{partition_column}={ds}").is_dir()
+    return (Path(path) / Partition.parse(partition_column, ds).dirname).is_dir()
 
 
 def _on_failure(spec: PipelineSpec, context: Mapping[str, Any]) -> None:
@@ -130,13 +131,16 @@ def failure_summary(spec: PipelineSpec, context: Mapping[str, Any]) -> str:
     ti = context.get("task_instance")
     ds, airflow_run = context.get("ds"), context.get("run_id") or ""
     root = layout.table_dir(Path(WAREHOUSE), spec.sink.path, spec.sink.table)
-    part = f"{spec.partition_column}={ds}"
+    try:
+        part = Partition.parse(spec.partition_column, ds or "").dirname
+    except ValueError:  # SpecError: a callback reports; it never fails itself
+        part = f"{spec.partition_column}={ds}"
     try:
         run_id = layout.pointed_run_id(layout.run_pointer(root, part, airflow_run)) or "-"
     except (OSError, ValueError, KeyError):  # a callback reports; it never fails itself
         run_id = "-"
-    custom = spec.quarantine_root(Path(WAREHOUSE))
-    quarantine = custom / part / run_id if custom else layout.quarantine_dir(root, part, run_id)
+    base = layout.quarantine_base(root, spec.quarantine_root(Path(WAREHOUSE)))
+    quarantine = layout.quarantine_dir(base, part, run_id)
     where = (f"quarantine {quarantine} ({layout.GATE_NOTE})" if quarantine.is_dir()
              else f"manifests {root / layout.MANIFESTS / part}")  # fmt: skip
     return (

@@ -20,7 +20,7 @@ Rooms (one run of one partition reads top to bottom):
     runner       one run of one partition: plan -> read -> input gate -> transforms ->
                  stage -> output gate -> publish.
     checks       a gate, or the k-anonymity stage, on demand (publishes nothing).
-    ops          status, quarantine handling, restore.
+    ops          status, quarantine handling, restore, gc of leftovers.
     session      SparkSession factory (local default, profiles, Hive/Derby catalog).
     demo         a synthetic raw warehouse with realistic PII.
     cli          the ``anonymize`` command.

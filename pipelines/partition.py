@@ -39,6 +39,20 @@ def parse_day(value: str, where: str = "--partition") -> dt.date:
     raise SpecError(f"{where}: '{value}' is not an ISO date (YYYY-MM-DD)")
 
 
+def dirname_value(column: str, name: str) -> str | None:
+    """The raw value of a ``<column>=<value>`` directory name, as stored (not parsed).
+
+    Args:
+        column: The partition column.
+        name: A directory name or path segment.
+
+    Returns:
+        The value, or None when ``name`` is not one of ``column``'s.
+    """
+    prefix = f"{column}="
+    return name[len(prefix):] if name.startswith(prefix) else None
+
+
 @dataclass(frozen=True, order=True)
 class Partition:
     """One partition of a table partitioned by a date column.
@@ -71,6 +85,23 @@ class Partition:
             The partition.
         """
         return cls(column, parse_day(value, where))
+
+    @classmethod
+    def from_dirname(cls, column: str, name: str, where: str) -> Partition | None:
+        """The partition a ``<column>=<value>`` directory name stands for.
+
+        A value that is not a canonical ISO date raises SpecError (from ``parse_day``).
+
+        Args:
+            column: The partition column.
+            name: A directory name or path segment.
+            where: The path named in an error.
+
+        Returns:
+            The partition, or None when ``name`` is not one of ``column``'s.
+        """
+        value = dirname_value(column, name)
+        return None if value is None else cls.parse(column, value, where)
 
     @property
     def value(self) -> str:

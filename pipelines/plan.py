@@ -90,7 +90,9 @@ class OutputContract:
 
     Attributes:
         source_schema: The source partition's schema without the partition column.
-        columns: The published columns, in source column order.
+        columns: The published columns, in source column order (in spec order for a
+            published partition's contract, ``bind_published``: the gate compares
+            column names as a set).
         undeclared: Source columns the spec does not mention (``undeclared: drop``).
         descriptions: Every source column's action as manifests record it.
     """

@@ -281,7 +281,7 @@ def _transform_and_write(ctx: RunContext, raw: DataFrame, state: RunState) -> Ru
     from pyspark.sql import functions as F
 
     from pipelines.desensitize.transform import with_desensitized
-    from pipelines.storage.text import release, without_flags
+    from pipelines.storage.text import unpersist_source, without_flags
 
     plan = ctx.plan
     # Row counts are observed on the first action over these plans (the staging
@@ -305,7 +305,7 @@ def _transform_and_write(ctx: RunContext, raw: DataFrame, state: RunState) -> Ru
     with ctx.discard_on_failure(staged):
         ctx.progress("desensitizing and staging")
         ctx.sink.write_staged(out, staged)
-        release(raw)
+        unpersist_source(raw)
         if kanon is not None:
             kanon.unpersist()
         ctx.lap("desensitize_and_stage")

@@ -106,11 +106,6 @@ class KeyRing:
             self._digest_names[ident] = name
         return F.col(name)
 
-    @property
-    def used(self) -> bool:
-        """Whether any expression asked for key material."""
-        return bool(self._material)
-
     def attach(self, df: DataFrame) -> DataFrame:
         """Cross-join the one-row key DataFrame (broadcast) onto ``df`` and add the digests.
 

@@ -179,8 +179,10 @@ class Operator:
         label: How DAG docs name the columns this action produces ("Masked").
         accepts: The source type family (a key of :data:`FAMILIES`), or None for any.
         keyed: Whether the action uses a secret (its spec then has a ``key`` field).
-        allowed_pii: PII detector names the output may match by construction
-            (a surrogate email *is* an email).
+
+    An operator's output contract is its methods: ``output_type``, ``domain`` and
+    ``allowed_pii`` (PII detectors the output may match by construction: a
+    surrogate email *is* an email).
     """
 
     spec: ClassVar[type[ActionSpec]]
@@ -336,11 +338,10 @@ class Operator:
         return self.action.model_dump(mode="json")
 
 
-def date_value(ctx: Context, column: str, fmt: str | None) -> Column:
+def date_value(column: str, fmt: str | None) -> Column:
     """The source value as a date or timestamp: parsed with ``fmt`` from a string column.
 
     Args:
-        ctx: The run's compile context.
         column: The source column.
         fmt: Its datetime pattern, for a string column; None for a date/timestamp column.
 

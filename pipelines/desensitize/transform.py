@@ -60,6 +60,7 @@ class Desensitize:
         ring = KeyRing(self.plan.keys)
         dtypes = {f.name: f.dataType for f in df.schema.fields}
         exprs, flags = [], []
+        self._flags = {}  # counts() reads the latest application's flags
         for column in contract.columns:
             ctx = Context(ring, self.plan.spec.privacy_unit, self.plan.partition.day,
                           dtypes[column.source])  # fmt: skip

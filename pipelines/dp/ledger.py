@@ -35,6 +35,7 @@ from pipelines.dp.accounting import Budget
 from pipelines.errors import BudgetExceededError, InternalError, SpecError
 from pipelines.partition import parse_day
 from pipelines.spec.dp import BudgetPolicy
+from pipelines.storage import layout
 
 _META = sa.MetaData()
 CHARGES = sa.Table(
@@ -166,7 +167,7 @@ def ledger_url(policy: BudgetPolicy, warehouse: Path) -> str:
     """
     if policy.ledger is not None:
         return policy.ledger
-    path = Path(warehouse) / "_dp" / "ledger.sqlite"
+    path = Path(warehouse) / layout.DP / layout.LEDGER
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path}"
 

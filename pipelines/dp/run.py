@@ -123,9 +123,8 @@ class ReleaseRun:
     @property
     def store(self) -> Path:
         """Where stored releases of this partition are kept (one directory per run)."""
-        return (
-            self.warehouse / layout.DP / "store" / self.spec.name / self.name / self.partition.value
-        )
+        store = self.warehouse / layout.DP / layout.DP_STORE
+        return store / self.spec.name / self.name / self.partition.value
 
     def identity(self, run_id: str) -> RunIdentity:
         """The identity of a run of this release.
@@ -195,9 +194,8 @@ def release_partition(
     source = open_table(spec_obj.source, spec_obj.partition_column, wh, spark)
     out = []
     for name in chosen:
-        quarantine = spec_obj.quarantine_root(wh)
         sink = open_table(spec_obj.releases[name].sink, spec_obj.partition_column, wh, spark,
-                          quarantine / name if quarantine else None)  # fmt: skip
+                          spec_obj.quarantine_root(wh, name))  # fmt: skip
         seed = rl.seed_for(unit_key.material if unit_key else None, name)
         run = ReleaseRun(spec_obj, name, part, spark, wh, source, sink, ledger, seed, noise)
         with sink_lease(spec_obj.releases[name].sink, part, warehouse, f"release {name}"):
@@ -222,7 +220,7 @@ def _release(run: ReleaseRun) -> ReleaseResult:
     staged, stored = run.sink.staged(run_id, run.partition), False
     try:  # noise may be drawn from here on: a failure keeps the charge spent
         run.sink.write_staged(table, staged)
-        gate, released = _gate(run, plan, raw, table, staged, charge_id)
+        gate, released = _gate(run, raw, table, staged, charge_id)
         manifest = ReleaseManifest(
             identity=run.identity(run_id),
             release=run.name,
@@ -282,7 +280,7 @@ def _compute(run: ReleaseRun, plan: ReleasePlan) -> tuple[DataFrame, DataFrame]:
     return raw, table
 
 
-def _gate(run: ReleaseRun, plan: ReleasePlan, raw: DataFrame, table: DataFrame,
+def _gate(run: ReleaseRun, raw: DataFrame, table: DataFrame,
           staged: Staged, charge_id: int) -> tuple[Any, int]:  # fmt: skip
     """The release gate on the staged table; quarantine (charge spent) on failure."""
     from pipelines.quality.gate import run_gate

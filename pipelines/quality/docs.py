@@ -17,6 +17,8 @@ import fcntl
 from pathlib import Path
 from typing import Any
 
+from pipelines.storage import layout
+
 
 def site_dir(warehouse: Path) -> Path:
     """Directory of the Data Docs site.
@@ -27,7 +29,7 @@ def site_dir(warehouse: Path) -> Path:
     Returns:
         ``<warehouse>/_quality/data_docs``.
     """
-    return Path(warehouse) / "_quality" / "data_docs"
+    return Path(warehouse) / layout.QUALITY / "data_docs"
 
 
 def index_path(warehouse: Path) -> Path:
@@ -100,7 +102,7 @@ def add_published(warehouse: Path, gx_result: Any, partition: str, run_id: str) 
         ValidationResultIdentifier,
     )
 
-    root = Path(warehouse) / "_quality"
+    root = Path(warehouse) / layout.QUALITY
     root.mkdir(parents=True, exist_ok=True)
     with open(root / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

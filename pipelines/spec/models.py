@@ -37,8 +37,6 @@ from pipelines.spec.quality import QualitySpec
 from pipelines.spec.schedule import Schedule
 from pipelines.spec.tables import KeyRef, TableRef
 
-SPEC_VERSION = 1
-
 
 class PipelineSpec(Frozen):
     """One dataset's anonymization pipeline."""
@@ -69,18 +67,21 @@ class PipelineSpec(Frozen):
         """
         return {c: a.key for c, a in self.columns.items() if a.kind in KEYED_KINDS}
 
-    def quarantine_root(self, warehouse: Path) -> Path | None:
+    def quarantine_root(self, warehouse: Path, release: str | None = None) -> Path | None:
         """The directory quarantined runs of this pipeline go to, if ``quality.quarantine_dir``.
 
         Args:
             warehouse: The warehouse root (relative directories resolve against it).
+            release: A DP release's name, for its sink; None for the pipeline's sink.
 
         Returns:
-            ``<quarantine_dir>/<name>``, or None for the table's own ``_quarantine``.
+            ``<quarantine_dir>/<name>[/<release>]``, or None for the table's own
+            ``_quarantine``.
         """
         if self.quality.quarantine_dir is None:
             return None
-        return Path(warehouse) / self.quality.quarantine_dir / self.name
+        root = Path(warehouse) / self.quality.quarantine_dir / self.name
+        return root / release if release else root
 
     def source_names(self) -> dict[str, str]:
         """Columns whose source name differs from their key (``source_name:``).
@@ -97,15 +98,6 @@ class PipelineSpec(Frozen):
             Source column -> Spark type name.
         """
         return {c: a.type for c, a in self.columns.items() if a.type}
-
-    def published_columns(self) -> dict[str, str]:
-        """The published name of every column that is not dropped, in spec order.
-
-        Returns:
-            Published name -> source column (see ``ActionSpec.published_as``).
-        """
-        out = ((a.published_as(c), c) for c, a in self.columns.items())
-        return {name: c for name, c in out if name is not None}
 
 
 def reference_problems(spec: PipelineSpec) -> list[tuple[str, str]]:

@@ -5,6 +5,7 @@ Rooms:
     files   local-filesystem primitives (atomic JSON, directory exchange).
     base    the :class:`~pipelines.storage.base.Table` interface and :func:`open_table`.
     text    reading text (CSV) partitions: declared types, flagged malformed rows.
+    lease   the per-partition lease (an exclusive ``flock``) concurrent runs meet.
     path    path tables (Parquet/CSV directories, published by a directory swap).
     hive    catalog tables (Hive metastore, published by a partition pointer swap).
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import MissingInputError
 from pipelines.manifest import Manifest, ReleaseManifest, read_manifest
-from pipelines.partition import Partition, parse_day
+from pipelines.partition import Partition, dirname_value
 from pipelines.records import QuarantineNote
 from pipelines.spec.tables import TableRef
 from pipelines.storage import layout
@@ -67,8 +67,9 @@ class Table(ABC):
     """One table, partitioned by one string column holding ISO dates."""
 
     def __init__(
-        self, ref: TableRef, partition_column: str, warehouse: Path, spark: SparkSession
-    ) -> None:
+        self, ref: TableRef, partition_column: str, warehouse: Path, spark: SparkSession,
+        quarantine_root: Path | None = None,
+    ) -> None:  # fmt: skip
         """Bind the table reference to a session and warehouse.
 
         Args:
@@ -76,11 +77,14 @@ class Table(ABC):
             partition_column: The partition column.
             warehouse: The warehouse root (relative paths resolve against it).
             spark: The session reading and writing the data.
+            quarantine_root: Where quarantined runs go (``quality.quarantine_dir``), or
+                None for ``<control root>/_quarantine``.
         """
         self.ref = ref
         self.partition_column = partition_column
         self.warehouse = Path(warehouse)
         self.spark = spark
+        self.quarantine_root = quarantine_root
 
     # ------------------------------------------------------------------ backend
 
@@ -248,7 +252,7 @@ class Table(ABC):
         that does not fit the schema is kept, its fields null, and flagged in the
         boolean column ``MALFORMED`` for the input gate to count (its text is never
         exposed). Such a frame is persisted (Spark refuses queries on its
-        corrupt-record column otherwise): ``release`` it after use (both in
+        corrupt-record column otherwise): ``unpersist_source`` it after use (both in
         :mod:`pipelines.storage.text`).
 
         Args:
@@ -373,10 +377,9 @@ class Table(ABC):
         if not history.is_dir():
             return []
         counts = []
-        prefix = f"{self.partition_column}="
         for part in sorted(history.iterdir(), reverse=True):
-            value = part.name.removeprefix(prefix)
-            if not part.name.startswith(prefix) or value >= before.value:
+            value = dirname_value(self.partition_column, part.name)
+            if value is None or value >= before.value:
                 continue
             runs = sorted(part.glob("*.json"))
             if runs:
@@ -402,7 +405,7 @@ class Table(ABC):
             The quarantine directory.
         """
         base = self.quarantine_base
-        dest = base / partition.dirname / run_id
+        dest = self.quarantine_dir(partition, run_id)
         for d in (base, dest.parent, dest):  # owner-only: the data may not be anonymized
             d.mkdir(parents=True, exist_ok=True)
             d.chmod(0o700)
@@ -419,7 +422,7 @@ class Table(ABC):
         Created owner-only (mode 0700): a quarantined run's data failed a gate and may
         hold PII the published table's readers must not see.
         """
-        return self.quarantine_root or self.control_root / layout.QUARANTINE
+        return layout.quarantine_base(self.control_root, self.quarantine_root)
 
     def quarantine_dir(self, partition: Partition, run_id: str) -> Path:
         """The directory of one quarantined run.
@@ -431,7 +434,7 @@ class Table(ABC):
         Returns:
             ``<quarantine base>/<col>=<value>/<run id>``.
         """
-        return self.quarantine_base / partition.dirname / run_id
+        return layout.quarantine_dir(self.quarantine_base, partition.dirname, run_id)
 
     def _after_stage_moved(self, staged: Staged) -> None:  # noqa: B027 (optional hook)
         """Tidy what the staged directory's move left behind (nothing by default)."""
@@ -446,9 +449,9 @@ class Table(ABC):
         out = []
         if root.is_dir():
             for part in sorted(root.iterdir()):
-                value = part.name.removeprefix(f"{self.partition_column}=")
-                partition = Partition(self.partition_column, parse_day(value, str(part)))
-                out += [(partition, run.name, run) for run in sorted(part.iterdir())]
+                partition = Partition.from_dirname(self.partition_column, part.name, str(part))
+                if partition is not None:
+                    out += [(partition, run.name, run) for run in sorted(part.iterdir())]
         return out
 
     def run_pointer(self, partition: Partition, run_key: str) -> Path:
@@ -496,10 +499,7 @@ def open_table(
     if ref.table is not None:
         from pipelines.storage.hive import CatalogTable
 
-        table: Table = CatalogTable(ref, partition_column, warehouse, spark)
-    else:
-        from pipelines.storage.path import PathTable
+        return CatalogTable(ref, partition_column, warehouse, spark, quarantine)
+    from pipelines.storage.path import PathTable
 
-        table = PathTable(ref, partition_column, warehouse, spark)
-    table.quarantine_root = quarantine
-    return table
+    return PathTable(ref, partition_column, warehouse, spark, quarantine)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipelines.errors import PublishError, SpecError
-from pipelines.partition import Partition
+from pipelines.partition import Partition, dirname_value
 from pipelines.storage import layout
 from pipelines.storage.base import Staged, Table, Version
 
@@ -95,10 +95,10 @@ class CatalogTable(Table):
         """
         if not self.exists():
             return set()
-        prefix = f"{self.partition_column}="
         rows = self.spark.sql(f"SHOW PARTITIONS {sql_ident(self.name)}").collect()
-        return {part.removeprefix(prefix) for r in rows for part in r[0].split("/")
-                if part.startswith(prefix)}  # fmt: skip
+        segments = (seg for r in rows for seg in r[0].split("/"))
+        values = (dirname_value(self.partition_column, seg) for seg in segments)
+        return {v for v in values if v is not None}
 
     def partition_exists(self, partition: Partition) -> bool:
         """Whether the metastore has the partition.
@@ -145,14 +145,12 @@ class CatalogTable(Table):
         Returns:
             The staged runs, sorted by partition and run id.
         """
-        prefix = f"{self.partition_column}="
         root = self.control_root
         out = []
-        for d in root.glob(f"{layout.VERSIONS}/{prefix}*/*"):
+        for d in root.glob(f"{layout.VERSIONS}/{self.partition_column}=*/*"):
             published = root / layout.MANIFESTS / d.parent.name / f"{d.name}.json"
             if d.is_dir() and not published.is_file():
-                value = d.parent.name.removeprefix(prefix)
-                partition = Partition.parse(self.partition_column, value, str(d))
+                partition = Partition.from_dirname(self.partition_column, d.parent.name, str(d))
                 out.append(Staged(d.name, partition, d))
         return sorted(out, key=lambda st: (st.partition.value, st.run_id))
 

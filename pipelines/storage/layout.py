@@ -43,6 +43,9 @@ QUARANTINED_DATA = "data"
 
 #: The warehouse's DP area: ``_dp/ledger.sqlite`` and ``_dp/store/<pipeline>/<release>/<day>/``.
 DP = "_dp"
+#: The default budget ledger's file and the stored releases' folder, under :data:`DP`.
+LEDGER = "ledger.sqlite"
+DP_STORE = "store"
 RELEASE_MANIFEST = "_release_manifest.json"
 #: The Data Docs site and its GX store: ``<warehouse>/_quality/``.
 QUALITY = "_quality"
@@ -92,18 +95,32 @@ def pointed_run_id(pointer: Path) -> str | None:
     return json.loads(pointer.read_text())["run_id"] if pointer.is_file() else None
 
 
-def quarantine_dir(root: Path, partition_dirname: str, run_id: str) -> Path:
-    """Where a run that failed a gate is kept.
+def quarantine_base(root: Path, custom: Path | None) -> Path:
+    """Where a table's quarantined runs go.
 
     Args:
         root: The table's control root.
+        custom: The spec's ``quality.quarantine_dir`` folder for this table
+            (``PipelineSpec.quarantine_root``), or None.
+
+    Returns:
+        ``custom``, or ``<root>/_quarantine``.
+    """
+    return Path(custom) if custom is not None else Path(root) / QUARANTINE
+
+
+def quarantine_dir(base: Path, partition_dirname: str, run_id: str) -> Path:
+    """Where a run that failed a gate is kept.
+
+    Args:
+        base: The table's quarantine base (:func:`quarantine_base`).
         partition_dirname: ``<col>=<value>``.
         run_id: The quarantined run.
 
     Returns:
-        The run's quarantine directory.
+        ``<base>/<col>=<value>/<run id>``.
     """
-    return Path(root) / QUARANTINE / partition_dirname / run_id
+    return Path(base) / partition_dirname / run_id
 
 
 def lease_file(root: Path, partition_dirname: str) -> Path:

@@ -25,7 +25,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipelines.partition import Partition
+from pipelines.partition import Partition, dirname_value
 from pipelines.storage import files, layout
 from pipelines.storage.base import Staged, Table, Version
 from pipelines.storage.text import read_text
@@ -79,11 +79,11 @@ class PathTable(Table):
         Returns:
             Partition values.
         """
-        prefix = f"{self.partition_column}="
         if not self.exists():
             return set()
-        return {p.name.removeprefix(prefix) for p in self.root.iterdir()
-                if p.is_dir() and p.name.startswith(prefix)}  # fmt: skip
+        values = (dirname_value(self.partition_column, p.name) for p in self.root.iterdir()
+                  if p.is_dir())  # fmt: skip
+        return {v for v in values if v is not None}
 
     def partition_exists(self, partition: Partition) -> bool:
         """Whether the partition's directory exists.
@@ -127,13 +127,10 @@ class PathTable(Table):
         Returns:
             The staged runs, sorted by partition and run id.
         """
-        prefix = f"{self.partition_column}="
         out = []
-        for d in self.root.glob(f"{layout.STAGING}/*/{prefix}*"):
-            value = d.name.removeprefix(prefix)
-            out.append(
-                Staged(d.parent.name, Partition.parse(self.partition_column, value, str(d)), d)
-            )
+        for d in self.root.glob(f"{layout.STAGING}/*/{self.partition_column}=*"):
+            partition = Partition.from_dirname(self.partition_column, d.name, str(d))
+            out.append(Staged(d.parent.name, partition, d))
         return sorted(out, key=lambda st: (st.partition.value, st.run_id))
 
     def _commit(self, staged: Staged, manifest: Manifest | ReleaseManifest) -> str:

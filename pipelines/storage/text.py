@@ -6,7 +6,7 @@ newlines), and a row that does not fit the schema is kept with its fields null a
 flagged in the boolean column :data:`MALFORMED`, which the input gate counts (the
 row's text is never exposed). Spark refuses queries on a corrupt-record column
 unless its frame is persisted, so a flagged frame is persisted: pass it to
-:func:`release` after use.
+:func:`unpersist_source` after use.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def without_flags(df: DataFrame) -> DataFrame:
     return df.drop(MALFORMED) if MALFORMED in df.columns else df
 
 
-def release(df: DataFrame) -> None:
+def unpersist_source(df: DataFrame) -> None:
     """Free what ``Table.read_partition`` cached for a text source, if anything.
 
     Args:

@@ -17,7 +17,7 @@ from pipelines.quality.pii import scan
 from pipelines.spec.models import PipelineSpec
 from tests.spark.helpers import desensitized, make_spec
 
-FORMATS = [(enc, n) for enc, (_, full) in TOKEN_FORMATS.items() for n in range(8, full + 1)]
+FORMATS = [(enc, n) for enc, (_, full, _) in TOKEN_FORMATS.items() for n in range(8, full + 1)]
 
 
 def test_every_allowed_format_is_one_word_and_short_ones_carry_an_underscore():

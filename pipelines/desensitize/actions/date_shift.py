@@ -103,7 +103,7 @@ class DateShiftOperator(Operator, spec=DateShiftSpec):
         from pyspark.sql import functions as F
         from pyspark.sql.types import DateType
 
-        value = date_value(ctx, self.column, self.source_format)
+        value = date_value(self.column, self.source_format)
         offset = unit_offset_days(ctx, self.action.key, self.action.max_days)
         if self.source_format or isinstance(ctx.dtype, DateType):
             shifted = F.date_add(value, offset)

@@ -198,7 +198,7 @@ class DateTruncOperator(Operator, spec=GeneralizeDateSpec):
         from pyspark.sql import functions as F
 
         unit = "MM" if self.action.to == "month" else "YYYY"
-        return F.trunc(date_value(ctx, self.column, self.source_format).cast("date"), unit)
+        return F.trunc(date_value(self.column, self.source_format).cast("date"), unit)
 
     def domain(self) -> Domain:
         """The first day of a month (year).
@@ -247,7 +247,7 @@ class AgeOperator(Operator, spec=GeneralizeAgeSpec):
         """
         from pyspark.sql import functions as F
 
-        b = date_value(ctx, self.column, self.source_format).cast("date")
+        b = date_value(self.column, self.source_format).cast("date")
         p = F.lit(ctx.partition_date)
         before_birthday = (F.month(p) < F.month(b)) | (
             (F.month(p) == F.month(b)) & (F.dayofmonth(p) < F.dayofmonth(b))

@@ -15,8 +15,14 @@ from pipelines.desensitize.operator import ActionSpec, Context, Domain, Normaliz
 if TYPE_CHECKING:
     from pyspark.sql import Column
 
-#: Token alphabet (a regex class) and full length per encoding.
-TOKEN_FORMATS = {"hex": ("0-9a-f", 64), "base32": ("a-z2-7", 48), "base64url": ("A-Za-z0-9_-", 43)}
+#: Per encoding: the token alphabet (a regex class), the full length of a 256-bit
+#: digest in characters, and the bits one character carries. base64url's ``-`` is
+#: written ``_`` (see :func:`token_shape`), so its alphabet has 63 characters.
+TOKEN_FORMATS = {
+    "hex": ("0-9a-f", 64, 4.0),
+    "base32": ("a-z2-7", 48, 5.0),
+    "base64url": ("A-Za-z0-9_", 43, 5.977),  # log2(63)
+}
 
 # Spark's conv(x, 16, 32) writes base-32 digits with the "base32hex" alphabet; a
 # character-wise translate maps them onto RFC 4648's alphabet (lower case).
@@ -93,8 +99,7 @@ def token_shape(encoding: str, length: int) -> tuple[str, int]:
     Returns:
         ``(regex of the whole value, bits of the digest kept)``.
     """
-    alphabet = {"hex": "0-9a-f", "base32": "a-z2-7", "base64url": "A-Za-z0-9_"}[encoding]
-    per_char = {"hex": 4.0, "base32": 5.0, "base64url": 5.977}[encoding]  # log2(63) for b64
+    alphabet, _, per_char = TOKEN_FORMATS[encoding]
     if length <= SHAPED_UP_TO:
         return f"^[{alphabet}]_[{alphabet}]{{{length - 2}}}$", per_char * (length - 1)
     return f"^[{alphabet}]{{{length}}}$", per_char * length
@@ -116,10 +121,10 @@ def encode_digest(hex_digest: Column, encoding: str, length: int | None) -> Colu
     if encoding == "hex":
         token = F.substring(hex_digest, 1, length) if length else hex_digest
     elif encoding == "base32":
-        token = _base32(hex_digest, length or 48)
+        token = _base32(hex_digest, length or TOKEN_FORMATS["base32"][1])
     else:  # base64url, '-' written as '_' so a token is one word
         b64 = F.translate(F.base64(F.unhex(hex_digest)), "+/-", "__")
-        token = F.substring(b64, 1, length or 43)  # 43 = 256 bits without the '=' padding
+        token = F.substring(b64, 1, length or TOKEN_FORMATS["base64url"][1])  # no '=' padding
     if length is not None and length <= SHAPED_UP_TO:
         token = F.overlay(token, F.lit("_"), 2, 1)
     return token
