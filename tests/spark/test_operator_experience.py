@@ -60,12 +60,10 @@ def test_default_output_is_the_product_alone_and_log_level_reaches_everything(sp
     assert bad.returncode == 2 and "--log-level" in bad.stderr
 
 
-def test_quarantine_is_owner_only_and_can_live_elsewhere(spark, warehouse, key_env, tmp_path):
-    name = f"q{uuid.uuid4().hex[:8]}"
-    raw, sink = warehouse / name / "raw", warehouse / name / "anon"
-    leaky = clean_rows("2026-11-25", 5) + [("u9", f"mail {PLANTED['email']}", 1.0, "2026-11-25")]
-    spark.createDataFrame(leaky, DDL).write.partitionBy("dt").parquet(str(raw))
-    spec = spec_from_dict(spec_data(COLUMNS, source={"path": str(raw)}, sink={"path": str(sink)}))
+def test_quarantine_is_owner_only_and_can_live_elsewhere(spark, tables, tmp_path):
+    write, make, _, sink = tables
+    write(clean_rows("2026-11-25", 5) + [("u9", f"mail {PLANTED['email']}", 1.0, "2026-11-25")])
+    spec = make()
     with pytest.raises(QualityGateFailed):
         run_partition(spec, "2026-11-25")
     base = sink / "_quarantine"
@@ -86,11 +84,10 @@ def test_quarantine_is_owner_only_and_can_live_elsewhere(spark, warehouse, key_e
     assert spark.read.parquet(str(sink / "dt=2026-11-25")).count() == 6
 
 
-def test_staged_and_published_files_take_the_table_permissions(spark, warehouse, key_env):
-    name = f"p{uuid.uuid4().hex[:8]}"
-    raw, sink = warehouse / name / "raw", warehouse / name / "anon"
-    spark.createDataFrame(clean_rows("2026-11-25", 5), DDL).write.partitionBy("dt").parquet(str(raw))
-    spec = spec_from_dict(spec_data(COLUMNS, source={"path": str(raw)}, sink={"path": str(sink)}))
+def test_staged_and_published_files_take_the_table_permissions(spark, tables):
+    write, make, _, sink = tables
+    write(clean_rows("2026-11-25", 5))
+    spec = make()
     run_partition(spec, "2026-11-25")
     sink.chmod(0o750)  # the team restricts the table
     res = run_partition(spec, "2026-11-25")
@@ -133,11 +130,10 @@ def test_noise_keeps_a_decimal_columns_scale(spark, key_env):
     assert all(r.a.as_tuple().exponent == -2 for r in got)
 
 
-def test_manifest_stays_strict_json(spark, warehouse, key_env):
-    name = f"j{uuid.uuid4().hex[:8]}"
-    raw, sink = warehouse / name / "raw", warehouse / name / "anon"
-    spark.createDataFrame(clean_rows("2026-11-25", 3), DDL).write.partitionBy("dt").parquet(str(raw))
-    spec = spec_from_dict(spec_data(COLUMNS, source={"path": str(raw)}, sink={"path": str(sink)}))
+def test_manifest_stays_strict_json(spark, tables):
+    write, make, _, sink = tables
+    write(clean_rows("2026-11-25", 3))
+    spec = make()
     run_partition(spec, "2026-11-25")
     text = (sink / "dt=2026-11-25" / "_manifest.json").read_text()
     json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
