@@ -86,10 +86,9 @@ class RunContext:
         warehouse: The warehouse root.
         source: The source table.
         sink: The sink table.
+        docs_root: Where the Data Docs site goes (:func:`docs_root`).
         progress: Reports a step to the user (the CLI's status line).
         timings: Phase -> seconds of this step.
-        docs_root: Where the Data Docs site goes, when not the warehouse (a path sink
-            with no warehouse given keeps its site beside it).
     """
 
     plan: RunPlan
@@ -97,9 +96,9 @@ class RunContext:
     warehouse: Path
     source: Table
     sink: Table
+    docs_root: Path
     progress: Progress
     timings: dict[str, float] = field(default_factory=dict)
-    docs_root: Path | None = None
     _mark: float = field(default_factory=time.perf_counter)
 
     def lap(self, name: str) -> None:
@@ -237,16 +236,15 @@ def open_run(
     spark = get_session(master=master, conf=conf, warehouse=warehouse)
     wh = session_warehouse(spark)
     spec = plan.spec
-    explicit = warehouse_given(warehouse)
     ctx = RunContext(
         plan=plan,
         spark=spark,
         warehouse=wh,
         source=open_table(spec.source, spec.partition_column, wh, spark),
         sink=open_table(spec.sink, spec.partition_column, wh, spark, spec.quarantine_root(wh)),
+        docs_root=docs_root(spec, wh, warehouse_given(warehouse)),
         progress=report,
         _mark=t0,
     )
-    ctx.docs_root = docs_root(spec, wh, explicit)
     ctx.lap("session")
     return ctx

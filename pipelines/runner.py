@@ -432,8 +432,7 @@ def publish(ctx: RunContext, state: RunState, gx_result: Any) -> RunResult:
 
     run_id, partition = state.identity.run_id, ctx.plan.partition
     staged = ctx.staged(run_id)
-    docs_root = ctx.docs_root or ctx.warehouse
-    docs = index_path(docs_root) if ctx.plan.spec.quality.docs else None
+    docs = index_path(ctx.docs_root) if ctx.plan.spec.quality.docs else None
     with ctx.discard_on_failure(staged):
         ctx.progress("publishing")
         # The table may have changed since staging.
@@ -450,7 +449,7 @@ def publish(ctx: RunContext, state: RunState, gx_result: Any) -> RunResult:
     if docs is not None:
         ctx.progress("building Data Docs")
         try:
-            add_published(docs_root, gx_result, partition.dirname, run_id)
+            add_published(ctx.docs_root, gx_result, partition.dirname, run_id)
         except Exception as exc:  # the partition is published; the report is secondary
             log.warning("run %s: Data Docs not updated (%s)", run_id, type(exc).__name__)
     log.info("run %s: partition %s published, %d rows in, %d rows out",
