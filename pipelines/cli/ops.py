@@ -165,7 +165,8 @@ def quality_docs(
             fail(exc, "quality docs")
     index = index_path(root)
     if not index.is_file():
-        err.print(f"no Data Docs yet under {index.parent}: publish a partition first")
+        hint = "" if spec else " (a path sink run without a warehouse keeps its own: pass the spec)"
+        err.print(f"no Data Docs yet under {index.parent}: publish a partition first{hint}")
         raise typer.Exit(4)
     out.print(str(index), highlight=False)
     if open_browser:
