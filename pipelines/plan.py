@@ -303,6 +303,9 @@ def compile_plan(
     if not isinstance(partition, Partition):
         partition = Partition.parse(spec.partition_column, partition)
     keys = resolve_keys(spec) if resolve else KeySet()
+    operators = tuple(operator_for(c, a) for c, a in spec.columns.items())
+    for op in operators:
+        op.link(dict(spec.columns))
     kanon = None
     if spec.k_anonymity is not None:
         from pipelines.kanon.plan import KAnonymityPlan
@@ -314,6 +317,6 @@ def compile_plan(
         code_version=code_version(),
         partition=partition,
         keys=keys,
-        operators=tuple(operator_for(c, a) for c, a in spec.columns.items()),
+        operators=operators,
         kanon=kanon,
     )

@@ -66,6 +66,7 @@ class KeyRing:
     _material: list[tuple[bytes, bytes]] = field(default_factory=list)
     _digest_names: dict[tuple[int, str], str] = field(default_factory=dict)
     _digests: dict[str, Column] = field(default_factory=dict)
+    _helpers: dict[str, Column] = field(default_factory=dict)
 
     def _slot(self, key_name: str, purpose: str) -> int:
         ident = (key_name, purpose)
@@ -106,6 +107,45 @@ class KeyRing:
             self._digest_names[ident] = name
         return F.col(name)
 
+    def hmac_hex_each(self, key_name: str, messages: Column, purpose: str = "") -> Column:
+        """Lower-case hex HMAC-SHA256 of every element of a binary array, as :meth:`hmac_hex`.
+
+        Args:
+            key_name: The name of a key in :attr:`keys`.
+            messages: An array of binary values.
+            purpose: The subkey's purpose label; empty for the key itself.
+
+        Returns:
+            A reference to a helper column: an array of digests, element by element (null
+            array: null).
+        """
+        n = self._slot(key_name, purpose)
+        inner, outer = F.col(f"{KEY_COLUMN_PREFIX}{n}_i"), F.col(f"{KEY_COLUMN_PREFIX}{n}_o")
+        name = f"{DIGEST_COLUMN_PREFIX}{len(self._digest_names)}"
+        self._digest_names[(n, f"each:{name}")] = name
+        self._digests[name] = F.transform(
+            messages,
+            lambda m: F.sha2(F.concat(outer, F.unhex(F.sha2(F.concat(inner, m), 256))), 256),
+        )
+        return F.col(name)
+
+    def helper(self, expr: Column) -> Column:
+        """A column computed once per row before the key join, for expressions to share.
+
+        Spark may evaluate an expression used in several output columns (a Python UDF
+        above all) once per use; a helper column is evaluated once.
+
+        Args:
+            expr: Any expression over the source row.
+
+        Returns:
+            A reference to the helper column, valid on a DataFrame passed through
+            :meth:`attach`.
+        """
+        name = f"__anon_x{len(self._helpers)}"
+        self._helpers[name] = expr
+        return F.col(name)
+
     def attach(self, df: DataFrame) -> DataFrame:
         """Cross-join the one-row key DataFrame (broadcast) onto ``df`` and add the digests.
 
@@ -115,9 +155,11 @@ class KeyRing:
             df: The data the expressions will be evaluated on.
 
         Returns:
-            ``df`` with the padded-key columns and one column per registered digest, or ``df``
-            itself when no expression asked for key material.
+            ``df`` with the helper columns, the padded-key columns and one column per
+            registered digest (no key columns when no expression asked for key material).
         """
+        if self._helpers:
+            df = df.withColumns(self._helpers)
         if not self._material:
             return df
         fields, row = [], []

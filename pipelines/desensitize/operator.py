@@ -65,6 +65,14 @@ class ActionSpec(Frozen):
         "city, geo.lat); the key under 'columns' is then the name the pipeline uses.",
     )
 
+    def uses_key(self) -> bool:
+        """Whether this action, as configured, needs its ``key`` (keyed kinds only).
+
+        Returns:
+            True by default; actions keyed only in some modes say otherwise.
+        """
+        return True
+
     def published_as(self, column: str) -> str | None:
         """The published name of the column this action is declared on.
 
@@ -237,12 +245,21 @@ class Operator:
     @property
     def key(self) -> str | None:
         """The name of the key the action uses, if it is keyed."""
-        return getattr(self.action, "key", None) if self.keyed else None
+        if not (self.keyed and self.action.uses_key()):
+            return None
+        return getattr(self.action, "key", None)
 
     @property
     def source_format(self) -> str | None:
         """The datetime pattern of a string source column, for actions that read dates."""
         return getattr(self.action, "format", None)
+
+    def link(self, columns: dict[str, ActionSpec]) -> None:
+        """See the spec's other columns, once, when the plan is compiled (default: nothing).
+
+        Args:
+            columns: The spec's columns (key -> validated action).
+        """
 
     def check_source(self, dtype: DataType) -> None:
         """Refuse a source column whose type the action cannot take.

@@ -17,6 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import InternalError
+from pipelines.quality import pii
 from pipelines.records import CheckResult, GateResult
 
 if TYPE_CHECKING:
@@ -120,7 +121,11 @@ def run_gate(suite: Suite, df: DataFrame, name: str) -> tuple[GateResult, Any]:
         expectations.append(c.expectation.copy(update={"meta": meta}))  # GX models: pydantic v1
     gx_suite = gx.ExpectationSuite(name=f"{name}.{suite.stage}", expectations=expectations)
     batch = _batch_definition().get_batch(batch_parameters={"dataframe": df})
-    result = batch.validate(gx_suite, result_format=RESULT_FORMAT)
+    pii.begin(suite.pii_countries)
+    try:
+        result = batch.validate(gx_suite, result_format=RESULT_FORMAT)
+    finally:
+        pii.begin()  # drop the confirmations (and the DataFrames they hold)
     _sanitize(result)
     checks = []
     for r in result.results:

@@ -48,7 +48,7 @@ from pyspark.sql.types import StringType, StructType, _parse_datatype_string
 
 from pipelines.errors import SpecError
 from pipelines.spec.models import PipelineSpec
-from pipelines.spec.quality import PII_DETECTORS
+from pipelines.spec.quality import DEFAULT_COUNTRIES, PII_DETECTORS
 
 if TYPE_CHECKING:
     from pipelines.desensitize.operator import Domain
@@ -74,6 +74,7 @@ class Suite:
     checks: list[Check]
     notes: list[str] = field(default_factory=list)
     allowed_pii: dict[str, list[str]] = field(default_factory=dict)
+    pii_countries: tuple[str, ...] = DEFAULT_COUNTRIES
 
 
 def _gx() -> Any:
@@ -333,7 +334,8 @@ def output_suite(plan: RunPlan, expected_rows: int) -> Suite:
             description=f"{expected_rows} rows (input minus suppressions)",
         )
     )
-    return Suite("output", _escalate(spec, checks), allowed_pii=contract.allowed_pii)
+    return Suite("output", _escalate(spec, checks), allowed_pii=contract.allowed_pii,
+                 pii_countries=spec.quality.pii_countries)  # fmt: skip
 
 
 def _kanon_checks(ex: Any, ka: Any) -> list[Check]:

@@ -65,7 +65,8 @@ class PipelineSpec(Frozen):
         Returns:
             Source column -> key name.
         """
-        return {c: a.key for c, a in self.columns.items() if a.kind in KEYED_KINDS}
+        return {c: a.key for c, a in self.columns.items()
+                if a.kind in KEYED_KINDS and a.uses_key()}  # fmt: skip
 
     def quarantine_root(self, warehouse: Path, release: str | None = None) -> Path | None:
         """The directory quarantined runs of this pipeline go to, if ``quality.quarantine_dir``.

@@ -39,7 +39,7 @@ def test_pii_leak_is_quarantined_and_published_partition_untouched(spark, tables
         run_partition(spec, "2026-11-20")
     message = str(err.value)
     assert "output.pii.note.email" in message
-    for check in ("output.pii.note.email", "output.pii.note.payment_card", "output.pii.note.phone"):
+    for check in ("output.pii.note.email", "output.pii.note.credit_card", "output.pii.note.phone"):
         assert f"{check} (observed 1)" in message
     assert digest_tree(sink / "dt=2026-11-20") == published
     assert not (sink / "_staging").exists() or not any((sink / "_staging").iterdir())

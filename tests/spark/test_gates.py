@@ -130,22 +130,24 @@ def test_output_gate_passes_clean_data_and_checks_every_string_column_for_pii(sp
     assert gate.passed and not failed(gate), [c for c in gate.checks if not c.success]
     ids = {c.id for c in gate.checks}
     for col in ("uid", "name", "street", "zip", "income", "note", "memo"):
-        assert {f"output.pii.{col}.{d}" for d in ("email", "phone", "payment_card", "iban")} <= ids
+        assert {f"output.pii.{col}.{d}" for d in ("email", "phone", "credit_card", "iban")} <= ids
     assert "output.pii.mail.email" not in ids  # an email surrogate is allowed to be an email
     assert "output.pii.mail.phone" in ids  # ... but nothing else
-    assert gate.allowed_pii == {"mail": ["email"]}
+    assert gate.allowed_pii == {"mail": ["email"], "name": ["person"]}  # surrogates by construction
     assert {"output.token.uid", "output.domain.age", "output.domain.month"} <= ids
 
 
 # A leak planted in otherwise clean output: each value sits in free text.
 LEAKS = {
     "email": "please forward to jane.roe@corp-mail.example.com asap",
-    "payment_card": "paid with 4111 1111 1111 1111 on monday",
+    "credit_card": "paid with 4111 1111 1111 1111 on monday",
     "phone": "callback +44 20 7946 0958 after 5",
-    "national_id": "ssn 078-05-1120 verified",
+    "us_ssn": "ssn 536-22-1845 verified",
+    "uk_nino": "NI number AB 12 34 56 C on file",
+    "person": "spoke to Maria Garcia today",
     "iban": "refund to DE89 3704 0044 0532 0130 00",
-    "ipv4": "login from 203.0.113.77 blocked",
-    "ipv6": "peer 2001:db8:85a3::8a2e:370:7334 seen",
+    "ipv4": "login from 81.2.69.142 blocked",
+    "ipv6": "peer 2001:470:85a3::8a2e:370:7334 seen",
 }
 
 

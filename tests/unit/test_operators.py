@@ -25,12 +25,13 @@ EXAMPLES = {
     "generalize": {"kind": "generalize", "method": "prefix", "length": 3},
     "date_shift": {"kind": "date_shift", "max_days": 5},
     "noise": {"kind": "noise", "max_abs": 1},
+    "scrub": {"kind": "scrub", "replace_with": "token"},
 }
 
 
 def test_every_yaml_kind_has_one_operator_with_a_label_and_a_description():
     assert set(KINDS) == set(EXAMPLES)
-    assert set(KEYED_KINDS) == {"hash", "surrogate", "date_shift", "noise"}
+    assert set(KEYED_KINDS) == {"hash", "surrogate", "date_shift", "noise", "scrub"}
     spec = spec_from_dict(spec_data({"uid": {"kind": "keep"}, **{f"c_{k}": a for k, a in EXAMPLES.items()}}))
     for column, action in spec.columns.items():
         op = operator_for(column, action)

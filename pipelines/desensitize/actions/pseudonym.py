@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, model_validator
 
 from pipelines.desensitize.operator import ActionSpec, Context, Domain, Normalization, Operator
+from pipelines.spec.quality import DEFAULT_COUNTRIES, PiiEntity, resolve_entity
 
 if TYPE_CHECKING:
     from pyspark.sql import Column
@@ -49,6 +50,18 @@ class PseudonymSpec(ActionSpec):
     encoding: Literal["hex", "base32", "base64url"] = "hex"
     length: int | None = Field(None, ge=8)
     normalize: tuple[Normalization, ...] = ()
+    canonical: PiiEntity | None = Field(
+        None,
+        description="Hash the value's canonical form as this PII entity (email: lower case; "
+        "phone: E.164; iban: compact upper case), as scrub tokens do, so the two join.",
+    )
+    countries: tuple[str, ...] = Field(DEFAULT_COUNTRIES, min_length=1)
+
+    @model_validator(mode="after")
+    def _canonical_name(self) -> PseudonymSpec:
+        if self.canonical is not None:
+            object.__setattr__(self, "canonical", resolve_entity(self.canonical))
+        return self
 
     @model_validator(mode="after")
     def _length_fits(self) -> PseudonymSpec:
@@ -151,7 +164,12 @@ class PseudonymOperator(Operator, spec=PseudonymSpec):
 
         from pipelines.desensitize.keyed import normalized, utf8
 
-        message = utf8(normalized(F.col(self.column), self.action.normalize))
+        value = normalized(F.col(self.column), self.action.normalize)
+        if self.action.canonical is not None:
+            from pipelines.pii.spark import canonical_udf
+
+            value = canonical_udf(self.action.canonical, self.action.countries)(value)
+        message = utf8(value)
         digest = ctx.ring.hmac_hex(self.action.key, message)
         return encode_digest(digest, self.action.encoding, self.action.length)
 

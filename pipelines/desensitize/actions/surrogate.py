@@ -23,7 +23,13 @@ if TYPE_CHECKING:
 EMAIL_DOMAINS = ("example.com", "example.org", "example.net")
 
 #: PII detectors a surrogate of a domain matches by construction.
-ALLOWED_PII = {"email": ("email",), "phone": ("phone",)}
+ALLOWED_PII = {
+    "email": ("email",),
+    "phone": ("phone",),
+    "person_name": ("person",),
+    "first_name": ("person",),
+    "last_name": ("person",),
+}
 
 
 class SurrogateSpec(ActionSpec):

@@ -1,0 +1,331 @@
+"""The span finder and renderer: pure Python, run on candidate values only.
+
+:func:`find` returns the PII spans of one text: candidates from each entity's pattern
+(or the shared digit-run tokenizer), confirmed by the entity's validator and, where
+the entity asks, a context keyword; PERSON from the name lists, titles and the row's
+known values. Overlaps resolve deterministically: the longest span wins, then the
+entity earlier in :data:`~pipelines.pii.catalogue.CATALOGUE`, then the earlier start.
+:func:`render` rewrites a text, replacing the spans and keeping every other character
+as it was.
+
+Positions are Python string indices (code points), as Spark's ``substring`` counts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from pipelines.pii import names
+from pipelines.pii.catalogue import (
+    BY_NAME,
+    CATALOGUE,
+    CONTEXT_AFTER,
+    CONTEXT_BEFORE,
+    NUMERIC,
+    PRIORITY,
+    Entity,
+)
+from pipelines.pii.validators import DEFAULT_COUNTRIES
+
+#: A run of digit groups: single spaces, dashes, dots or slashes between groups, an
+#: area code in parentheses, a leading ``+``. Not preceded by a word character.
+RUN = re.compile(r"(?<![A-Za-z0-9_+])(?:\+|\()?[0-9]+(?:(?:[ \-./]|\) ?| ?\()[0-9]+)*\)?", re.ASCII)
+_GROUP = re.compile(r"\+?\(?[0-9]+\)?", re.ASCII)
+#: Longest run (in groups) whose sub-runs are all tried; longer runs are tried in windows.
+MAX_GROUPS = 8
+
+_TITLES = (
+    "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "madam", "herr", "frau", "m", "mme",
+    "mlle", "sr", "sra", "srta", "don", "doña", "sig", "sig.ra", "dhr", "mevr",
+)  # fmt: skip
+_WORD = r"[^\W\d_][^\W\d_'’\-]*"
+# A capitalised word, then (looked ahead, so pairs overlap) an optional middle initial
+# and a second word: every adjacent word pair is a candidate.
+_PAIR = re.compile(rf"(?<![\w'’\-])(?P<first>{_WORD})(?=(?P<rest>(?:\s+[^\W\d_]\.)?\s+{_WORD}))")
+_TITLE = re.compile(
+    rf"(?<![\w])(?:{'|'.join(re.escape(t) for t in _TITLES)})\.?\s+(?P<v>{_WORD}"
+    rf"(?:[ \-]{_WORD})?)",
+    re.IGNORECASE,
+)
+
+#: Latin letters with diacritics (Latin-1 Supplement, Latin Extended-A) -> base letters:
+#: known values match accent-insensitively through this table, identically here and in
+#: the native screen (:func:`pipelines.pii.spark.fold_sql`), so the screen stays exact.
+ACCENTED = (
+    "ÀÁÂÃÄÅàáâãäåÇçÈÉÊËèéêëÌÍÎÏìíîïÑñÒÓÔÕÖØòóôõöøÙÚÛÜùúûüÝýÿĀāĂăĄąĆćĈĉĊċČčĎďĐđĒēĔĕĖėĘęĚě"
+    "ĜĝĞğĠġĢģĤĥĨĩĪīĬĭĮįİĴĵĶķĹĺĻļĽľŁłŃńŅņŇňŌōŎŏŐőŔŕŖŗŘřŚśŜŝŞşŠšŢţŤťŨũŪūŬŭŮůŰűŲųŴŵŶŷŸŹźŻżŽž"
+)
+PLAIN = (
+    "AAAAAAaaaaaaCcEEEEeeeeIIIIiiiiNnOOOOOOooooooUUUUuuuuYyyAaAaAaCcCcCcCcDdDdEeEeEeEeEe"
+    "GgGgGgGgHhIiIiIiIiIJjKkLlLlLlLlNnNnNnOoOoOoRrRrRrSsSsSsSsTtTtUuUuUuUuUuUuWwYyYZzZzZz"
+)
+assert len(ACCENTED) == len(PLAIN)
+_FOLD = str.maketrans(ACCENTED, PLAIN)
+#: Where known values are split into words (ASCII white space, as Java's ``\s``).
+KNOWN_SPLIT = re.compile(r"[ \t\n\x0b\f\r]+")
+
+
+@dataclass(frozen=True)
+class Span:
+    """One detection.
+
+    Attributes:
+        start: First character (0-based code point index).
+        end: One past the last character.
+        entity: The catalogue name.
+        canonical: The entity's canonical form of the text (what tokens pseudonymize).
+    """
+
+    start: int
+    end: int
+    entity: str
+    canonical: str
+
+
+def _context_ok(entity: Entity, text: str, start: int, end: int) -> bool:
+    regex = _CONTEXT[entity.name]
+    if regex is None:
+        return False
+    before = text[max(0, start - CONTEXT_BEFORE) : start]
+    after = text[end : end + CONTEXT_AFTER]
+    return bool(regex.search(before) or regex.search(after))
+
+
+_CONTEXT = {e.name: e.context_regex() for e in CATALOGUE}
+
+
+def _accept(e: Entity, text: str, start: int, end: int, countries: tuple[str, ...]) -> Span | None:
+    piece = text[start:end]
+    if e.validate(piece, countries):
+        if not e.needs_context(piece) or _context_ok(e, text, start, end):
+            return Span(start, end, e.name, e.canonical(piece, countries))
+    elif e.near_keyword is not None and e.near_keyword(piece, countries):
+        if _context_ok(e, text, start, end):
+            return Span(start, end, e.name, e.canonical(piece, countries))
+    return None
+
+
+def _patterned(text: str, wanted: Iterable[Entity], countries: tuple[str, ...]) -> list[Span]:
+    found = []
+    for e in wanted:
+        if e.pattern is None:
+            continue
+        group = "v" if "v" in e.pattern.groupindex else 0
+        for m in e.pattern.finditer(text):
+            start, end = m.span(group)
+            if start < 0:
+                start, end = m.span()
+            span = _accept(e, text, start, end, countries)
+            if span is not None:
+                found.append(span)
+    return found
+
+
+def _numeric(text: str, wanted: Sequence[Entity], countries: tuple[str, ...]) -> list[Span]:
+    """Every valid (sub-run, entity) of every digit run (overlaps resolved later).
+
+    Phones must start where their run starts: some region's numbering plan accepts
+    almost any tail of digit groups (``0532 0130 02`` of a mistyped IBAN is an Italian
+    landline), while the checksummed entities may start anywhere. An IPv4 address is a
+    whole run (``1.2.3.4`` of ``version 1.2.3.4.5`` is not one).
+    """
+    if not wanted:
+        return []
+    lo = min(e.min_digits for e in wanted)
+    hi = max(e.max_digits for e in wanted)
+    found = []
+    for run in RUN.finditer(text):
+        groups = [(m.start() + run.start(), m.end() + run.start())
+                  for m in _GROUP.finditer(run.group())]  # fmt: skip
+        n = len(groups)
+        for i in range(n):
+            count = 0
+            for j in range(i, min(n, i + MAX_GROUPS)):
+                start, end = groups[i][0], groups[j][1]
+                piece = text[start:end]
+                count = sum(ch.isdigit() for ch in piece)
+                if count > hi:
+                    break
+                if count < lo:
+                    continue
+                for e in wanted:
+                    if (i > 0 and e.name == "phone") or (e.name == "ipv4" and (i, j) != (0, n - 1)):
+                        continue  # see the docstring
+                    if e.min_digits <= count <= e.max_digits and e.shape.fullmatch(piece):
+                        span = _accept(e, text, start, end, countries)
+                        if span is not None:
+                            found.append(span)
+    return found
+
+
+def _capitalised(word: str) -> bool:
+    return word[:1].isupper() and not word.isupper() if len(word) > 1 else False
+
+
+def _people(text: str) -> list[Span]:
+    firsts, lasts, fake = names.first_names(), names.surnames(), names.placeholders()
+    found = []
+    for m in _PAIR.finditer(text):
+        first, rest = m.group("first"), m.group("rest")
+        last = rest.split()[-1]
+        if not (_capitalised(first) and _capitalised(last)):
+            continue
+        key_first, key_last = names.fold(first), names.fold(last)
+        if key_first in firsts and key_last in lasts and f"{key_first} {key_last}" not in fake:
+            start = m.start("first")
+            end = m.end("first") + len(rest)
+            found.append(Span(start, end, "person", " ".join(text[start:end].split())))
+    for m in _TITLE.finditer(text):
+        value = m.group("v")
+        first, _, second = value.partition(" ") if " " in value else (value, "", "")
+        if not _capitalised(first.split("-")[0]) or names.fold(first) in _TITLE_STOP:
+            continue
+        end = m.end("v") if second and _capitalised(second) else m.start("v") + len(first)
+        found.append(Span(m.start("v"), end, "person", text[m.start("v") : end]))
+    return found
+
+
+# Words that follow a title without being a name ("Dr. Who", "Mr. Smith" stays).
+_TITLE_STOP = frozenset({"AND", "OR", "THE", "OF", "TO", "IN"})
+
+
+def fold(text: str) -> str:
+    """Known-value matching form: Latin diacritics removed (:data:`ACCENTED`), lower case.
+
+    One character in, one (or, for a few letters, two) out, per character, so a match
+    in the folded text maps back to the original; ``ς`` folds to ``σ``.
+
+    Args:
+        text: Any string.
+
+    Returns:
+        The folded string.
+    """
+    return text.translate(_FOLD).lower().replace("ς", "σ")
+
+
+def _known(text: str, known: Sequence[str | None]) -> list[Span]:
+    """Occurrences of the row's own PII values, whole or word by word, at word bounds."""
+    if not known:
+        return []
+    folded_chars = [fold(ch) for ch in text]
+    origin = [i for i, f in enumerate(folded_chars) for _ in f]
+    folded = "".join(folded_chars)
+    found = []
+    for value in known:
+        if not value or not value.strip():
+            continue
+        words = [w for w in KNOWN_SPLIT.split(value.strip()) if w]
+        needles = [(value.strip(), False)]
+        if len(words) > 1 and all(w.replace("-", "").replace("'", "").isalpha() for w in words):
+            needles += [(w, True) for w in words]  # a name's parts, capitalised in the text
+        for needle, part in needles:
+            key = fold(needle)
+            if len(key) < 3:
+                continue
+            at = folded.find(key)
+            while at >= 0:
+                end = at + len(key)
+                bounded = (at == 0 or not folded[at - 1].isalnum()) and (
+                    end == len(folded) or not folded[end].isalnum()
+                )
+                if bounded:
+                    start, stop = origin[at], origin[end - 1] + 1
+                    if not part or text[start].isupper():
+                        found.append(Span(start, stop, "person", text[start:stop]))
+                at = folded.find(key, at + 1)
+    return found
+
+
+def resolve_overlaps(spans: Iterable[Span]) -> list[Span]:
+    """Non-overlapping spans: longest first, then catalogue priority, then earliest start.
+
+    Args:
+        spans: Detections, possibly overlapping.
+
+    Returns:
+        The kept spans, by start.
+    """
+    kept: list[Span] = []
+    for s in sorted(spans, key=lambda s: (s.start - s.end, PRIORITY[s.entity], s.start)):
+        if all(s.end <= k.start or s.start >= k.end for k in kept):
+            kept.append(s)
+    return sorted(kept, key=lambda s: s.start)
+
+
+def find(
+    text: str | None,
+    entities: Sequence[str] | None = None,
+    countries: Sequence[str] = DEFAULT_COUNTRIES,
+    known: Sequence[str | None] = (),
+) -> list[Span]:
+    """The PII spans of one text.
+
+    Args:
+        text: The text (None or empty: no spans).
+        entities: Catalogue names to look for (None: all).
+        countries: Regions whose national phone formats count.
+        known: The row's own PII values (``scrub``): found as PERSON, case- and
+            accent-insensitively, whole or, for multi-word names, word by word.
+
+    Returns:
+        Non-overlapping spans in text order.
+    """
+    if not text:
+        return []
+    wanted = CATALOGUE if entities is None else tuple(BY_NAME[n] for n in entities)
+    regions = tuple(countries)
+    spans = _patterned(text, wanted, regions)
+    spans += _numeric(text, [e for e in NUMERIC if e in wanted], regions)
+    if any(e.name == "person" for e in wanted):
+        spans += _people(text)
+        spans += _known(text, known)
+    return resolve_overlaps(spans)
+
+
+def render(text: str, spans: Sequence[Span], replacements: Sequence[str]) -> str:
+    """``text`` with each span replaced, every other character kept as it was.
+
+    Args:
+        text: The original text.
+        spans: Non-overlapping spans in text order (from :func:`find`).
+        replacements: One replacement per span.
+
+    Returns:
+        The rewritten text.
+    """
+    out, pos = [], 0
+    for span, replacement in zip(spans, replacements, strict=True):
+        out.append(text[pos : span.start])
+        out.append(replacement)
+        pos = span.end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def placeholder(entity: str) -> str:
+    """``<EMAIL>``-style placeholder of an entity.
+
+    Args:
+        entity: A catalogue name.
+
+    Returns:
+        The label in angle brackets.
+    """
+    return f"<{BY_NAME[entity].label}>"
+
+
+def mask(piece: str, char: str = "*", keep: str = " -@.") -> str:
+    """Every character of ``piece`` but those in ``keep`` replaced by ``char``.
+
+    Args:
+        piece: A span's text.
+        char: The masking character.
+        keep: Characters kept as they are (separators).
+
+    Returns:
+        The masked text, same length.
+    """
+    return "".join(ch if ch in keep else char for ch in piece)

@@ -1,0 +1,343 @@
+"""Validators and canonical forms of the entities, over one candidate span's text.
+
+Checksums and number plans come from maintained libraries, not from code of ours:
+python-stdnum (IBAN, national identifiers, Luhn) and phonenumbers (Google's
+libphonenumber metadata). Two validators are ours, each saying why: the UK NINO
+(no checksum; stdnum has no module, the HMRC allocation rules are a few lines) and
+the reserved, never-real ranges a ``scrub`` surrogate is drawn from.
+
+Every validator takes the candidate's text and returns whether it is the entity;
+none raises on malformed input.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import ipaddress
+import re
+
+import phonenumbers
+from stdnum import iban as _iban
+from stdnum import luhn
+from stdnum.br import cpf
+from stdnum.ca import sin
+from stdnum.cn import ric
+from stdnum.de import idnr
+from stdnum.es import dni, nie
+from stdnum.fr import nir
+from stdnum.in_ import aadhaar
+from stdnum.it import codicefiscale
+from stdnum.nl import bsn
+from stdnum.us import ssn
+
+from pipelines.spec.quality import DEFAULT_COUNTRIES  # noqa: F401 (re-exported)
+
+_NON_DIGIT = re.compile(r"[^0-9]")
+_SPACE = re.compile(r"[\s.\-/]")
+
+
+def digits(text: str) -> str:
+    """The ASCII digits of ``text``, in order.
+
+    Args:
+        text: Any string.
+
+    Returns:
+        Only its characters 0-9.
+    """
+    return _NON_DIGIT.sub("", text)
+
+
+def compact(text: str) -> str:
+    """``text`` upper-cased without spaces, dots, dashes or slashes.
+
+    Args:
+        text: A candidate identifier.
+
+    Returns:
+        Its compact form (``de89 3704 …`` -> ``DE893704…``).
+    """
+    return _SPACE.sub("", text).upper()
+
+
+# ----------------------------------------------------------------- email and web
+
+#: Top-level domains reserved by RFC 2606 §2 as never valid; ``scrub`` surrogates use
+#: ``.invalid``. (``example.*`` addresses are *not* exempt: test data is full of them,
+#: and a note holding one is indistinguishable from a note holding a real address.)
+RESERVED_TLDS = frozenset({"invalid"})
+
+
+def email(text: str) -> bool:
+    """An email address whose domain is a valid (internationalized) host name.
+
+    The domain must convert to ASCII under IDNA 2008 with UTS #46 mapping (the
+    ``idna`` package), so ``bücher.example`` and ``xn--bcher-kva.example`` pass and a
+    label of 64+ characters or a leading hyphen does not. The ``.invalid`` TLD
+    (RFC 2606) never holds a real address.
+
+    Args:
+        text: ``local@domain``.
+
+    Returns:
+        Whether it is a deliverable-looking address.
+    """
+    import idna
+
+    local, _, domain = text.rpartition("@")
+    if not local or len(local) > 64 or local.startswith(".") or ".." in local:
+        return False
+    try:
+        ascii_domain = idna.encode(domain, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return False
+    return ascii_domain.rsplit(".", 1)[-1].lower() not in RESERVED_TLDS
+
+
+# ----------------------------------------------------------------- phones
+
+#: Numbers reserved for fiction, which ``scrub`` surrogates are drawn from: NANP
+#: 555-0100..555-0199 in every area code (North American Numbering Plan
+#: Administrator) and UK 07700 900000..900999 (Ofcom's drama ranges).
+FICTIONAL_PHONES = (re.compile(r"^\+1[2-9]\d{2}55501\d{2}$"), re.compile(r"^\+447700900\d{3}$"))
+
+
+@functools.lru_cache(maxsize=65536)
+def phone_e164(text: str, countries: tuple[str, ...], grouped: bool = True) -> str | None:
+    """The E.164 form of a phone number, or None when it is not a valid one.
+
+    International forms (``+33 …``, ``0033 …``) are parsed as such. National forms are
+    tried against ``countries`` in order; the first region where the number is valid
+    (libphonenumber's ``is_valid_number``) and, with ``grouped``, written with its
+    digits grouped as that region groups them (libphonenumber's ``STRICT_GROUPING``
+    leniency: ``650 253 0000`` and ``6502530000`` pass for the US, ``65 02 53 00 00``
+    does not) wins. Grouping is what tells a national number from an order number
+    without a keyword nearby. Numbers in the fictional ranges
+    (:data:`FICTIONAL_PHONES`) are not valid.
+
+    Args:
+        text: The candidate as written.
+        countries: ISO 3166 alpha-2 regions for national formats.
+        grouped: Require the region's digit grouping for national forms.
+
+    Returns:
+        ``+<country code><national number>`` or None.
+    """
+    stripped = text.strip()
+    if stripped.startswith("00"):
+        stripped = "+" + stripped[2:]
+    international = stripped.startswith("+")
+    for region in (None,) if international else countries:
+        try:
+            number = phonenumbers.parse(stripped, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if not phonenumbers.is_valid_number(number):
+            continue
+        if grouped and not international and not _grouped_as(stripped, region):
+            continue
+        e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return None if any(p.match(e164) for p in FICTIONAL_PHONES) else e164
+    return None
+
+
+def _grouped_as(text: str, region: str) -> bool:
+    """Whether libphonenumber's matcher finds the whole text at STRICT_GROUPING."""
+    matcher = phonenumbers.PhoneNumberMatcher(
+        text, region, leniency=phonenumbers.Leniency.STRICT_GROUPING
+    )
+    return any(m.start == 0 and m.end == len(text) for m in matcher)
+
+
+# ----------------------------------------------------------------- numbers with checksums
+
+
+def us_ssn(text: str) -> bool:
+    """A US Social Security number (stdnum: no area 000, 666 or 900-999, no zero groups).
+
+    Args:
+        text: Nine digits, optionally separated.
+
+    Returns:
+        Whether the number can have been issued.
+    """
+    return len(digits(text)) == 9 and ssn.is_valid(digits(text))
+
+
+#: Issuer identification number prefixes (ISO/IEC 7812) of the card networks: Visa
+#: 4; Mastercard 51-55 and 2221-2720; American Express 34, 37; Discover 6011, 644-649,
+#: 65; JCB 3528-3589; Diners Club 300-305, 36, 38, 39; UnionPay 62, 81; Maestro 50,
+#: 56-58, 6 (the rest of 6 is covered by Maestro's range).
+_IIN = re.compile(
+    r"^(4|5[0-8]|2(2[2-9][1-9]|2[3-9]|[3-6]|7[01]|720)|3[47]|3(0[0-5]|[689])|35(2[89]|[3-8])|6|81)"
+)
+
+
+def credit_card(text: str) -> bool:
+    """A payment card number: 13-19 digits, a network's IIN prefix, the Luhn checksum.
+
+    Args:
+        text: The digits, optionally grouped by spaces or dashes.
+
+    Returns:
+        Whether it is a well-formed card number.
+    """
+    d = digits(text)
+    return 13 <= len(d) <= 19 and bool(_IIN.match(d)) and luhn.is_valid(d)
+
+
+def iban(text: str) -> bool:
+    """An IBAN of the right length for its country, mod-97 valid (ISO 13616; stdnum).
+
+    Args:
+        text: The IBAN in any case, with or without spaces.
+
+    Returns:
+        Whether it is valid.
+    """
+    return _iban.is_valid(compact(text))
+
+
+def _safe(check):  # noqa: ANN001, ANN202 (decorator)
+    """A stdnum ``is_valid`` on the compact candidate, False on any error."""
+
+    @functools.wraps(check)
+    def valid(text: str) -> bool:
+        try:
+            return bool(check(compact(text)))
+        except Exception:  # stdnum raises its own ValidationError subclasses; never fail a scan
+            return False
+
+    return valid
+
+
+fr_nir = _safe(nir.is_valid)
+de_tax_id = _safe(idnr.is_valid)
+nl_bsn = _safe(bsn.is_valid)
+in_aadhaar = _safe(aadhaar.is_valid)
+cn_resident_id = _safe(ric.is_valid)
+br_cpf = _safe(cpf.is_valid)
+ca_sin = _safe(sin.is_valid)
+it_fiscal_code = _safe(codicefiscale.is_valid)
+
+
+def es_nif(text: str) -> bool:
+    """A Spanish DNI (8 digits and a check letter) or NIE (X/Y/Z, 7 digits, letter).
+
+    Args:
+        text: The number, optionally with a dash before the letter.
+
+    Returns:
+        Whether the check letter matches (stdnum ``es.dni`` / ``es.nie``).
+    """
+    c = compact(text)
+    return dni.is_valid(c) or nie.is_valid(c)
+
+
+# HMRC's National Insurance number allocation rules (NIM39110): no checksum exists, and
+# python-stdnum has no module for it, so the rules are written out here.
+_NINO = re.compile(r"^(?!BG|GB|KN|NK|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]\d{6}[A-D]$")
+
+
+def uk_nino(text: str) -> bool:
+    """A UK National Insurance number as HMRC allocates them.
+
+    Two prefix letters (neither D, F, I, Q, U nor V; the second not O; not BG, GB,
+    KN, NK, NT, TN or ZZ), six digits, a suffix A-D (HMRC NIM39110).
+
+    Args:
+        text: The number, spaces allowed.
+
+    Returns:
+        Whether it follows the allocation rules.
+    """
+    return bool(_NINO.match(compact(text)))
+
+
+# ----------------------------------------------------------------- network
+
+
+#: Documentation ranges (RFC 5737, RFC 3849): never assigned, ``scrub`` surrogates' space.
+DOCUMENTATION_NETS = tuple(
+    ipaddress.ip_network(n)
+    for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+)
+
+
+def ip_address(text: str) -> bool:
+    """An IPv4 or IPv6 address outside the documentation ranges.
+
+    Args:
+        text: The address as written.
+
+    Returns:
+        Whether the standard library parses it and it is not a documentation address.
+    """
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return not any(address in net for net in DOCUMENTATION_NETS if net.version == address.version)
+
+
+# ----------------------------------------------------------------- dates
+
+
+_MONTHS = {
+    m: i + 1
+    for i, names in enumerate(
+        [
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ]
+    )  # fmt: skip
+    for m in names
+}
+
+
+def calendar_date(text: str) -> bool:
+    """A real calendar date in a common written form, between 1900 and today.
+
+    ``YYYY-MM-DD``, ``YYYY/MM/DD``, ``D/M/YYYY`` or ``M/D/YYYY`` (either reading valid),
+    ``D.M.YYYY``, ``D Month YYYY``, ``Month D, YYYY``.
+
+    Args:
+        text: The candidate date.
+
+    Returns:
+        Whether some reading of it is a valid date in that range.
+    """
+    t = text.strip().lower().replace(",", " ")
+    nums = [int(x) for x in re.findall(r"\d+", t)]
+    words = re.findall(r"[a-z]+", t)
+    month_word = next((_MONTHS[w] for w in words if w in _MONTHS), None)
+    readings: list[tuple[int, int, int]] = []
+    if month_word is not None and len(nums) == 2:
+        day, year = (nums[0], nums[1]) if nums[1] > 31 else (nums[1], nums[0])
+        readings.append((year, month_word, day))
+    elif len(nums) == 3:
+        a, b, c = nums
+        if a > 31:
+            readings.append((a, b, c))
+        else:
+            year = c + (1900 if c >= 30 else 2000) if c < 100 else c
+            readings += [(year, b, a), (year, a, b)]
+    today = dt.date.today()
+    for y, m, d in readings:
+        try:
+            if dt.date(1900, 1, 1) <= dt.date(y, m, d) <= today:
+                return True
+        except ValueError:
+            continue
+    return False

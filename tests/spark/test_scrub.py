@@ -1,0 +1,60 @@
+"""``scrub``: PII spans in free text replaced on Spark, the rest kept; tokens join to ``hash``."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import pytest
+
+from tests.conftest import TEST_KEY
+from tests.spark.helpers import apply
+
+pytestmark = pytest.mark.usefixtures("key_env")
+
+DDL = "uid string, name string, email string, note string"
+NOTE = "Spoke with JOSE garcia; mail Ana.Roe@Example.COM, call +33 6 12 34 56 78. Thanks!"
+ROWS = [
+    ("u1", "José García", "ana.roe@example.com", NOTE),
+    ("u2", "Ann Lee", "x@y.io", "nothing to see"),
+    ("u3", None, None, None),
+    ("u4", "Bo Li", "z@w.io", ""),
+    ("u5", "Cy Po", "c@p.io", "x" * 100_000 + " ssn 123-45-6789"),
+]
+
+
+def scrub(spark, **params):
+    columns = {"name": {"kind": "drop"}, "email": {"kind": "hash", "canonical": "email"},
+               "note": {"kind": "scrub", **params}}  # fmt: skip
+    return {r["uid"]: r for r in apply(spark, ROWS, DDL, columns)}
+
+
+def test_placeholders_replace_spans_and_keep_the_rest(spark):
+    out = scrub(spark)
+    assert out["u1"]["note"] == "Spoke with <PERSON>; mail <EMAIL>, call <PHONE>. Thanks!"
+    assert out["u2"]["note"] == "nothing to see"
+    assert out["u3"]["note"] is None and out["u4"]["note"] == ""
+    assert out["u5"]["note"] == "x" * 100_000 + " ssn <US_SSN>"
+
+
+def test_tokens_equal_the_hash_of_the_canonical_value(spark):
+    out = scrub(spark, replace_with="token", length=None)
+    digest = hmac.new(TEST_KEY.encode(), b"ana.roe@example.com", hashlib.sha256).hexdigest()
+    assert f"<EMAIL:{digest}>" in out["u1"]["note"]
+    assert out["u1"]["email"] == digest  # hash with canonical: email joins to the note's token
+    phone = hmac.new(TEST_KEY.encode(), b"+33612345678", hashlib.sha256).hexdigest()
+    assert f"<PHONE:{phone}>" in out["u1"]["note"]
+
+
+def test_surrogates_and_masks(spark):
+    out = scrub(spark, replace_with="surrogate")
+    note = out["u1"]["note"]
+    assert "@anon.invalid" in note and "+44 7700 900" in note and "Ana.Roe" not in note
+    assert scrub(spark, replace_with="surrogate")["u1"]["note"] == note  # consistent
+    masked = scrub(spark, replace_with="mask")["u1"]["note"]
+    assert masked == "Spoke with **** ******; mail ***.***@*******.***, call *** * ** ** ** **. Thanks!"
+
+
+def test_only_the_named_entities_are_scrubbed(spark):
+    out = scrub(spark, entities=["email"])
+    assert out["u1"]["note"] == "Spoke with JOSE garcia; mail <EMAIL>, call +33 6 12 34 56 78. Thanks!"

@@ -1,0 +1,165 @@
+"""The detection engine in pure Python: every entity's formats, near misses, overlaps."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from pipelines.pii import engine
+from pipelines.pii.catalogue import CATALOGUE, NAMES
+from pipelines.pii.surrogates import surrogate
+from pipelines.spec.quality import PII_ENTITIES
+
+# Each entity: texts that hold exactly one span of it, every supported format.
+POSITIVE = {
+    "credential": ["key AKIAIOSFODNN7EXAMPLE here", "password: hunter2xx",
+                   "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+                   "-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAK\n-----END RSA PRIVATE KEY-----",
+                   "token ghp_" + "a" * 36],
+    "url_userinfo": ["see https://bob:s3cret@example.com/x now"],
+    "email": ["reach me at jane.roe+x@mail.example.co.uk today", "A@B.IO", "さくら.たなか@EXAMPLE.ORG",
+              "ana@bücher.example", "ana@xn--bcher-kva.example", "ZOË.ÜNAL@MAIL.DE"],
+    "iban": ["pay to DE89 3704 0044 0532 0130 00 please", "GB82WEST12345698765432",
+             "iban de89370400440532013000 ok", "fr1420041010050500013m02606"],
+    "credit_card": ["card 4111 1111 1111 1111 exp 12/29", "5500-0000-0000-0004", "4012888888881881",
+                    "378282246310005"],
+    "cn_resident_id": ["id 11010519491231002X", "11010519491231002x"],
+    "fr_nir": ["NIR 1 84 12 76 451 089 46", "184127645108946"],
+    "in_aadhaar": ["UID 2345 6789 0124", "aadhaar 234567890124"],
+    "br_cpf": ["CPF 390.533.447-05", "cpf 39053344705"],
+    "de_tax_id": ["Steuer-ID 86095742719", "IdNr 86 095 742 719"],
+    "us_ssn": ["ssn 123-45-6789 on file", "078-05-1121", "id 123 45 6789", "SSN 123456789"],
+    "ca_sin": ["SIN 123-456-782", "social insurance 123456782"],
+    "nl_bsn": ["BSN 111222333", "burgerservicenummer 1112.22.333"],
+    "uk_nino": ["NINO AB 12 34 56 C", "ab123456c"],
+    "es_nif": ["DNI 12345678Z", "NIE X1234567L", "12345678-z"],
+    "it_fiscal_code": ["CF RSSMRA85T10A562S", "rssmra85t10a562s"],
+    "ipv4": ["from 192.168.0.1:8080", "8.8.8.8"],
+    "phone": ["call +1 212-736-0134 now", "(646) 786 0199", "+12127360134", "+44 20 7946 0958",
+              "tel 212.736.0134", "+33 6 12 34 56 78", "0033 6 12 34 56 78", "06 12 34 56 78",
+              "030 1234567", "(11) 91234-5678", "090-1234-5678", "138 0013 8000", "98765 43210",
+              "phone 4155552671", "call 415 555 2671 2 times"],
+    "ipv6": ["peer 2001:0:85a3::8a2e:370:7334 ok", "fe80::1", "2001:0db9:0000:0000:0000:ff00:0042:8329"],
+    "mac_address": ["mac 00:1A:2B:3C:4D:5E", "00-1a-2b-3c-4d-5e", "001a.2b3c.4d5e"],
+    "date_of_birth": ["born on 3 March 1984", "DOB: 1984-03-03", "date of birth 03/12/1984",
+                      "geboren am 3.12.1984", "born March 3, 1984"],
+    "street_address": ["lives at 221B Baker Street, London", "12 Main St. apt 4", "Hauptstraße 5",
+                       "12 rue de la Paix", "Calle Mayor 3"],
+    "person": ["Dear John Smith, thanks", "Mr. Okonkwo called", "signed Maria Garcia", "José García",
+               "Nathan Rivera"],
+}  # fmt: skip
+
+# Values that hold no PII at all: near misses of every entity.
+NEGATIVE = [
+    "2026-11-25", "10:07:54", "2026-11-01 10:07:54", "[REDACTED]", "**** **** **** 1234",
+    "+# ###-###-##47", "E00000003072", "33.88", "order 12345", "4111 1111 1111 1112",
+    "DE89 3704 0044 0532 0130 02", "000-12-3456", "999.1.1.1", "std::vector", "version 1.2.3.4.5",
+    "mb3ma6kmbeaadpe6d4to", "53ymlwz2xeyk2nwlfthi", "a" * 64, "", "12:30", "v1.2.3",
+    "[10003-10399]", "[2125550100-2125550199]", "[2026-01-01-2026-03-31]", "[2024-02-29-2026-12-31]",
+    "2026-01-01 - 2026-03-31", "order 123456789", "order 0612345678", "ISBN 978-3-16-148410-0",
+    "amount $1,234.56 at 10:30", "tracking 1Z999AA10123456784", "86095742719", "111222333",
+    "x@anon.invalid", "+1 202-555-0142", "+44 7700 900123", "192.0.2.7", "2001:db8::1",
+    "00:00:5E:00:53:01", "Jane Doe", "born to run", "12 angry men", "the Main Street bank",
+    "passed the test", "Called from <PHONE> about a late delivery.", "CREDIT_CARD", "1 2 3 4 5 6 7 8",
+    "see you at 5pm", "12345678A", "AB123456E", "BSN 111222334", "Steuer-ID 86095742718",
+]  # fmt: skip
+
+
+def test_catalogue_names_match_the_spec_literal():
+    assert NAMES == PII_ENTITIES
+
+
+@pytest.mark.parametrize("entity", NAMES)
+def test_entity_found_in_every_supported_format(entity):
+    for text in POSITIVE[entity]:
+        found = engine.find(text)
+        assert [s.entity for s in found] == [entity], (text, found)
+
+
+def test_no_entity_found_in_near_misses():
+    for text in NEGATIVE:
+        assert engine.find(text) == [], text
+
+
+def test_separator_less_ssn_needs_a_keyword():
+    assert engine.find("123456789") == []
+    assert [s.entity for s in engine.find("SSN 123456789")] == ["us_ssn"]
+    assert [s.entity for s in engine.find("social security: 123456789")] == ["us_ssn"]
+
+
+def test_bare_national_phone_needs_a_keyword_or_its_grouping():
+    assert engine.find("ref 0612345678") == []
+    assert engine.find("mobile 0612345678")[0].canonical.startswith("+")
+    assert engine.find("06 12 34 56 78")[0].canonical == "+33612345678"
+
+
+def test_phone_countries_are_configurable():
+    assert engine.find("06 12 34 56 78", countries=("US",)) == []
+    assert [s.canonical for s in engine.find("06 12 34 56 78", countries=("FR",))] == ["+33612345678"]
+
+
+@pytest.mark.parametrize(
+    "text, canonical",
+    [
+        ("Jane.Roe@Example.COM", "jane.roe@example.com"),
+        ("+33 6 12 34 56 78", "+33612345678"),
+        ("0033 6 12 34 56 78", "+33612345678"),
+        ("de89 3704 0044 0532 0130 00", "DE89370400440532013000"),
+        ("4111-1111-1111-1111", "4111111111111111"),
+    ],
+)
+def test_canonical_forms(text, canonical):
+    assert [s.canonical for s in engine.find(text)] == [canonical]
+
+
+def test_overlaps_resolve_longest_then_priority():
+    # A phone-looking run inside an email is part of the email.
+    assert [s.entity for s in engine.find("4155552671@mail.example.com")] == ["email"]
+    spans = [engine.Span(0, 5, "phone", "x"), engine.Span(0, 5, "us_ssn", "x"), engine.Span(2, 9, "person", "y")]
+    assert engine.resolve_overlaps(spans) == [engine.Span(2, 9, "person", "y")]
+    assert engine.resolve_overlaps(spans[:2]) == [engine.Span(0, 5, "us_ssn", "x")]
+
+
+def test_known_values_match_case_and_accent_insensitively():
+    text = "Spoke with JOSE garcia, then García again; Josephine is someone else"
+    found = engine.find(text, known=["José García"])
+    assert [text[s.start : s.end] for s in found] == ["JOSE garcia", "García"]
+
+
+def test_known_name_parts_match_only_capitalised():
+    found = engine.find("will call back, Will said", entities=["person"], known=["Will Grant"])
+    assert [(s.start, s.end) for s in found] == [(16, 20)]
+
+
+def test_render_keeps_everything_outside_spans():
+    text = "a\u00a0b ✓ call +44 20 7946 0958 — ok\n"
+    found = engine.find(text)
+    out = engine.render(text, found, ["<PHONE>"])
+    assert out == "a\u00a0b ✓ call <PHONE> — ok\n"
+
+
+@pytest.mark.parametrize("entity", [e.name for e in CATALOGUE])
+def test_surrogates_are_never_found_as_their_entity(entity):
+    """A scrubbed text's surrogates never fail the gate: the engine rejects each of them."""
+    for text in POSITIVE[entity]:
+        for span in engine.find(text):
+            for digest in ("0" * 64, "f" * 64, "0123456789abcdef" * 4):
+                fake = surrogate(span.entity, text[span.start : span.end], digest)
+                assert not [s for s in engine.find(fake) if s.entity == entity], (entity, fake)
+
+
+def test_surrogates_keep_the_shape():
+    assert re.fullmatch(r"000-\d\d-\d{4}", surrogate("us_ssn", "123-45-6789", "ab" * 32))
+    assert re.fullmatch(r"DE00 \w{4} \w{4} \w{4} \w{4} \w\w", surrogate("iban", "DE89 3704 0044 0532 0130 00", "ab" * 32))
+    assert surrogate("email", "a@b.com", "cd" * 32).endswith("@anon.invalid")
+
+
+def test_readme_detector_table_is_generated_from_the_catalogue():
+    from pathlib import Path
+
+    from pipelines.pii.catalogue import markdown_table
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text("utf-8")
+    start, end = "<!-- pii-catalogue:start -->\n", "<!-- pii-catalogue:end -->"
+    assert readme[readme.index(start) + len(start) : readme.index(end)] == markdown_table()
