@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
 
-.PHONY: demo test bench java venv
+.PHONY: demo test bench bench-pii java venv
 
 venv: $(STAMP)
 
@@ -38,3 +38,16 @@ test: java venv
 
 bench: java venv
 	$(BIN)/python benchmarks/desensitize_bench.py
+
+# Free-text PII detection against Microsoft Presidio (benchmarks/pii_text_eval.py).
+# Presidio lives in its own virtualenv (.venv-presidio), used by that benchmark only;
+# Faker (the corpus's independent PII source) is installed into .venv.
+PRESIDIO := .venv-presidio
+$(PRESIDIO)/.installed: Makefile
+	@test -x $(PRESIDIO)/bin/python || $(PYTHON) -m venv $(PRESIDIO)
+	$(PRESIDIO)/bin/python -m pip install -q 'presidio-analyzer==2.2.366' 'presidio-anonymizer==2.2.366'
+	@touch $@
+
+bench-pii: java venv $(PRESIDIO)/.installed
+	$(BIN)/python -m pip install -q 'faker==40.54.0'
+	$(BIN)/python benchmarks/pii_text_eval.py

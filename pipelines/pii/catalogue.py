@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pipelines.pii import validators as V
 
 CONTEXT_BEFORE = 48
-CONTEXT_AFTER = 24
+CONTEXT_AFTER = 12
 
 
 def _always(span: str) -> bool:
@@ -133,11 +133,11 @@ def _as_is(span: str, countries: tuple[str, ...]) -> str:
 
 
 def _phone_valid(span: str, countries: tuple[str, ...]) -> bool:
-    return V.phone_e164(span, countries) is not None and not _date_like(span)
+    return not _date_like(span) and V.phone_e164(span, countries) is not None
 
 
 def _phone_near_keyword(span: str, countries: tuple[str, ...]) -> bool:
-    return V.phone_e164(span, countries, grouped=False) is not None and not _date_like(span)
+    return not _date_like(span) and V.phone_e164(span, countries, grouped=False) is not None
 
 
 def _phone_canonical(span: str, countries: tuple[str, ...]) -> str:
@@ -158,7 +158,7 @@ def _date_like(span: str) -> bool:
 
 
 def _card_valid(span: str, countries: tuple[str, ...]) -> bool:
-    return V.credit_card(span) and not _date_like(span)
+    return not _date_like(span) and V.credit_card(span)
 
 
 def _dob_valid(span: str, countries: tuple[str, ...]) -> bool:
@@ -166,6 +166,11 @@ def _dob_valid(span: str, countries: tuple[str, ...]) -> bool:
 
 
 _SEP = r"[ \-./]"
+#: Guards (Spark SQL): the value's digit count (computed once per value and shared by
+#: every guard using it), and whether it holds white space as Python's ``\s`` sees it
+#: (Java's ``\s`` is ASCII only; the class adds Unicode separators and \x1c-\x1f).
+_DIGITS = "length(regexp_replace({c}, '[^0-9]+', ''))"
+_SPACE = "{c} RLIKE '[\\\\s\\\\p{Z}\\\\x1c-\\\\x1f\\\\x85]'"
 _PHONE_WORDS = (
     "phone", "tel", "telephone", "mobile", "cell", "call", "called", "calling", "fax",
     "sms", "text", "whatsapp", "reach", "contact", "number", "no", "nr", "ph", "mob",
@@ -247,19 +252,6 @@ CATALOGUE: tuple[Entity, ...] = (
         guards=("length({c}) >= 15",),
     ),
     Entity(
-        name="credit_card",
-        label="CREDIT_CARD",
-        matches="payment card numbers: 13-19 digits, compact or grouped by spaces or dashes",
-        validator="a card network's IIN prefix and the Luhn checksum (`stdnum.luhn`)",
-        sources="ISO/IEC 7812-1 (IIN ranges, Luhn)",
-        validate=_card_valid,
-        canonical=_digits,
-        shape=re.compile(r"[0-9]+(?:[ \-][0-9]+)*", re.ASCII),
-        min_digits=13,
-        max_digits=19,
-        screen="",
-    ),
-    Entity(
         name="cn_resident_id",
         label="CN_RESIDENT_ID",
         matches="Chinese resident identity card numbers (18 characters, last may be X)",
@@ -268,8 +260,8 @@ CATALOGUE: tuple[Entity, ...] = (
         validate=_one(V.cn_resident_id),
         canonical=_compact,
         pattern=re.compile(r"(?<![A-Za-z0-9_])[1-9][0-9]{16}[0-9Xx](?![A-Za-z0-9_])"),
-        screen=r"[1-9][0-9]{16}[0-9Xx]",
-        guards=("length({c}) >= 18",),
+        screen=r"(?<![A-Za-z0-9_])[1-9][0-9]{16}[0-9Xx](?![A-Za-z0-9_])",
+        guards=(f"{_DIGITS} >= 17",),
     ),
     Entity(
         name="fr_nir",
@@ -344,6 +336,20 @@ CATALOGUE: tuple[Entity, ...] = (
         screen="",
     ),
     Entity(
+        name="credit_card",
+        label="CREDIT_CARD",
+        matches="payment card numbers: 13-19 digits (Maestro 12-19), compact or grouped by "
+        "spaces or dashes",
+        validator="a card network's IIN prefix and the Luhn checksum (`stdnum.luhn`)",
+        sources="ISO/IEC 7812-1 (IIN ranges, Luhn)",
+        validate=_card_valid,
+        canonical=_digits,
+        shape=re.compile(r"[0-9]+(?:[ \-][0-9]+)*", re.ASCII),
+        min_digits=12,
+        max_digits=19,
+        screen="",
+    ),
+    Entity(
         name="us_ssn",
         label="US_SSN",
         matches="US Social Security numbers `123-45-6789` or `123 45 6789`; nine bare digits "
@@ -403,8 +409,8 @@ CATALOGUE: tuple[Entity, ...] = (
         pattern=re.compile(
             r"(?<![A-Za-z0-9_])[A-Za-z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-Da-d](?![A-Za-z0-9_])"
         ),
-        screen=r"[A-Za-z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-Da-d]",
-        guards=("length({c}) >= 9",),
+        screen=r"(?<![A-Za-z0-9_])[A-Za-z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-Da-d]",
+        guards=(f"{_DIGITS} >= 6",),
     ),
     Entity(
         name="es_nif",
@@ -418,8 +424,8 @@ CATALOGUE: tuple[Entity, ...] = (
         pattern=re.compile(
             r"(?<![A-Za-z0-9_])(?:[XYZxyz]-?[0-9]{7}|[0-9]{8})-?[A-Za-z](?![A-Za-z0-9_])"
         ),
-        screen=r"[0-9]{7}-?[A-Za-z]",
-        guards=("length({c}) >= 9",),
+        screen=r"(?<![A-Za-z0-9_])[XYZxyz0-9]-?[0-9]{7}-?[A-Za-z](?![A-Za-z0-9_])",
+        guards=(f"{_DIGITS} >= 7",),
     ),
     Entity(
         name="it_fiscal_code",
@@ -433,7 +439,7 @@ CATALOGUE: tuple[Entity, ...] = (
             r"(?<![A-Za-z0-9_])[A-Za-z]{6}[0-9LMNP-Vlmnp-v]{2}[A-EHLMPR-Ta-ehlmpr-t]"
             r"[0-9LMNP-Vlmnp-v]{2}[A-Za-z][0-9LMNP-Vlmnp-v]{3}[A-Za-z](?![A-Za-z0-9_])"
         ),
-        screen=r"[A-Za-z]{6}[0-9LMNP-Vlmnp-v]{2}[A-Za-z]",
+        screen=r"(?<![A-Za-z0-9_])[A-Za-z]{6}[0-9LMNP-Vlmnp-v]{2}[A-Za-z]",
         guards=("length({c}) >= 16",),
     ),
     Entity(
@@ -451,7 +457,7 @@ CATALOGUE: tuple[Entity, ...] = (
         ),  # fmt: skip
         min_digits=4,
         max_digits=12,
-        screen=r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}",
+        screen=r"(?<![A-Za-z0-9_+])[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}",
     ),
     Entity(
         name="phone",
@@ -504,7 +510,7 @@ CATALOGUE: tuple[Entity, ...] = (
             r"(?<![0-9A-Za-z:_\-.])(?:[0-9A-Fa-f]{2}([:\-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}"
             r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4})(?![0-9A-Za-z:_\-])"
         ),
-        screen=r"[0-9A-Fa-f]{2}[:\-.][0-9A-Fa-f]{2}",
+        screen=r"(?<![0-9A-Za-z:_\-.])[0-9A-Fa-f]{2}(?:[:\-][0-9A-Fa-f]{2}|[0-9A-Fa-f]{2}\.)",
         guards=("length({c}) >= 14",),
     ),
     Entity(
@@ -527,7 +533,7 @@ CATALOGUE: tuple[Entity, ...] = (
         ),
         screen=r"(?i)(born|dob|d\.o\.b|birth|geboren|n[ée]e? le|nacimiento|nascita|nacid"
         r"|nat[oa] il)",
-        guards=("length({c}) >= 10",),
+        guards=(f"{_DIGITS} >= 4", _SPACE),
     ),
     Entity(
         name="street_address",
@@ -554,7 +560,7 @@ CATALOGUE: tuple[Entity, ...] = (
         r"|way|place|pl|terrace|square|sq|parkway|pkwy|highway|hwy|close|crescent|gardens|rue"
         r"|bd|allée|chemin|impasse|quai|calle|avenida|plaza|paseo|via|viale|piazza|corso|rua)\b"
         r"|straße|strasse|str\.|weg|gasse|platz|allee|damm)",
-        guards=("length({c}) >= 8", "{c} RLIKE '[0-9]'"),
+        guards=(f"{_DIGITS} >= 1", _SPACE),
     ),
     Entity(
         name="person",
@@ -566,8 +572,11 @@ CATALOGUE: tuple[Entity, ...] = (
         sources="US Census Bureau 1990 name frequency files",
         validate=lambda span, countries: True,  # the engine confirms names itself
         canonical=lambda span, countries: " ".join(span.split()),
-        screen=r"[\p{Lu}\p{Lt}][\p{L}\p{M}\x27’\-]*\.?\s+([\p{Lu}\p{Lt}]\.\s+)?[\p{Lu}\p{Lt}]",
-        guards=("length({c}) >= 5",),
+        # Python's \s is Unicode white space; Java's is ASCII: the class adds the rest.
+        screen=r"[\p{Lu}\p{Lt}][\p{L}\p{M}\x27’\-]*\.?(?:[\s\p{Z}\x1c-\x1f\x85]+(?:\p{L}\."
+        r"|van|von|de|der|den|da|di|du|del|della|dos|das|la|le|ten|ter|bin|al|y))*"
+        r"[\s\p{Z}\x1c-\x1f\x85]+[\p{Lu}\p{Lt}]",
+        guards=(_SPACE,),
     ),
 )
 

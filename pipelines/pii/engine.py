@@ -31,8 +31,12 @@ from pipelines.pii.validators import DEFAULT_COUNTRIES
 
 #: A run of digit groups: single spaces, dashes, dots or slashes between groups, an
 #: area code in parentheses, a leading ``+``. Not preceded by a word character.
-RUN = re.compile(r"(?<![A-Za-z0-9_+])(?:\+|\()?[0-9]+(?:(?:[ \-./]|\) ?| ?\()[0-9]+)*\)?", re.ASCII)
-_GROUP = re.compile(r"\+?\(?[0-9]+\)?", re.ASCII)
+RUN = re.compile(
+    r"(?<![A-Za-z0-9_+])(?:\+|\()?[0-9]+(?:(?:[ \-./]|\)[ \-]?| ?\()[0-9]+)*\)?"
+    r"(?![A-Za-z0-9_])",
+    re.ASCII,
+)
+_GROUP = re.compile(r"\+?\(?(?P<d>[0-9]+)\)?", re.ASCII)
 #: Longest run (in groups) whose sub-runs are all tried; longer runs are tried in windows.
 MAX_GROUPS = 8
 
@@ -40,10 +44,29 @@ _TITLES = (
     "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "madam", "herr", "frau", "m", "mme",
     "mlle", "sr", "sra", "srta", "don", "doña", "sig", "sig.ra", "dhr", "mevr",
 )  # fmt: skip
-_WORD = r"[^\W\d_][^\W\d_'’\-]*"
+# A word of letters, with apostrophes and hyphens between letters (O'Brien, Ann-Kathrin).
+_WORD = r"[^\W\d_](?:[^\W\d_]|['’\-](?=[^\W\d_]))*"
 # A capitalised word, then (looked ahead, so pairs overlap) an optional middle initial
 # and a second word: every adjacent word pair is a candidate.
-_PAIR = re.compile(rf"(?<![\w'’\-])(?P<first>{_WORD})(?=(?P<rest>(?:\s+[^\W\d_]\.)?\s+{_WORD}))")
+_PARTICLES = "van|von|de|der|den|da|di|du|del|della|dos|das|la|le|ten|ter|bin|al|y"
+_PAIR = re.compile(
+    rf"(?<![\w'’\-])(?P<first>{_WORD})"
+    rf"(?=(?P<rest>(?:\s+[^\W\d_]\.)?(?:\s+(?:{_PARTICLES}))*\s+{_WORD}))"
+)
+# First names that are also everyday English words ("Will", "May", "Grant"): with one of
+# these, the second word must be a listed surname; with any other listed first name, any
+# capitalised word that is not a known non-name word is taken as the surname.
+_WORDLIKE_FIRST = frozenset(
+    "WILL MAY JUNE APRIL AUGUST MARK BILL GRANT ROSE GRACE HOPE JOY FAITH DEAN GUY PAT SUE "
+    "RAY ART DON RICH FRANK CHANCE CASE LONG YOUNG HUNTER CHASE HOLLY IVY DAISY LILY DAWN "
+    "SUMMER AUTUMN WINTER SKY STAR PARIS CHINA LANE BROOK ROBIN JACK JOHN".split()
+)
+_NOT_SURNAME = frozenset(
+    "STREET ROAD AVENUE LANE DRIVE COURT PLACE SQUARE INC LTD LLC GMBH CORP COMPANY BANK "
+    "MONDAY TUESDAY WEDNESDAY THURSDAY FRIDAY SATURDAY SUNDAY JANUARY FEBRUARY MARCH APRIL "
+    "MAY JUNE JULY AUGUST SEPTEMBER OCTOBER NOVEMBER DECEMBER THE AND FOR WITH FROM THANKS "
+    "TEAM ORDER TICKET CUSTOMER SUPPORT".split()
+)
 _TITLE = re.compile(
     rf"(?<![\w])(?:{'|'.join(re.escape(t) for t in _TITLES)})\.?\s+(?P<v>{_WORD}"
     rf"(?:[ \-]{_WORD})?)",
@@ -85,12 +108,26 @@ class Span:
 
 
 def _context_ok(entity: Entity, text: str, start: int, end: int) -> bool:
+    """A keyword close before the candidate (or after it), with no digits in between.
+
+    "SSN 123-45-6789. Order 587030714": the keyword belongs to the first number, so the
+    gap to the second, which holds digits, disqualifies it.
+    """
     regex = _CONTEXT[entity.name]
     if regex is None:
         return False
     before = text[max(0, start - CONTEXT_BEFORE) : start]
+    last = None
+    for last in regex.finditer(before):  # noqa: B007 (the last match is wanted)
+        pass
+    if last is not None and not _HAS_DIGIT.search(before[last.end() :]):
+        return True
     after = text[end : end + CONTEXT_AFTER]
-    return bool(regex.search(before) or regex.search(after))
+    first = regex.search(after)
+    return first is not None and not _HAS_DIGIT.search(after[: first.start()])
+
+
+_HAS_DIGIT = re.compile(r"[0-9]")
 
 
 _CONTEXT = {e.name: e.context_regex() for e in CATALOGUE}
@@ -98,11 +135,16 @@ _CONTEXT = {e.name: e.context_regex() for e in CATALOGUE}
 
 def _accept(e: Entity, text: str, start: int, end: int, countries: tuple[str, ...]) -> Span | None:
     piece = text[start:end]
+    near = None  # whether a context keyword is near: computed once, when first needed
+    if e.needs_context(piece):
+        near = _context_ok(e, text, start, end)
+        if not near:
+            return None  # before validating: validators (phone parsing above all) cost more
     if e.validate(piece, countries):
-        if not e.needs_context(piece) or _context_ok(e, text, start, end):
-            return Span(start, end, e.name, e.canonical(piece, countries))
-    elif e.near_keyword is not None and e.near_keyword(piece, countries):
-        if _context_ok(e, text, start, end):
+        return Span(start, end, e.name, e.canonical(piece, countries))
+    if e.near_keyword is not None:
+        near = _context_ok(e, text, start, end) if near is None else near
+        if near and e.near_keyword(piece, countries):
             return Span(start, end, e.name, e.canonical(piece, countries))
     return None
 
@@ -137,21 +179,29 @@ def _numeric(text: str, wanted: Sequence[Entity], countries: tuple[str, ...]) ->
     hi = max(e.max_digits for e in wanted)
     found = []
     for run in RUN.finditer(text):
-        groups = [(m.start() + run.start(), m.end() + run.start())
+        if run.end() - run.start() < lo:
+            continue  # too short to hold lo digits
+        base = run.start()
+        groups = [(m.start() + base, m.end() + base, len(m.group("d")))
                   for m in _GROUP.finditer(run.group())]  # fmt: skip
         n = len(groups)
         for i in range(n):
             count = 0
             for j in range(i, min(n, i + MAX_GROUPS)):
-                start, end = groups[i][0], groups[j][1]
-                piece = text[start:end]
-                count = sum(ch.isdigit() for ch in piece)
+                count += groups[j][2]
                 if count > hi:
                     break
                 if count < lo:
                     continue
+                start, end = groups[i][0], groups[j][1]
+                piece = text[start:end]
+                # A phone may leave trailing groups out only at a space ("call 415 555
+                # 2671 2 times"), not inside a dash-grouped number (ISBN 978-84-7881-556-2).
+                phone_ok = i == 0 and (j == n - 1 or text[end : groups[j + 1][0]] == " ")
                 for e in wanted:
-                    if (i > 0 and e.name == "phone") or (e.name == "ipv4" and (i, j) != (0, n - 1)):
+                    if (e.name == "phone" and not phone_ok) or (
+                        e.name == "ipv4" and (i, j) != (0, n - 1)
+                    ):
                         continue  # see the docstring
                     if e.min_digits <= count <= e.max_digits and e.shape.fullmatch(piece):
                         span = _accept(e, text, start, end, countries)
@@ -172,8 +222,13 @@ def _people(text: str) -> list[Span]:
         last = rest.split()[-1]
         if not (_capitalised(first) and _capitalised(last)):
             continue
-        key_first, key_last = names.fold(first), names.fold(last)
-        if key_first in firsts and key_last in lasts and f"{key_first} {key_last}" not in fake:
+        key_first = names.fold(first.split("-")[0])
+        key_last = names.fold(last.split("-")[0])
+        if key_first not in firsts or f"{key_first} {key_last}" in fake:
+            continue
+        listed = key_last in lasts
+        if listed or (key_first not in _WORDLIKE_FIRST and key_last not in _NOT_SURNAME
+                      and len(key_last) >= 3):  # fmt: skip
             start = m.start("first")
             end = m.end("first") + len(rest)
             found.append(Span(start, end, "person", " ".join(text[start:end].split())))
@@ -275,11 +330,12 @@ def find(
     """
     if not text:
         return []
-    wanted = CATALOGUE if entities is None else tuple(BY_NAME[n] for n in entities)
+    names = frozenset(BY_NAME) if entities is None else frozenset(entities)
+    wanted = [e for e in CATALOGUE if e.name in names]
     regions = tuple(countries)
     spans = _patterned(text, wanted, regions)
-    spans += _numeric(text, [e for e in NUMERIC if e in wanted], regions)
-    if any(e.name == "person" for e in wanted):
+    spans += _numeric(text, [e for e in NUMERIC if e.name in names], regions)
+    if "person" in names:
         spans += _people(text)
         spans += _known(text, known)
     return resolve_overlaps(spans)

@@ -13,6 +13,7 @@ with the Python Column API each regex costs py4j round trips on the driver.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -101,19 +102,77 @@ def screen(entity: str, column: str) -> Column:
 
 
 def any_screen(entities: Sequence[str], column: str) -> Column:
-    """Whether the value may hold any of ``entities`` (false for null).
+    """Whether the value passes some entity's screen, compactly (generated code stays small).
+
+    The numeric entities' screens nest (a run of k digits holds a run of fewer), so
+    the one with the fewest digits stands for all of them.
 
     Args:
         entities: Catalogue names.
-        column: The string column's name.
+        column: The text column.
 
     Returns:
-        A boolean column: the OR of the entities' screens.
+        A boolean column (false for null).
     """
     from pyspark.sql import functions as F
 
-    flags = [screen(e, column) for e in entities]
-    return F.greatest(*flags) if len(flags) > 1 else flags[0]
+    numeric = [BY_NAME[e] for e in entities if BY_NAME[e].numeric]
+    flags = [screen(e, column) for e in entities if not BY_NAME[e].numeric]
+    if numeric:
+        k = min(e.min_digits for e in numeric)
+        flags.append(F.expr(_nest((f"{_DIGIT_COUNT} >= {k}",), f"{_C} RLIKE {_raw(_digit_run(k))}")
+                            .replace(_C, _quote(column))))  # fmt: skip
+    return F.greatest(*flags, F.lit(False))
+
+
+#: Bit of each entity in a screen mask: its index in the catalogue.
+BIT = {e.name: i for i, e in enumerate(CATALOGUE)}
+
+
+def screen_mask(entities: Sequence[str], column: str, known: Sequence[str] = ()) -> Column:
+    """Which entities' screens the value passes, as a bit mask (0: none, or null value).
+
+    Bit :data:`BIT` [e] is set when the value may hold entity e; the known-value
+    screen (``known`` columns) sets the PERSON bit. Python then looks for those
+    entities only (:func:`entities_in`): the screens are supersets, so an entity
+    whose screen failed cannot be in the value, not even to win an overlap.
+
+    The sum is wrapped in ``aggregate`` over an array, a higher-order function, which
+    Spark evaluates without generating code. On purpose: two dozen screens generated
+    inline next to a wide upstream projection (the desensitize stage's HMACs) exceed
+    the JVM's 64 KB method limit (Spark then falls back to interpreting the whole
+    stage, or fails under ``SPARK_TESTING``); interpreted, only the mask is.
+
+    Args:
+        entities: Catalogue names.
+        column: The text column.
+        known: Columns holding the row's known values (``scrub``), if any.
+
+    Returns:
+        A bigint column.
+    """
+    from pyspark.sql import functions as F
+
+    terms = []
+    for name in entities:
+        flag = screen(name, column)
+        if name == "person" and known:
+            flag = flag | F.expr(known_screen_sql(column, known))
+        terms.append(F.when(flag, F.lit(1 << BIT[name])).otherwise(F.lit(0)).cast("bigint"))
+    return F.aggregate(F.array(*terms), F.lit(0).cast("bigint"), lambda total, bit: total + bit)
+
+
+@functools.lru_cache(maxsize=4096)
+def entities_in(mask: int) -> tuple[str, ...]:
+    """The entities whose bits :func:`screen_mask` set.
+
+    Args:
+        mask: A screen mask.
+
+    Returns:
+        Catalogue names, in catalogue order.
+    """
+    return tuple(name for name, bit in BIT.items() if mask >> bit & 1)
 
 
 def fold_sql(expr: str) -> str:
@@ -172,9 +231,11 @@ class _Counter:
 
         counts = dict.fromkeys(self.entities, 0)
         for batch in batches:
-            for text in batch.column(0).to_pylist():
-                # Every entity competes for overlaps; only the checked ones are counted.
-                found = {s.entity for s in find(text, countries=self.countries)}
+            texts, masks = batch.column(0).to_pylist(), batch.column(1).to_pylist()
+            for text, mask in zip(texts, masks, strict=True):
+                # Every entity whose screen passed competes for overlaps (one whose screen
+                # failed cannot be there); only the checked ones are counted.
+                found = {s.entity for s in find(text, entities_in(mask), self.countries)}
                 for name in found & counts.keys():
                     counts[name] += 1
         yield pa.RecordBatch.from_pydict(
@@ -184,7 +245,11 @@ class _Counter:
 
 
 def confirmed_counts(
-    df: DataFrame, column: str, entities: Sequence[str], countries: Sequence[str]
+    df: DataFrame,
+    column: str,
+    entities: Sequence[str],
+    countries: Sequence[str],
+    screened: Sequence[str],
 ) -> dict[str, int]:
     """How many values of ``column`` hold each entity: Python over candidate rows only.
 
@@ -193,17 +258,22 @@ def confirmed_counts(
         column: A string column.
         entities: The entities to count (catalogue names).
         countries: Regions of national phone formats.
+        screened: The entities whose screens some value of the column passed (a first
+            pass counted them); no other entity can be in the column.
 
     Returns:
         Entity -> number of values holding at least one (after overlap resolution
-        against every entity, so a phone inside an email address is not a phone).
+        against every screened entity, so a phone inside an email is not a phone).
     """
     from pyspark.sql import functions as F
 
     names = tuple(entities)
+    if not screened:
+        return dict.fromkeys(names, 0)
+    candidates = df.select(F.col(column)).where(any_screen(screened, column))
     rows = (
-        df.where(any_screen(names, column))
-        .select(F.col(column))
+        candidates.select(F.col(column), screen_mask(screened, column).alias("mask"))
+        .where(F.col("mask") != 0)
         .mapInArrow(_Counter(column, names, tuple(countries)), "entity string, n long")
         .groupBy("entity")
         .agg(F.sum("n").alias("n"))
@@ -222,7 +292,10 @@ SPAN_TYPE = "array<struct<entity:string,start:int,end:int,canonical:string>>"
 
 
 def spans_udf(entities: tuple[str, ...], countries: tuple[str, ...], mode: str, char: str) -> Any:
-    """A pandas UDF ``(text, known array) -> struct<text, spans>`` over candidate rows.
+    """A pandas UDF ``(text, known array, screen mask) -> struct<text, spans>``.
+
+    Called with the text nulled out where no screen passed, so only candidate rows
+    reach the engine, which looks only for the entities whose screens passed.
 
     ``text`` is the rendered text for ``placeholder`` and ``mask`` (the other modes
     render after the digests are computed, :func:`render_udf`); null input, null out.
@@ -241,16 +314,16 @@ def spans_udf(entities: tuple[str, ...], countries: tuple[str, ...], mode: str, 
     from pipelines.pii import engine
 
     @pandas_udf(f"struct<text:string,spans:{SPAN_TYPE}>")
-    def spans(texts: pd.Series, known: pd.Series) -> pd.DataFrame:
+    def spans(texts: pd.Series, known: pd.Series, masks: pd.Series) -> pd.DataFrame:
         out_text, out_spans = [], []
-        for text, values in zip(texts, known, strict=True):
+        for text, values, mask in zip(texts, known, masks, strict=True):
             if text is None:
                 out_text.append(None)
                 out_spans.append(None)
                 continue
-            found = engine.find(
-                text, entities, countries, list(values) if values is not None else ()
-            )
+            screened = entities_in(int(mask))  # the screens are supersets: nothing else is there
+            known_values = list(values) if values is not None else ()
+            found = engine.find(text, screened, countries, known_values)
             if mode == "placeholder":
                 replacements = [engine.placeholder(s.entity) for s in found]
             else:

@@ -42,7 +42,10 @@ from great_expectations.expectations.metrics.table_metric_provider import (  # n
 )
 from pyspark.sql import functions as F  # noqa: E402
 
+from pipelines.pii.spark import GATE_ENTITIES  # noqa: E402
 from pipelines.quality import pii  # noqa: E402
+
+_CANDIDATES = "column_values.pii_candidate_count"
 
 
 def _count(metrics: dict[str, Any], name: str) -> int:
@@ -91,8 +94,10 @@ class ColumnValuesPiiMatchCount(ColumnAggregateMetricProvider):
         df, _, accessor = execution_engine.get_compute_domain(
             metric_domain_kwargs, domain_type=MetricDomainTypes.COLUMN
         )
-        n = _count(metrics, "column_values.pii_candidate_count")
-        return pii.confirmed_count(df, accessor["column"], metric_value_kwargs["detector"], n)
+        candidates = {e: _count(metrics, f"{_CANDIDATES}.{e}") for e in GATE_ENTITIES}
+        return pii.confirmed_count(
+            df, accessor["column"], metric_value_kwargs["detector"], candidates
+        )
 
     @classmethod
     def _get_evaluation_dependencies(cls, metric, configuration=None, execution_engine=None,  # noqa: ANN001, ANN206
@@ -105,11 +110,14 @@ class ColumnValuesPiiMatchCount(ColumnAggregateMetricProvider):
             execution_engine=execution_engine,
             runtime_configuration=runtime_configuration,
         )
-        dependencies["column_values.pii_candidate_count"] = MetricConfiguration(
-            metric_name="column_values.pii_candidate_count",
-            metric_domain_kwargs=metric.metric_domain_kwargs,
-            metric_value_kwargs=metric.metric_value_kwargs,
-        )
+        # Every entity's candidate count on the column (GX bundles them into the one
+        # aggregate pass): the confirming pass looks only for entities with candidates.
+        for entity in GATE_ENTITIES:
+            dependencies[f"{_CANDIDATES}.{entity}"] = MetricConfiguration(
+                metric_name=_CANDIDATES,
+                metric_domain_kwargs=metric.metric_domain_kwargs,
+                metric_value_kwargs={"detector": entity},
+            )
         return dependencies
 
 

@@ -66,27 +66,28 @@ def count_of(flag: Column) -> Column:
     return F.sum(F.when(flag, 1).otherwise(0))
 
 
-def confirmed_count(df: DataFrame, column: str, name: str, candidates: int) -> int:
-    """How many values of ``column`` hold entity ``name``, given its candidate count.
+def confirmed_count(df: DataFrame, column: str, name: str, candidates: dict[str, int]) -> int:
+    """How many values of ``column`` hold entity ``name``, given every entity's candidates.
 
     The first call for a column confirms every gate entity of that column in one pass
-    over the rows any screen lets through; later calls read the result.
+    over the rows the screens with candidates let through; later calls read the result.
 
     Args:
         df: The data scanned.
         column: The string column's name.
         name: A catalogue entity.
-        candidates: How many rows pass the entity's screen.
+        candidates: Entity -> how many rows pass its screen (every gate entity).
 
     Returns:
         How many rows of ``df`` hold the entity in ``column``.
     """
-    if candidates == 0:
+    if not candidates.get(name):
         return 0
     countries = _COUNTRIES[0]
     cached = _CONFIRMED.get((id(df), column))
     if cached is None or cached[0] is not df or cached[1] != countries:
-        counts = engine.confirmed_counts(df, column, engine.GATE_ENTITIES, countries)
+        screened = [e for e in engine.GATE_ENTITIES if candidates.get(e)]
+        counts = engine.confirmed_counts(df, column, engine.GATE_ENTITIES, countries, screened)
         _CONFIRMED[(id(df), column)] = (df, countries, counts)
         cached = _CONFIRMED[(id(df), column)]
     return cached[2].get(name, 0)
@@ -111,22 +112,20 @@ def scan(
     from pyspark.sql.types import StringType
 
     allowed = allowed or {}
-    keys = [
-        (field.name, name)
-        for field in df.schema.fields
-        if isinstance(field.dataType, StringType)
-        for name in engine.GATE_ENTITIES
-        if name not in allowed.get(field.name, set())
-    ]
-    if not keys:
+    columns = [f.name for f in df.schema.fields if isinstance(f.dataType, StringType)]
+    checked = {c: [n for n in engine.GATE_ENTITIES if n not in allowed.get(c, set())]
+               for c in columns}  # fmt: skip
+    columns = [c for c in columns if checked[c]]
+    if not columns:
         return {}
+    # Every entity's screen is counted (allowed ones too: they compete for overlaps).
+    keys = [(c, n) for c in columns for n in engine.GATE_ENTITIES]
     row = df.agg(*[count_of(candidate(c, n)) for c, n in keys]).collect()[0]
+    screened: dict[str, dict[str, int]] = {}
+    for i, (column, name) in enumerate(keys):
+        screened.setdefault(column, {})[name] = int(row[i] or 0)
     begin(countries)
     try:
-        counts: dict[str, dict[str, int]] = {}
-        for i, (column, name) in enumerate(keys):
-            n = confirmed_count(df, column, name, int(row[i] or 0))
-            counts.setdefault(column, {})[name] = n
-        return counts
+        return {c: {n: confirmed_count(df, c, n, screened[c]) for n in checked[c]} for c in columns}
     finally:
         _CONFIRMED.clear()

@@ -13,8 +13,8 @@ from pipelines.spec.base import Frozen
 #: in its priority order; a unit test keeps the two equal). ``quality.allow_pii`` and
 #: ``scrub.entities`` name them.
 PII_ENTITIES = (
-    "credential", "url_userinfo", "email", "iban", "credit_card", "cn_resident_id", "fr_nir",
-    "in_aadhaar", "br_cpf", "de_tax_id", "us_ssn", "ca_sin", "nl_bsn", "uk_nino", "es_nif",
+    "credential", "url_userinfo", "email", "iban", "cn_resident_id", "fr_nir", "in_aadhaar",
+    "br_cpf", "de_tax_id", "credit_card", "us_ssn", "ca_sin", "nl_bsn", "uk_nino", "es_nif",
     "it_fiscal_code", "ipv4", "phone", "ipv6", "mac_address", "date_of_birth", "street_address",
     "person",
 )  # fmt: skip

@@ -59,8 +59,11 @@ def test_demo_publishes_every_partition_without_raw_pii(spark, tmp_path, monkeyp
     raw_blob = published_text(Path(summary["raw_location"])).lower()
     first = raw["2026-11-01"].iloc[0]
     assert first["email"].lower() in raw_blob and first["full_name"].lower() in raw_blob
-    # The generator really planted PII in the free-text notes (and the notes were redacted).
+    # The generator really planted PII in the free-text notes, and scrub replaced it.
     assert any("@" in n for n in raw["2026-11-01"]["note"])
+    notes = [r["note"] for r in published.select("note").collect()]
+    assert any("<EMAIL>" in n for n in notes) and any("<PHONE>" in n for n in notes)
+    assert any(n.startswith("Prefers contact by post") for n in notes)  # text kept
 
     # The k-anonymized variant over the same raw table, with a 3-day window.
     from pipelines.runner import run_partition

@@ -58,3 +58,55 @@ def test_surrogates_and_masks(spark):
 def test_only_the_named_entities_are_scrubbed(spark):
     out = scrub(spark, entities=["email"])
     assert out["u1"]["note"] == "Spoke with JOSE garcia; mail <EMAIL>, call +33 6 12 34 56 78. Thanks!"
+
+
+def _leaky_rows(day: str) -> list[tuple]:
+    from tests.spark.helpers import PLANTED, clean_rows
+
+    rows = clean_rows(day, 20)
+    for i, value in enumerate(PLANTED.values()):
+        rows[i] = (rows[i][0], f"customer says: {value} call back", 1.0, day)
+    return rows
+
+
+def test_scrubbed_run_publishes_no_planted_value_anywhere(spark, tables, caplog):
+    """Scrub in a real run: published, counted per entity, no planted value in any file."""
+    import logging
+
+    from pipelines.runner import run_partition
+    from tests.spark.helpers import GATE_COLUMNS, PLANTED
+
+    caplog.set_level(logging.INFO)
+    write, make, _, sink = tables
+    write(_leaky_rows("2026-11-21"))
+    columns = {**GATE_COLUMNS, "note": {"kind": "scrub"}}
+    res = run_partition(make(columns=columns), "2026-11-21")
+    assert res.record.quality.output.passed
+    counts = res.record.action_counts["note"]
+    assert counts["scrubbed.email"] == 1 and counts["scrubbed.credit_card"] == 1
+    assert counts["scrubbed.phone"] == 1 and sum(counts.values()) == 3
+    notes = [r["note"] for r in spark.read.parquet(res.published).collect()]
+    assert sorted(n for n in notes if "<" in n) == sorted(
+        f"customer says: <{label}> call back" for label in ("EMAIL", "CREDIT_CARD", "PHONE")
+    )
+    everything = caplog.text
+    for path in sink.rglob("*"):
+        if path.is_file():
+            everything += path.read_bytes().decode("utf-8", errors="replace")
+    for value in PLANTED.values():
+        assert value not in everything and value.replace(" ", "") not in everything
+
+
+def test_output_gate_blocks_a_span_the_scrub_was_told_to_skip(spark, tables):
+    from pipelines.errors import QualityGateFailed
+    from pipelines.runner import run_partition
+    from tests.spark.helpers import GATE_COLUMNS
+
+    write, make, _, sink = tables
+    write(_leaky_rows("2026-11-22"))
+    columns = {**GATE_COLUMNS, "note": {"kind": "scrub", "entities": ["email", "credit_card"]}}
+    with pytest.raises(QualityGateFailed) as err:
+        run_partition(make(columns=columns), "2026-11-22")
+    assert "output.pii.note.phone (observed 1)" in str(err.value)
+    assert "output.pii.note.email" not in str(err.value)
+    assert not (sink / "dt=2026-11-22").exists()

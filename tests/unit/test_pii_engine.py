@@ -47,7 +47,7 @@ POSITIVE = {
     "street_address": ["lives at 221B Baker Street, London", "12 Main St. apt 4", "Hauptstraße 5",
                        "12 rue de la Paix", "Calle Mayor 3"],
     "person": ["Dear John Smith, thanks", "Mr. Okonkwo called", "signed Maria Garcia", "José García",
-               "Nathan Rivera"],
+               "Nathan Rivera", "hey it's Ann-Kathrin Bonbach", "Ruben van de Ven"],
 }  # fmt: skip
 
 # Values that hold no PII at all: near misses of every entity.
@@ -63,6 +63,7 @@ NEGATIVE = [
     "00:00:5E:00:53:01", "Jane Doe", "born to run", "12 angry men", "the Main Street bank",
     "passed the test", "Called from <PHONE> about a late delivery.", "CREDIT_CARD", "1 2 3 4 5 6 7 8",
     "see you at 5pm", "12345678A", "AB123456E", "BSN 111222334", "Steuer-ID 86095742718",
+    "isbn: 978-84-7881-556-2", "Ticket #984807564: customer called", "Grace Period",
 ]  # fmt: skip
 
 
@@ -86,6 +87,13 @@ def test_separator_less_ssn_needs_a_keyword():
     assert engine.find("123456789") == []
     assert [s.entity for s in engine.find("SSN 123456789")] == ["us_ssn"]
     assert [s.entity for s in engine.find("social security: 123456789")] == ["us_ssn"]
+
+
+def test_a_keyword_covers_only_the_number_right_after_it():
+    text = "SSN 883-32-4968. Order 587030714, BSN: 843109270; order: #374805878"
+    assert [(s.entity, text[s.start : s.end]) for s in engine.find(text)] == [
+        ("us_ssn", "883-32-4968"), ("nl_bsn", "843109270")
+    ]
 
 
 def test_bare_national_phone_needs_a_keyword_or_its_grouping():

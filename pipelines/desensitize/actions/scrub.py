@@ -142,13 +142,11 @@ class ScrubOperator(Operator, spec=ScrubSpec):
         a = self.action
         text = F.col(self.column)
         wanted = a.wanted
-        candidate = pii.any_screen(wanted, self.column)
         known = [k for k in self.known if "person" in wanted]
-        if known:
-            candidate = candidate | F.expr(pii.known_screen_sql(self.column, known))
+        mask = ctx.ring.helper(pii.screen_mask(wanted, self.column, known))
         known_array = F.array(*[F.col(k).cast("string") for k in known]).cast("array<string>")
         udf = pii.spans_udf(wanted, a.countries, a.replace_with, a.char)
-        found = ctx.ring.helper(udf(F.when(candidate, text), known_array))
+        found = ctx.ring.helper(udf(F.when(mask != 0, text), known_array, mask))
         self._found = found
         if a.replace_with in ("placeholder", "mask"):
             rendered = found["text"]
