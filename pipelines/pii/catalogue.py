@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pipelines.pii import validators as V
 
@@ -93,7 +93,6 @@ class Entity:
     needs_context: Callable[[str], bool] = _never
     near_keyword: Callable[[str, tuple[str, ...]], bool] | None = None
     gate: bool = True
-    _context_re: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def numeric(self) -> bool:
@@ -165,11 +164,10 @@ def _dob_valid(span: str, countries: tuple[str, ...]) -> bool:
     return V.calendar_date(span)
 
 
-_SEP = r"[ \-./]"
 #: Guards (Spark SQL): the value's digit count (computed once per value and shared by
 #: every guard using it), and whether it holds white space as Python's ``\s`` sees it
 #: (Java's ``\s`` is ASCII only; the class adds Unicode separators and \x1c-\x1f).
-_DIGITS = "length(regexp_replace({c}, '[^0-9]+', ''))"
+DIGIT_COUNT = "length(regexp_replace({c}, '[^0-9]+', ''))"
 _SPACE = "{c} RLIKE '[\\\\s\\\\p{Z}\\\\x1c-\\\\x1f\\\\x85]'"
 _PHONE_WORDS = (
     "phone", "tel", "telephone", "mobile", "cell", "call", "called", "calling", "fax",
@@ -261,7 +259,7 @@ CATALOGUE: tuple[Entity, ...] = (
         canonical=_compact,
         pattern=re.compile(r"(?<![A-Za-z0-9_])[1-9][0-9]{16}[0-9Xx](?![A-Za-z0-9_])"),
         screen=r"(?<![A-Za-z0-9_])[1-9][0-9]{16}[0-9Xx](?![A-Za-z0-9_])",
-        guards=(f"{_DIGITS} >= 17",),
+        guards=(f"{DIGIT_COUNT} >= 17",),
     ),
     Entity(
         name="fr_nir",
@@ -410,7 +408,7 @@ CATALOGUE: tuple[Entity, ...] = (
             r"(?<![A-Za-z0-9_])[A-Za-z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-Da-d](?![A-Za-z0-9_])"
         ),
         screen=r"(?<![A-Za-z0-9_])[A-Za-z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-Da-d]",
-        guards=(f"{_DIGITS} >= 6",),
+        guards=(f"{DIGIT_COUNT} >= 6",),
     ),
     Entity(
         name="es_nif",
@@ -425,7 +423,7 @@ CATALOGUE: tuple[Entity, ...] = (
             r"(?<![A-Za-z0-9_])(?:[XYZxyz]-?[0-9]{7}|[0-9]{8})-?[A-Za-z](?![A-Za-z0-9_])"
         ),
         screen=r"(?<![A-Za-z0-9_])[XYZxyz0-9]-?[0-9]{7}-?[A-Za-z](?![A-Za-z0-9_])",
-        guards=(f"{_DIGITS} >= 7",),
+        guards=(f"{DIGIT_COUNT} >= 7",),
     ),
     Entity(
         name="it_fiscal_code",
@@ -533,7 +531,7 @@ CATALOGUE: tuple[Entity, ...] = (
         ),
         screen=r"(?i)(born|dob|d\.o\.b|birth|geboren|n[ée]e? le|nacimiento|nascita|nacid"
         r"|nat[oa] il)",
-        guards=(f"{_DIGITS} >= 4", _SPACE),
+        guards=(f"{DIGIT_COUNT} >= 4", _SPACE),
     ),
     Entity(
         name="street_address",
@@ -560,7 +558,7 @@ CATALOGUE: tuple[Entity, ...] = (
         r"|way|place|pl|terrace|square|sq|parkway|pkwy|highway|hwy|close|crescent|gardens|rue"
         r"|bd|allée|chemin|impasse|quai|calle|avenida|plaza|paseo|via|viale|piazza|corso|rua)\b"
         r"|straße|strasse|str\.|weg|gasse|platz|allee|damm)",
-        guards=(f"{_DIGITS} >= 1", _SPACE),
+        guards=(f"{DIGIT_COUNT} >= 1", _SPACE),
     ),
     Entity(
         name="person",

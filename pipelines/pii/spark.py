@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd  # at module level: pandas UDF type hints resolve against these globals
 
-from pipelines.pii.catalogue import BY_NAME, CATALOGUE, Entity
+from pipelines.pii.catalogue import BY_NAME, CATALOGUE, DIGIT_COUNT, Entity
 from pipelines.pii.engine import ACCENTED, PLAIN, find
 
 if TYPE_CHECKING:
@@ -63,7 +63,6 @@ def _nest(conditions: Sequence[str], leaf: str) -> str:
     return leaf
 
 
-_DIGIT_COUNT = "length(regexp_replace({c}, '[^0-9]+', ''))"
 
 
 def screen_sql(entity: str, column: str) -> str:
@@ -78,7 +77,7 @@ def screen_sql(entity: str, column: str) -> str:
     """
     e: Entity = BY_NAME[entity]
     if e.numeric:
-        guards = (f"{_DIGIT_COUNT} >= {e.min_digits}",)
+        guards = (f"{DIGIT_COUNT} >= {e.min_digits}",)
         leaf = f"{_C} RLIKE {_raw(e.screen or _digit_run(e.min_digits))}"
     else:
         guards = e.guards
@@ -120,7 +119,7 @@ def any_screen(entities: Sequence[str], column: str) -> Column:
     flags = [screen(e, column) for e in entities if not BY_NAME[e].numeric]
     if numeric:
         k = min(e.min_digits for e in numeric)
-        flags.append(F.expr(_nest((f"{_DIGIT_COUNT} >= {k}",), f"{_C} RLIKE {_raw(_digit_run(k))}")
+        flags.append(F.expr(_nest((f"{DIGIT_COUNT} >= {k}",), f"{_C} RLIKE {_raw(_digit_run(k))}")
                             .replace(_C, _quote(column))))  # fmt: skip
     return F.greatest(*flags, F.lit(False))
 

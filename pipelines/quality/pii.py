@@ -15,12 +15,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pipelines.pii import spark as engine
-from pipelines.spec.quality import DEFAULT_COUNTRIES, PII_DETECTORS
+from pipelines.spec.quality import DEFAULT_COUNTRIES
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
-
-DETECTORS = PII_DETECTORS
 
 # (id(df), column) -> (df, countries, counts): one confirming pass per column serves the
 # metric of every entity of that column. Holding the DataFrame keeps its id from being

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from pipelines.desensitize.operator import ActionSpec, Context, Domain, Normalization, Operator
 from pipelines.spec.quality import DEFAULT_COUNTRIES, PiiEntity, resolve_entity
@@ -29,6 +29,21 @@ TOKEN_FORMATS = {
 # character-wise translate maps them onto RFC 4648's alphabet (lower case).
 _B32HEX = "0123456789ABCDEFGHIJKLMNOPQRSTUV"
 _B32 = "abcdefghijklmnopqrstuvwxyz234567"
+
+
+def check_token_length(encoding: str, length: int | None) -> None:
+    """Refuse a token ``length`` longer than the encoding's full digest.
+
+    Args:
+        encoding: ``hex``, ``base32`` or ``base64url``.
+        length: The requested length (None: the whole digest).
+
+    Raises:
+        ValueError: The length exceeds the digest's length in that encoding.
+    """
+    limit = TOKEN_FORMATS[encoding][1]
+    if length is not None and length > limit:
+        raise ValueError(f"length {length} exceeds {limit} for encoding {encoding}")
 
 
 class PseudonymSpec(ActionSpec):
@@ -57,17 +72,14 @@ class PseudonymSpec(ActionSpec):
     )
     countries: tuple[str, ...] = Field(DEFAULT_COUNTRIES, min_length=1)
 
-    @model_validator(mode="after")
-    def _canonical_name(self) -> PseudonymSpec:
-        if self.canonical is not None:
-            object.__setattr__(self, "canonical", resolve_entity(self.canonical))
-        return self
+    @field_validator("canonical")
+    @classmethod
+    def _canonical_name(cls, value: str | None) -> str | None:
+        return None if value is None else resolve_entity(value)
 
     @model_validator(mode="after")
     def _length_fits(self) -> PseudonymSpec:
-        limit = TOKEN_FORMATS[self.encoding][1]
-        if self.length is not None and self.length > limit:
-            raise ValueError(f"length {self.length} exceeds {limit} for encoding {self.encoding}")
+        check_token_length(self.encoding, self.length)
         return self
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from pipelines.desensitize.actions.pseudonym import TOKEN_FORMATS
+from pipelines.desensitize.actions.pseudonym import check_token_length
 from pipelines.desensitize.operator import ActionSpec, Context, Operator
 from pipelines.spec.quality import (
     DEFAULT_COUNTRIES,
@@ -79,9 +79,7 @@ class ScrubSpec(ActionSpec):
 
     @model_validator(mode="after")
     def _length_fits(self) -> ScrubSpec:
-        limit = TOKEN_FORMATS[self.encoding][1]
-        if self.length is not None and self.length > limit:
-            raise ValueError(f"length {self.length} exceeds {limit} for encoding {self.encoding}")
+        check_token_length(self.encoding, self.length)
         return self
 
     def uses_key(self) -> bool:
