@@ -10,7 +10,8 @@
    dictionaries or formats) and hard negatives (order numbers, dates, times, amounts,
    tracking ids, ISBN-13s, version strings, hex pseudonym tokens). Every PII value is
    labelled with its span. Gold values must be real under the entity's official rule
-   (IBAN/national-id checksums via python-stdnum, libphonenumber validity for the
+   (IBAN/national-id checksums via python-stdnum, Luhn and a payment-card major
+   industry identifier (2-6, ISO/IEC 7812-1) for cards, libphonenumber validity for the
    locale's region, HMRC rules for none: Faker's UK NINOs are not valid, so UK NINO
    is not evaluated); Faker values failing it are redrawn, and the share is printed.
 2. This engine: Spark ``local[2]``, the ``scrub`` path (native screens, then the
@@ -140,7 +141,9 @@ class Gen:
 
         compact = value.replace(" ", "").replace("-", "").replace(".", "").upper()
         checks = {
-            "credit_card": lambda: luhn.is_valid(compact),
+            # ISO/IEC 7812-1: a payment card's major industry identifier (first digit)
+            # is 2-6; Faker's Maestro prefix 0604 is not one.
+            "credit_card": lambda: compact[:1] in "23456" and luhn.is_valid(compact),
             "iban": lambda: iban.is_valid(compact),
             "fr_nir": lambda: nir.is_valid(compact),
             "es_nif": lambda: dni.is_valid(compact) or nie.is_valid(compact),

@@ -158,8 +158,10 @@ class KeyRing:
             ``df`` with the helper columns, the padded-key columns and one column per
             registered digest (no key columns when no expression asked for key material).
         """
-        if self._helpers:
-            df = df.withColumns(self._helpers)
+        for name, expr in self._helpers.items():
+            # One by one: a helper may read an earlier one (scrub's spans read its screen
+            # mask), which one withColumns would resolve only as a lateral column alias.
+            df = df.withColumn(name, expr)
         if not self._material:
             return df
         fields, row = [], []

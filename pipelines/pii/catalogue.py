@@ -20,12 +20,20 @@ Context: a detector with ``context`` keywords needs one of them within
 after it), when its ``needs_context`` says so for that candidate (bare nine digits are
 an SSN only after "SSN"; ``123-45-6789`` is one anyway). Keywords match whole words,
 case-insensitively.
+
+Adding a detector is adding one entry: its name to the spec's ``PiiEntity`` literal
+(``pipelines/spec/quality.py``), a ``screen`` and either a ``pattern``, a numeric
+``shape`` or a ``recognizer`` (a function proposing spans: the hook for a detector no
+regex expresses, such as a named-entity model a user brings), then ``validate`` and
+``canonical``. The screen must pass every value the candidates can come from (for a
+model, a cheap necessary condition such as two capitalised words); the Spark property
+test checks it. The README's detector table is regenerated from the entries.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from pipelines.pii import validators as V
@@ -59,8 +67,7 @@ class Entity:
         sources: Standards or references defining the format.
         validate: ``(candidate text, phone regions) -> bool``.
         canonical: ``(candidate text, phone regions) -> str``: the form pseudonymized.
-        pattern: Candidate regex (non-numeric entities); the span is the group named
-            ``v`` when there is one.
+        pattern: Candidate regex; the span is the group named ``v`` when there is one.
         shape: Full-match regex a numeric sub-run must satisfy (numeric entities).
         min_digits: Digit count range of a numeric candidate (also the screen's guard).
         max_digits: Upper end of that range.
@@ -71,8 +78,14 @@ class Entity:
         screen: Java regex (Spark RLIKE) every value holding this entity matches: a
             superset of the confirmation, cheap enough for every row. Numeric entities
             with none use a digit-run regex of ``min_digits`` digits.
+        pattern_screen: For a numeric entity that also has a ``pattern`` (a form the
+            digit-run tokenizer cannot see), the Java regex screening that form.
         guards: Spark SQL conditions (``{c}`` is the column) every such value meets,
             checked before the screen (digit counts, a required character).
+        recognizer: A function proposing candidate spans itself, ``text -> [(start,
+            end), …]``, for detectors no regex expresses (a user-supplied NER model's
+            names, say); each span is then confirmed like a pattern's match. Its
+            ``screen`` must pass every value the recognizer could find anything in.
         gate: Whether the output gate checks for it (all but known values do).
     """
 
@@ -86,12 +99,14 @@ class Entity:
     screen: str
     guards: tuple[str, ...] = ()
     pattern: re.Pattern[str] | None = None
+    pattern_screen: str = ""
     shape: re.Pattern[str] | None = None
     min_digits: int = 0
     max_digits: int = 0
     context: tuple[str, ...] = ()
     needs_context: Callable[[str], bool] = _never
     near_keyword: Callable[[str, tuple[str, ...]], bool] | None = None
+    recognizer: Callable[[str], Iterable[tuple[int, int]]] | None = None
     gate: bool = True
 
     @property
@@ -264,16 +279,23 @@ CATALOGUE: tuple[Entity, ...] = (
     Entity(
         name="fr_nir",
         label="FR_NIR",
-        matches="French social security numbers (NIR, 13 digits and a 2-digit key), compact or "
-        "spaced",
+        matches="French social security numbers (NIR, 13 characters and a 2-digit key), "
+        "compact or spaced, Corsican departments `2A`/`2B` included",
         validator="the mod-97 key (`stdnum.fr.nir`)",
         sources="INSEE, décret n° 82-103",
         validate=_one(V.fr_nir),
-        canonical=_digits,
+        canonical=lambda span, countries: re.sub(r"[^0-9AB]", "", span.upper()),
         shape=re.compile(r"[1-478][0-9]*(?: [0-9]+)*", re.ASCII),
         min_digits=15,
         max_digits=15,
         screen="",
+        # Born in Corsica: the department is 2A or 2B, so the digit-run tokenizer, which
+        # sees two shorter runs, needs this pattern (and this screen) besides.
+        pattern=re.compile(
+            r"(?<![0-9A-Za-z])[1-478] ?[0-9]{2} ?[0-9]{2} ?2[ABab] ?[0-9]{3} ?[0-9]{3} ?[0-9]{2}"
+            r"(?![0-9A-Za-z])"
+        ),
+        pattern_screen=r"[0-9] ?2[ABab] ?[0-9]{3} ?[0-9]{3} ?[0-9]{2}",
     ),
     Entity(
         name="in_aadhaar",
@@ -460,7 +482,8 @@ CATALOGUE: tuple[Entity, ...] = (
     Entity(
         name="phone",
         label="PHONE",
-        matches="phone numbers: international (`+33 6 12 34 56 78`, `0033 …`) anywhere; "
+        matches="phone numbers (an `x`/`ext.` extension left out): international "
+        "(`+33 6 12 34 56 78`, `0033 …`) anywhere; "
         "national formats of the configured countries (default US, CA, GB, DE, FR, ES, IT, NL, "
         "IN, CN, JP, BR) when grouped by separators or near a keyword (`phone`, `call`, `tel`, "
         "…); not dates, not the ranges reserved for fiction",
@@ -476,6 +499,14 @@ CATALOGUE: tuple[Entity, ...] = (
         context=_PHONE_WORDS,
         needs_context=lambda span: span.isdigit() and not span.startswith("00"),
         screen="",
+        # With an extension ("(341)224-0313x564"), the digit-run tokenizer, which stops
+        # at word characters, sees no number: the part before the ``x`` is a candidate.
+        pattern=re.compile(
+            r"(?<![A-Za-z0-9_+])(?P<v>(?:\+|00)?[0-9(][0-9 ()\-./]{4,22}[0-9])"
+            r"(?:x|ext\.? ?)[0-9]{1,6}(?![A-Za-z0-9_])",
+            re.ASCII,
+        ),
+        pattern_screen=r"[0-9](?:x|ext\.? ?)[0-9]",
     ),
     Entity(
         name="ipv6",
@@ -565,7 +596,8 @@ CATALOGUE: tuple[Entity, ...] = (
         label="PERSON",
         matches="a capitalised first name followed by a capitalised surname (optionally a "
         "middle initial) from the name lists; a capitalised word after a title (`Mr`, `Mrs`, "
-        "`Dr`, `Herr`, `Mme`, …); in `scrub`, the row's own values of its PII columns",
+        "`Dr`, `Herr`, `Mme`, …); two to four capitalised words after a person's name label "
+        "(`Customer name:`, `full_name=`); in `scrub`, the row's own values of its PII columns",
         validator="US Census 1990 name lists; accent- and case-insensitive known values",
         sources="US Census Bureau 1990 name frequency files",
         validate=lambda span, countries: True,  # the engine confirms names itself

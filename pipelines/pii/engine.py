@@ -30,7 +30,8 @@ from pipelines.pii.catalogue import (
 from pipelines.pii.validators import DEFAULT_COUNTRIES
 
 #: A run of digit groups: single spaces, dashes, dots or slashes between groups, an
-#: area code in parentheses, a leading ``+``. Not preceded by a word character.
+#: area code in parentheses, a leading ``+``. Not preceded or followed by a word
+#: character (phones with an ``x`` extension have their own pattern).
 RUN = re.compile(
     r"(?<![A-Za-z0-9_+])(?:\+|\()?[0-9]+(?:(?:[ \-./]|\)[ \-]?| ?\()[0-9]+)*\)?"
     r"(?![A-Za-z0-9_])",
@@ -42,7 +43,8 @@ MAX_GROUPS = 8
 
 _TITLES = (
     "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "madam", "herr", "frau", "m", "mme",
-    "mlle", "sr", "sra", "srta", "don", "doña", "sig", "sig.ra", "dhr", "mevr",
+    "mlle", "sr", "sra", "srta", "don", "doña", "sig", "sig.ra", "dhr", "mevr", "dott",
+    "dott.ssa", "dipl.-ing",
 )  # fmt: skip
 # A word of letters, with apostrophes and hyphens between letters (O'Brien, Ann-Kathrin).
 _WORD = r"[^\W\d_](?:[^\W\d_]|['’\-](?=[^\W\d_]))*"
@@ -67,6 +69,17 @@ _NOT_SURNAME = frozenset(
     "MAY JUNE JULY AUGUST SEPTEMBER OCTOBER NOVEMBER DECEMBER THE AND FOR WITH FROM THANKS "
     "TEAM ORDER TICKET CUSTOMER SUPPORT".split()
 )
+# A person's name field ("Customer name: Friedrich Rosemann", "full_name=…"): two to four
+# capitalised words after the label are a name even when not on the lists. A bare
+# "name" label is not enough ("product,name=Blue Widget", "city, name: New York").
+_LABELLED = re.compile(
+    r"(?<![\w])(?:(?:full|customer|client|patient|contact|employee|guest|passenger|"
+    r"account[ _\-]?holder|card[ _\-]?holder)[ _\-]?name|cardholder|account holder|"
+    r"nombre completo|nom complet|nome completo|volledige naam)\s*[:=]\s*"
+    rf"(?P<v>{_WORD}(?:[ \t]+(?:(?:{_PARTICLES})[ \t]+)*{_WORD}){{1,3}})",
+    re.IGNORECASE,
+)
+_WORD_RE = re.compile(_WORD)
 _TITLE = re.compile(
     rf"(?<![\w])(?:{'|'.join(re.escape(t) for t in _TITLES)})\.?\s+(?P<v>{_WORD}"
     rf"(?:[ \-]{_WORD})?)",
@@ -152,6 +165,9 @@ def _accept(e: Entity, text: str, start: int, end: int, countries: tuple[str, ..
 def _patterned(text: str, wanted: Iterable[Entity], countries: tuple[str, ...]) -> list[Span]:
     found = []
     for e in wanted:
+        if e.recognizer is not None:
+            found += [span for start, end in e.recognizer(text)
+                      if (span := _accept(e, text, start, end, countries)) is not None]  # fmt: skip
         if e.pattern is None:
             continue
         group = "v" if "v" in e.pattern.groupindex else 0
@@ -165,13 +181,19 @@ def _patterned(text: str, wanted: Iterable[Entity], countries: tuple[str, ...]) 
     return found
 
 
-def _numeric(text: str, wanted: Sequence[Entity], countries: tuple[str, ...]) -> list[Span]:
-    """Every valid (sub-run, entity) of every digit run (overlaps resolved later).
+def _numeric(
+    text: str, wanted: Sequence[Entity], countries: tuple[str, ...], others: Sequence[Span]
+) -> list[Span]:
+    """Valid (sub-run, entity) pairs of every digit run (overlaps resolved later).
 
     Phones must start where their run starts: some region's numbering plan accepts
     almost any tail of digit groups (``0532 0130 02`` of a mistyped IBAN is an Italian
     landline), while the checksummed entities may start anywhere. An IPv4 address is a
-    whole run (``1.2.3.4`` of ``version 1.2.3.4.5`` is not one).
+    whole run (``1.2.3.4`` of ``version 1.2.3.4.5`` is not one). For one sub-run only
+    the first entity in catalogue priority that accepts it is kept (a later one, of the
+    same extent, would lose the overlap). When a whole run is accepted and none of
+    ``others`` (the non-numeric spans) as long as it overlaps it, the run's span is
+    certain to be kept, so its sub-runs, all inside it, are not tried.
     """
     if not wanted:
         return []
@@ -185,29 +207,53 @@ def _numeric(text: str, wanted: Sequence[Entity], countries: tuple[str, ...]) ->
         groups = [(m.start() + base, m.end() + base, len(m.group("d")))
                   for m in _GROUP.finditer(run.group())]  # fmt: skip
         n = len(groups)
+        total = sum(g[2] for g in groups)
+        if n <= MAX_GROUPS and lo <= total <= hi:
+            whole = _numeric_piece(text, wanted, countries, groups, 0, n - 1, total)
+            if whole is not None:
+                found.append(whole)
+                length = whole.end - whole.start
+                if not any(o.start < whole.end and whole.start < o.end and o.end - o.start >= length
+                           for o in others):  # fmt: skip
+                    continue
         for i in range(n):
             count = 0
             for j in range(i, min(n, i + MAX_GROUPS)):
                 count += groups[j][2]
                 if count > hi:
                     break
-                if count < lo:
-                    continue
-                start, end = groups[i][0], groups[j][1]
-                piece = text[start:end]
-                # A phone may leave trailing groups out only at a space ("call 415 555
-                # 2671 2 times"), not inside a dash-grouped number (ISBN 978-84-7881-556-2).
-                phone_ok = i == 0 and (j == n - 1 or text[end : groups[j + 1][0]] == " ")
-                for e in wanted:
-                    if (e.name == "phone" and not phone_ok) or (
-                        e.name == "ipv4" and (i, j) != (0, n - 1)
-                    ):
-                        continue  # see the docstring
-                    if e.min_digits <= count <= e.max_digits and e.shape.fullmatch(piece):
-                        span = _accept(e, text, start, end, countries)
-                        if span is not None:
-                            found.append(span)
+                if count < lo or (i, j) == (0, n - 1):
+                    continue  # too short, or the whole run (tried above)
+                span = _numeric_piece(text, wanted, countries, groups, i, j, count)
+                if span is not None:
+                    found.append(span)
     return found
+
+
+def _numeric_piece(
+    text: str,
+    wanted: Sequence[Entity],
+    countries: tuple[str, ...],
+    groups: list[tuple[int, int, int]],
+    i: int,
+    j: int,
+    count: int,
+) -> Span | None:
+    """The first entity (catalogue priority) that accepts groups ``i..j`` of a run."""
+    n = len(groups)
+    start, end = groups[i][0], groups[j][1]
+    piece = text[start:end]
+    # A phone may leave trailing groups out only at a space ("call 415 555 2671 2
+    # times"), not inside a dash-grouped number (ISBN 978-84-7881-556-2).
+    phone_ok = i == 0 and (j == n - 1 or text[end : groups[j + 1][0]] == " ")
+    for e in wanted:
+        if (e.name == "phone" and not phone_ok) or (e.name == "ipv4" and (i, j) != (0, n - 1)):
+            continue  # see _numeric's docstring
+        if e.min_digits <= count <= e.max_digits and e.shape.fullmatch(piece):
+            span = _accept(e, text, start, end, countries)
+            if span is not None:
+                return span  # a later entity's span would lose on priority
+    return None
 
 
 def _capitalised(word: str) -> bool:
@@ -232,6 +278,18 @@ def _people(text: str) -> list[Span]:
             start = m.start("first")
             end = m.end("first") + len(rest)
             found.append(Span(start, end, "person", " ".join(text[start:end].split())))
+    for m in _LABELLED.finditer(text):
+        kept = 0
+        end = start = m.start("v")
+        for w in _WORD_RE.finditer(text, start, m.end("v")):
+            word = w.group()
+            if word.lower() in _PARTICLE_SET:
+                continue
+            if not _capitalised(word) or names.fold(word.split("-")[0]) in _NOT_SURNAME:
+                break
+            kept, end = kept + 1, w.end()
+        if kept >= 2:
+            found.append(Span(start, end, "person", " ".join(text[start:end].split())))
     for m in _TITLE.finditer(text):
         value = m.group("v")
         first, _, second = value.partition(" ") if " " in value else (value, "", "")
@@ -242,6 +300,7 @@ def _people(text: str) -> list[Span]:
     return found
 
 
+_PARTICLE_SET = frozenset(_PARTICLES.split("|"))
 # Words that follow a title without being a name ("Dr. Who", "Mr. Smith" stays).
 _TITLE_STOP = frozenset({"AND", "OR", "THE", "OF", "TO", "IN"})
 
@@ -334,10 +393,10 @@ def find(
     wanted = [e for e in CATALOGUE if e.name in names]
     regions = tuple(countries)
     spans = _patterned(text, wanted, regions)
-    spans += _numeric(text, [e for e in NUMERIC if e.name in names], regions)
     if "person" in names:
         spans += _people(text)
         spans += _known(text, known)
+    spans += _numeric(text, [e for e in NUMERIC if e.name in names], regions, spans)
     return resolve_overlaps(spans)
 
 

@@ -82,7 +82,10 @@ def screen_sql(entity: str, column: str) -> str:
     else:
         guards = e.guards
         leaf = f"{_C} RLIKE {_raw(e.screen)}"
-    return _nest(guards, leaf).replace(_C, _quote(column))
+    sql = _nest(guards, leaf)
+    if e.pattern_screen:
+        sql = f"({sql} OR coalesce({_C} RLIKE {_raw(e.pattern_screen)}, false))"
+    return sql.replace(_C, _quote(column))
 
 
 def screen(entity: str, column: str) -> Column:
@@ -117,6 +120,8 @@ def any_screen(entities: Sequence[str], column: str) -> Column:
 
     numeric = [BY_NAME[e] for e in entities if BY_NAME[e].numeric]
     flags = [screen(e, column) for e in entities if not BY_NAME[e].numeric]
+    flags += [F.expr(f"coalesce({_quote(column)} RLIKE {_raw(e.pattern_screen)}, false)")
+              for e in numeric if e.pattern_screen]  # fmt: skip
     if numeric:
         k = min(e.min_digits for e in numeric)
         flags.append(F.expr(_nest((f"{DIGIT_COUNT} >= {k}",), f"{_C} RLIKE {_raw(_digit_run(k))}")

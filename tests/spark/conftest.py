@@ -27,3 +27,20 @@ def tables(spark, warehouse, key_env):
         return spec_from_dict(spec_data(GATE_COLUMNS, source=src, sink=snk, **over))
 
     return write, spec, raw, warehouse / name / "anon"
+
+
+@pytest.fixture(scope="session")
+def demo_run(spark, tmp_path_factory):
+    """One run of the demo (1,500 rows over 3 days) that several tests inspect.
+
+    Returns:
+        ``run_demo``'s summary.
+    """
+    from rich.console import Console
+
+    from pipelines.demo import run_demo
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("ANONYMIZE_DEMO_KEY", raising=False)
+        out = tmp_path_factory.mktemp("demo") / "demo"
+        return run_demo(rows=1500, days=3, out=out, console=Console(stderr=True))

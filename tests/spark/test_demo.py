@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from rich.console import Console
 
-from pipelines.demo import raw_events, run_demo
+from pipelines.demo import raw_events
 
 pytestmark = pytest.mark.slow
 
@@ -29,9 +28,8 @@ def published_text(root: Path) -> str:
     return "\n".join(parts)
 
 
-def test_demo_publishes_every_partition_without_raw_pii(spark, tmp_path, monkeypatch):
-    monkeypatch.delenv("ANONYMIZE_DEMO_KEY", raising=False)
-    summary = run_demo(rows=1500, days=3, out=tmp_path / "demo", console=Console(stderr=True))
+def test_demo_publishes_every_partition_without_raw_pii(spark, demo_run):
+    summary = demo_run
     assert summary["partitions"] == ["2026-11-01", "2026-11-02", "2026-11-03"]
     assert all(v == {"input": 500, "output": 500} for v in summary["rows"].values())
 

@@ -19,7 +19,8 @@ from tests.spark.helpers import make_spec
 def forbidden_strings(spec) -> list[str]:
     out = [TEST_KEY, TEST_KEY.encode().hex()]
     for key in resolve_keys(spec).values():
-        materials = [key.material] + [key.derive(p) for p in ("date_shift", "noise", "surrogate/email")]
+        purposes = ("date_shift", "noise", "surrogate/email", "scrub/surrogate")
+        materials = [key.material] + [key.derive(p) for p in purposes]
         for m in materials:
             for pad in hmac_pads(m):
                 # hex (as plans print binary literals), base64, and Python's list form
@@ -31,8 +32,9 @@ def forbidden_strings(spec) -> list[str]:
 def test_no_key_material_in_plans_status_store_or_logs(spark, warehouse, key_env, caplog, capfd):
     import datetime as dt
 
-    rows = [(f"u{i}", f"user{i}@example.com", dt.date(1990, 1, 1), float(i), "2026-11-25") for i in range(20)]
-    spark.createDataFrame(rows, "uid string, email string, bd date, amt double, dt string") \
+    rows = [(f"u{i}", f"user{i}@example.com", dt.date(1990, 1, 1), float(i), f"call +1 212-736-01{i:02d}",
+             "2026-11-25") for i in range(20)]  # fmt: skip
+    spark.createDataFrame(rows, "uid string, email string, bd date, amt double, note string, dt string") \
         .write.mode("overwrite").partitionBy("dt").parquet(str(warehouse / "leak" / "raw"))
     spec = make_spec(
         {
@@ -40,6 +42,7 @@ def test_no_key_material_in_plans_status_store_or_logs(spark, warehouse, key_env
             "email": {"kind": "surrogate", "domain": "email"},
             "bd": {"kind": "date_shift", "max_days": 5},
             "amt": {"kind": "noise", "max_abs": 1},
+            "note": {"kind": "scrub", "replace_with": "token"},  # per-span HMACs in the JVM
         },
         source={"path": "leak/raw"},
         sink={"path": "leak/anon"},
@@ -51,6 +54,8 @@ def test_no_key_material_in_plans_status_store_or_logs(spark, warehouse, key_env
     finally:
         spark.sparkContext.setLogLevel("WARN")
     assert result.output_rows == 20
+    notes = [r["note"] for r in spark.read.parquet(result.published).collect()]
+    assert all(n.startswith("call <PHONE:") for n in notes), notes[:2]
 
     # Plans of the same transformation, in every explain mode.
     from tests.spark.helpers import desensitized

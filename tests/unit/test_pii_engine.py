@@ -25,7 +25,8 @@ POSITIVE = {
     "credit_card": ["card 4111 1111 1111 1111 exp 12/29", "5500-0000-0000-0004", "4012888888881881",
                     "378282246310005"],
     "cn_resident_id": ["id 11010519491231002X", "11010519491231002x"],
-    "fr_nir": ["NIR 1 84 12 76 451 089 46", "184127645108946"],
+    "fr_nir": ["NIR 1 84 12 76 451 089 46", "184127645108946", "sécurité sociale 127082A00475484",
+               "1 81 08 2B 033 926 12"],
     "in_aadhaar": ["UID 2345 6789 0124", "aadhaar 234567890124"],
     "br_cpf": ["CPF 390.533.447-05", "cpf 39053344705"],
     "de_tax_id": ["Steuer-ID 86095742719", "IdNr 86 095 742 719"],
@@ -39,7 +40,8 @@ POSITIVE = {
     "phone": ["call +1 212-736-0134 now", "(646) 786 0199", "+12127360134", "+44 20 7946 0958",
               "tel 212.736.0134", "+33 6 12 34 56 78", "0033 6 12 34 56 78", "06 12 34 56 78",
               "030 1234567", "(11) 91234-5678", "090-1234-5678", "138 0013 8000", "98765 43210",
-              "phone 4155552671", "call 415 555 2671 2 times"],
+              "phone 4155552671", "call 415 555 2671 2 times", "(341)224-0313x564",
+              "354.630.3408x2470"],
     "ipv6": ["peer 2001:0:85a3::8a2e:370:7334 ok", "fe80::1", "2001:0db9:0000:0000:0000:ff00:0042:8329"],
     "mac_address": ["mac 00:1A:2B:3C:4D:5E", "00-1a-2b-3c-4d-5e", "001a.2b3c.4d5e"],
     "date_of_birth": ["born on 3 March 1984", "DOB: 1984-03-03", "date of birth 03/12/1984",
@@ -47,7 +49,9 @@ POSITIVE = {
     "street_address": ["lives at 221B Baker Street, London", "12 Main St. apt 4", "Hauptstraße 5",
                        "12 rue de la Paix", "Calle Mayor 3"],
     "person": ["Dear John Smith, thanks", "Mr. Okonkwo called", "signed Maria Garcia", "José García",
-               "Nathan Rivera", "hey it's Ann-Kathrin Bonbach", "Ruben van de Ven"],
+               "Nathan Rivera", "hey it's Ann-Kathrin Bonbach", "Ruben van de Ven",
+               "ticket 4; Customer name: Slawomir Zorbach", "customer_name=Gianpietro Prati",
+               "full name: Lukasz Luk", "Dott. Salvi Boiardo"],
 }  # fmt: skip
 
 # Values that hold no PII at all: near misses of every entity.
@@ -57,14 +61,55 @@ NEGATIVE = [
     "DE89 3704 0044 0532 0130 02", "000-12-3456", "999.1.1.1", "std::vector", "version 1.2.3.4.5",
     "mb3ma6kmbeaadpe6d4to", "53ymlwz2xeyk2nwlfthi", "a" * 64, "", "12:30", "v1.2.3",
     "[10003-10399]", "[2125550100-2125550199]", "[2026-01-01-2026-03-31]", "[2024-02-29-2026-12-31]",
-    "2026-01-01 - 2026-03-31", "order 123456789", "order 0612345678", "ISBN 978-3-16-148410-0",
+    "2026-01-01 - 2026-03-31", "1920x1080", "0x7fff5fbff8c8", "127082A00475485", "order 123456789", "order 0612345678", "ISBN 978-3-16-148410-0",
     "amount $1,234.56 at 10:30", "tracking 1Z999AA10123456784", "86095742719", "111222333",
     "x@anon.invalid", "+1 202-555-0142", "+44 7700 900123", "192.0.2.7", "2001:db8::1",
     "00:00:5E:00:53:01", "Jane Doe", "born to run", "12 angry men", "the Main Street bank",
     "passed the test", "Called from <PHONE> about a late delivery.", "CREDIT_CARD", "1 2 3 4 5 6 7 8",
     "see you at 5pm", "12345678A", "AB123456E", "BSN 111222334", "Steuer-ID 86095742718",
     "isbn: 978-84-7881-556-2", "Ticket #984807564: customer called", "Grace Period",
+    "file name: Report Final", "name: support team", "segment name: Gold Tier",
+    "city, name: New York", "product,name=Blue Widget Pro", "status; name: Gold Tier", "1920x1080 58",
 ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("call +1 (212) 736-4007 234-56-7890", [("phone", "+1 (212) 736-4007"), ("us_ssn", "234-56-7890")]),
+        ("082-26-0953 6011 2366 5126 2317", [("us_ssn", "082-26-0953"), ("credit_card", "6011 2366 5126 2317")]),
+        ("client 58.213.116.39 1920x1080", [("ipv4", "58.213.116.39")]),
+        ("(341)224-0313x564 or 01512 3429523 ext. 3389", [("phone", "(341)224-0313"), ("phone", "01512 3429523")]),
+        ("full name: Lukasz Luk", [("person", "Lukasz Luk")]),
+    ],
+)  # fmt: skip
+def test_neighbouring_values_are_each_found_whole(text, found):
+    """A number inside a longer candidate that loses its overlap is still found."""
+    assert [(s.entity, text[s.start : s.end]) for s in engine.find(text)] == found
+
+
+def test_a_recognizer_proposes_spans_that_are_confirmed_like_pattern_matches(monkeypatch):
+    """The hook for detectors no regex expresses (a user's NER model, say)."""
+    from pipelines.pii import catalogue
+    from pipelines.pii.catalogue import Entity
+
+    def recognizer(text):
+        return [(m.start(), m.end()) for m in re.finditer(r"\bEMP-[0-9]{4}\b", text)]
+
+    staff = Entity(
+        name="employee_id", label="EMPLOYEE_ID", matches="badge ids", validator="not EMP-0000",
+        sources="-", validate=lambda span, countries: span != "EMP-0000",
+        canonical=lambda span, countries: span.lower(), screen="EMP-", recognizer=recognizer,
+    )  # fmt: skip
+    monkeypatch.setattr(engine, "CATALOGUE", (*catalogue.CATALOGUE, staff))
+    monkeypatch.setattr(engine, "BY_NAME", {**catalogue.BY_NAME, staff.name: staff})
+    monkeypatch.setattr(engine, "PRIORITY", {**catalogue.PRIORITY, staff.name: 99})
+    monkeypatch.setitem(engine._CONTEXT, staff.name, None)
+    text = "badge EMP-1234 (not EMP-0000), mail a@b.io"
+    spans = engine.find(text)
+    assert [(s.entity, text[s.start : s.end], s.canonical) for s in spans] == [
+        ("employee_id", "EMP-1234", "emp-1234"), ("email", "a@b.io", "a@b.io"),
+    ]  # fmt: skip
 
 
 def test_catalogue_names_match_the_spec_literal():
@@ -107,6 +152,46 @@ def test_phone_countries_are_configurable():
     assert [s.canonical for s in engine.find("06 12 34 56 78", countries=("FR",))] == ["+33612345678"]
 
 
+def test_phone_shape_test_never_rejects_a_number_libphonenumber_calls_valid():
+    """The cheap shape test before parsing loses nothing: valid implies the shape.
+
+    Every region libphonenumber knows: its example number of every type, with and
+    without a national prefix or country code, and random digit strings.
+    """
+    import random
+
+    import phonenumbers
+
+    from pipelines.pii import validators
+
+    rnd = random.Random(20261130)
+    checked = 0
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        shape = validators._national_shape(region)
+        if shape is None:
+            continue
+        meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        prefixes = ["", str(meta.country_code), meta.national_prefix or "", "0", "1", "00"]
+        examples = [
+            phonenumbers.national_significant_number(n)
+            for t in phonenumbers.PhoneNumberType.values()
+            if (n := phonenumbers.example_number_for_type(region, t)) is not None
+        ]
+        samples = [p + e for e in examples for p in prefixes] + [
+            rnd.choice(prefixes) + "".join(rnd.choices("0123456789", k=rnd.randint(5, 13)))
+            for _ in range(60)
+        ]
+        for number in samples:
+            try:
+                valid = phonenumbers.is_valid_number(phonenumbers.parse(number, region))
+            except phonenumbers.NumberParseException:
+                valid = False
+            if valid:
+                checked += 1
+                assert shape.fullmatch(number), (region, number)
+    assert checked > 3000  # enough valid numbers were drawn to mean something
+
+
 @pytest.mark.parametrize(
     "text, canonical",
     [
@@ -115,6 +200,8 @@ def test_phone_countries_are_configurable():
         ("0033 6 12 34 56 78", "+33612345678"),
         ("de89 3704 0044 0532 0130 00", "DE89370400440532013000"),
         ("4111-1111-1111-1111", "4111111111111111"),
+        ("1 81 08 2B 033 926 12", "181082B03392612"),
+        ("(341)224-0313x564", "+13412240313"),
     ],
 )
 def test_canonical_forms(text, canonical):

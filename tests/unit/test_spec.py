@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -109,6 +110,25 @@ def test_hash_length_limit_depends_on_encoding():
     spec_from_dict(base(columns={"cid": {"kind": "hash", "encoding": "base32", "length": 48}}))
     with pytest.raises(SpecError, match="exceeds 48"):
         spec_from_dict(base(columns={"cid": {"kind": "hash", "encoding": "base32", "length": 49}}))
+
+
+@pytest.mark.parametrize(
+    ("columns", "quality", "path"),
+    [
+        ({"cid": {"kind": "hash", "canonical": "phone", "countries": ["US", "UK"]}}, {},
+         "columns.cid.countries"),
+        ({"cid": {"kind": "hash"}, "note": {"kind": "scrub", "countries": ["XX"]}}, {},
+         "columns.note.countries"),
+        ({"cid": {"kind": "hash"}}, {"pii_countries": ["DE", "EU"]}, "quality.pii_countries"),
+    ],
+)  # fmt: skip
+def test_unknown_phone_region_is_rejected_with_its_path(columns, quality, path):
+    """Every field naming phone regions checks them against libphonenumber (UK is GB)."""
+    with pytest.raises(SpecError, match=rf"{re.escape(path)}.*unknown phone region"):
+        spec_from_dict(base(columns=columns, quality=quality))
+    ok = spec_from_dict(base(columns={"cid": {"kind": "hash", "canonical": "phone",
+                                              "countries": ["us", "gb"]}}))  # fmt: skip
+    assert ok.columns["cid"].countries == ("US", "GB")
 
 
 def test_shipped_specs_validate():

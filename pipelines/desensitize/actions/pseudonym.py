@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, field_validator, model_validator
 
 from pipelines.desensitize.operator import ActionSpec, Context, Domain, Normalization, Operator
-from pipelines.spec.quality import DEFAULT_COUNTRIES, PiiEntity, resolve_entity
+from pipelines.spec.quality import DEFAULT_COUNTRIES, PiiEntity, phone_regions, resolve_entity
 
 if TYPE_CHECKING:
     from pyspark.sql import Column
@@ -76,6 +76,11 @@ class PseudonymSpec(ActionSpec):
     @classmethod
     def _canonical_name(cls, value: str | None) -> str | None:
         return None if value is None else resolve_entity(value)
+
+    @field_validator("countries")
+    @classmethod
+    def _regions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return phone_regions(value)
 
     @model_validator(mode="after")
     def _length_fits(self) -> PseudonymSpec:
