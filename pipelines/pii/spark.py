@@ -63,6 +63,9 @@ def _nest(conditions: Sequence[str], leaf: str) -> str:
     return leaf
 
 
+def _pattern_screen_sql(e: Entity) -> str:
+    """SQL boolean (``{c}`` the column): the screen of a numeric entity's extra pattern."""
+    return f"coalesce({_C} RLIKE {_raw(e.pattern_screen)}, false)"
 
 
 def screen_sql(entity: str, column: str) -> str:
@@ -84,7 +87,7 @@ def screen_sql(entity: str, column: str) -> str:
         leaf = f"{_C} RLIKE {_raw(e.screen)}"
     sql = _nest(guards, leaf)
     if e.pattern_screen:
-        sql = f"({sql} OR coalesce({_C} RLIKE {_raw(e.pattern_screen)}, false))"
+        sql = f"({sql} OR {_pattern_screen_sql(e)})"
     return sql.replace(_C, _quote(column))
 
 
@@ -120,7 +123,7 @@ def any_screen(entities: Sequence[str], column: str) -> Column:
 
     numeric = [BY_NAME[e] for e in entities if BY_NAME[e].numeric]
     flags = [screen(e, column) for e in entities if not BY_NAME[e].numeric]
-    flags += [F.expr(f"coalesce({_quote(column)} RLIKE {_raw(e.pattern_screen)}, false)")
+    flags += [F.expr(_pattern_screen_sql(e).replace(_C, _quote(column)))
               for e in numeric if e.pattern_screen]  # fmt: skip
     if numeric:
         k = min(e.min_digits for e in numeric)
