@@ -33,7 +33,7 @@ test checks it. The README's detector table is regenerated from the entries.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from pipelines.pii import validators as V
@@ -183,6 +183,29 @@ def _dob_valid(span: str, countries: tuple[str, ...]) -> bool:
 #: every guard using it), and whether it holds white space as Python's ``\s`` sees it
 #: (Java's ``\s`` is ASCII only; the class adds Unicode separators and \x1c-\x1f).
 DIGIT_COUNT = "length(regexp_replace({c}, '[^0-9]+', ''))"
+#: SQL: the most digits in one digit run of the text (``{c}``), 0 if none. A run is
+#: digits with at most two of ``[ -./()]`` between neighbours, taken greedily: every
+#: run :data:`pipelines.pii.engine.RUN` finds, and so every numeric candidate, lies in
+#: one of these, so ``LONGEST_RUN >= k`` is a superset screen for k digits in a row.
+LONGEST_RUN = (
+    "coalesce(array_max(transform(regexp_extract_all({c}, r'[0-9](?:[ \\-./()]{0,2}[0-9])*', 0),"
+    " _pii_run -> length(regexp_replace(_pii_run, '[^0-9]+', '')))), 0)"
+)
+
+
+def _keywords(*parts: str, words: Sequence[str] = ()) -> str:
+    """Java regex, case-insensitive: any of ``parts``, or of ``words`` as whole words.
+
+    Each alternative is a regex starting with a literal character. A lookahead on the
+    alternatives' first characters goes first: Java tries every alternative at every
+    position, the lookahead's class once, which made the date-of-birth screen about
+    twice as fast on the benchmark's notes.
+    """
+    firsts = sorted({a[0].lower() for a in (*parts, *words)})
+    assert all(f.isalnum() or f == "_" for f in firsts), firsts
+    alternatives = ([rf"\b(?:{'|'.join(words)})\b"] if words else []) + list(parts)
+    return f"(?i)(?=[{''.join(firsts)}])(?:{'|'.join(alternatives)})"
+
 _SPACE = "{c} RLIKE '[\\\\s\\\\p{Z}\\\\x1c-\\\\x1f\\\\x85]'"
 _PHONE_WORDS = (
     "phone", "tel", "telephone", "mobile", "cell", "call", "called", "calling", "fax",
@@ -214,8 +237,11 @@ CATALOGUE: tuple[Entity, ...] = (
             r"|(?i:(?<![a-z])(?:password|passwd|pwd|passcode|secret|api[_\- ]?key|token)"
             r"(?:\s*[:=]\s*|\s+is\s+))(?P<v>[^\s\"'<>,;]{6,})"
         ),
-        screen=r"(?i)(PRIVATE KEY|AKIA|ASIA|ABIA|ACCA|gh[pousr]_|github_pat_|xox[abposr]-|AIza"
-        r"|_live_|_test_|eyJ|password|passwd|pwd|passcode|secret|api[_\- ]?key|token)",
+        screen=_keywords(
+            "PRIVATE KEY", "AKIA", "ASIA", "ABIA", "ACCA", "gh[pousr]_", "github_pat_",
+            "xox[abposr]-", "AIza", "_live_", "_test_", "eyJ", "password", "passwd", "pwd",
+            "passcode", "secret", r"api[_\- ]?key", "token",
+        ),  # fmt: skip
     ),
     Entity(
         name="url_userinfo",
@@ -274,7 +300,7 @@ CATALOGUE: tuple[Entity, ...] = (
         canonical=_compact,
         pattern=re.compile(r"(?<![A-Za-z0-9_])[1-9][0-9]{16}[0-9Xx](?![A-Za-z0-9_])"),
         screen=r"(?<![A-Za-z0-9_])[1-9][0-9]{16}[0-9Xx](?![A-Za-z0-9_])",
-        guards=(f"{DIGIT_COUNT} >= 17",),
+        guards=(f"{DIGIT_COUNT} >= 17", f"{LONGEST_RUN} >= 17"),
     ),
     Entity(
         name="fr_nir",
@@ -430,7 +456,7 @@ CATALOGUE: tuple[Entity, ...] = (
             r"(?<![A-Za-z0-9_])[A-Za-z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-Da-d](?![A-Za-z0-9_])"
         ),
         screen=r"(?<![A-Za-z0-9_])[A-Za-z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-Da-d]",
-        guards=(f"{DIGIT_COUNT} >= 6",),
+        guards=(f"{DIGIT_COUNT} >= 6", f"{LONGEST_RUN} >= 6"),
     ),
     Entity(
         name="es_nif",
@@ -445,7 +471,7 @@ CATALOGUE: tuple[Entity, ...] = (
             r"(?<![A-Za-z0-9_])(?:[XYZxyz]-?[0-9]{7}|[0-9]{8})-?[A-Za-z](?![A-Za-z0-9_])"
         ),
         screen=r"(?<![A-Za-z0-9_])[XYZxyz0-9]-?[0-9]{7}-?[A-Za-z](?![A-Za-z0-9_])",
-        guards=(f"{DIGIT_COUNT} >= 7",),
+        guards=(f"{DIGIT_COUNT} >= 7", f"{LONGEST_RUN} >= 7"),
     ),
     Entity(
         name="it_fiscal_code",
@@ -560,8 +586,10 @@ CATALOGUE: tuple[Entity, ...] = (
             r"(?P<v>\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}"
             r"|\d{1,2}\.? (?:[A-Za-z]{3,9}) \d{4}|(?:[A-Za-z]{3,9}) \d{1,2},? \d{4})"
         ),
-        screen=r"(?i)(born|dob|d\.o\.b|birth|geboren|n[ée]e? le|nacimiento|nascita|nacid"
-        r"|nat[oa] il)",
+        screen=_keywords(
+            "born", "dob", r"d\.o\.b", "birth", "geboren", "n[ée]e? le", "nacimiento", "nascita",
+            "nacid", "nat[oa] il",
+        ),  # fmt: skip
         guards=(f"{DIGIT_COUNT} >= 4", _SPACE),
     ),
     Entity(
@@ -585,10 +613,16 @@ CATALOGUE: tuple[Entity, ...] = (
             r" (?:[\w'’\-]+ ){1,4}\d{1,4}\b)"
         ),
         # Every street-type word of the pattern, case-insensitive (the pattern is not).
-        screen=r"(?i)(\b(street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct"
-        r"|way|place|pl|terrace|square|sq|parkway|pkwy|highway|hwy|close|crescent|gardens|rue"
-        r"|bd|allée|chemin|impasse|quai|calle|avenida|plaza|paseo|via|viale|piazza|corso|rua)\b"
-        r"|straße|strasse|str\.|weg|gasse|platz|allee|damm)",
+        screen=_keywords(
+            "straße", "strasse", r"str\.", "weg", "gasse", "platz", "allee", "damm",
+            words=(
+                "street", "st", "avenue", "ave", "road", "rd", "boulevard", "blvd", "lane", "ln",
+                "drive", "dr", "court", "ct", "way", "place", "pl", "terrace", "square", "sq",
+                "parkway", "pkwy", "highway", "hwy", "close", "crescent", "gardens", "rue", "bd",
+                "allée", "chemin", "impasse", "quai", "calle", "avenida", "plaza", "paseo", "via",
+                "viale", "piazza", "corso", "rua",
+            ),
+        ),  # fmt: skip
         guards=(f"{DIGIT_COUNT} >= 1", _SPACE),
     ),
     Entity(

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd  # at module level: pandas UDF type hints resolve against these globals
 
-from pipelines.pii.catalogue import BY_NAME, CATALOGUE, DIGIT_COUNT, Entity
+from pipelines.pii.catalogue import BY_NAME, CATALOGUE, DIGIT_COUNT, LONGEST_RUN, Entity
 from pipelines.pii.engine import ACCENTED, PLAIN, find
 
 if TYPE_CHECKING:
@@ -68,24 +68,29 @@ def _pattern_screen_sql(e: Entity) -> str:
     return f"coalesce({_C} RLIKE {_raw(e.pattern_screen)}, false)"
 
 
-def screen_sql(entity: str, column: str) -> str:
+def screen_sql(
+    entity: str, column: str, digits: str = DIGIT_COUNT, run: str = LONGEST_RUN
+) -> str:
     """Spark SQL boolean: the value of ``column`` may hold ``entity`` (false for null).
 
     Args:
         entity: A catalogue name.
         column: The string column's name.
+        digits: SQL of the value's digit count (:data:`DIGIT_COUNT`), or of a name
+            bound to it once for several screens (:func:`screen_mask`).
+        run: Likewise, SQL of the value's :data:`LONGEST_RUN`.
 
     Returns:
-        SQL text: the entity's guards, then its screen regex.
+        SQL text: the entity's guards, then its screen.
     """
     e: Entity = BY_NAME[entity]
     if e.numeric:
         guards = (f"{DIGIT_COUNT} >= {e.min_digits}",)
-        leaf = f"{_C} RLIKE {_raw(e.screen or _digit_run(e.min_digits))}"
+        leaf = f"{_C} RLIKE {_raw(e.screen)}" if e.screen else f"{run} >= {e.min_digits}"
     else:
         guards = e.guards
         leaf = f"{_C} RLIKE {_raw(e.screen)}"
-    sql = _nest(guards, leaf)
+    sql = _nest(guards, leaf).replace(DIGIT_COUNT, digits).replace(LONGEST_RUN, run)
     if e.pattern_screen:
         sql = f"({sql} OR {_pattern_screen_sql(e)})"
     return sql.replace(_C, _quote(column))
@@ -160,13 +165,19 @@ def screen_mask(entities: Sequence[str], column: str, known: Sequence[str] = ())
     """
     from pyspark.sql import functions as F
 
+    # The digit count and the longest run are bound once per value (``_pii_facts``) and
+    # shared by every screen; interpreted code has no subexpression elimination.
     terms = []
     for name in entities:
-        flag = screen(name, column)
+        flag = screen_sql(name, column, "_pii_facts.digits", "_pii_facts.run")
         if name == "person" and known:
-            flag = flag | F.expr(known_screen_sql(column, known))
-        terms.append(F.when(flag, F.lit(1 << BIT[name])).otherwise(F.lit(0)).cast("bigint"))
-    return F.aggregate(F.array(*terms), F.lit(0).cast("bigint"), lambda total, bit: total + bit)
+            flag = f"({flag} OR {known_screen_sql(column, known)})"
+        terms.append(f"CASE WHEN {flag} THEN {1 << BIT[name]}L ELSE 0L END")
+    facts = f"named_struct('digits', {DIGIT_COUNT}, 'run', {LONGEST_RUN})"
+    facts = facts.replace(_C, _quote(column))
+    return F.expr(
+        f"aggregate(array({facts}), 0L, (_pii_mask, _pii_facts) -> _pii_mask + {' + '.join(terms)})"
+    )
 
 
 @functools.lru_cache(maxsize=4096)
@@ -209,12 +220,10 @@ def known_screen_sql(column: str, known: Sequence[str]) -> str:
     """
     text = fold_sql(_quote(column))
     values = ", ".join(f"CAST({_quote(k)} AS STRING)" for k in known)
-    split = r"split(coalesce(v, ''), r'[ \t\n\x0b\f\r]+')"
-    words = f"flatten(transform(array({values}), v -> {split}))"
-    return (
-        f"coalesce(exists({words}, w -> length(w) >= 3 AND instr({text}, {fold_sql('w')}) > 0), "
-        "false)"
-    )
+    split = r"split(coalesce(_pii_v, ''), r'[ \t\n\x0b\f\r]+')"
+    words = f"flatten(transform(array({values}), _pii_v -> {split}))"
+    found = f"length(_pii_w) >= 3 AND instr({text}, {fold_sql('_pii_w')}) > 0"
+    return f"coalesce(exists({words}, _pii_w -> {found}), false)"
 
 
 # ------------------------------------------------------------------ the gate's counts

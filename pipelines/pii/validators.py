@@ -18,6 +18,7 @@ import ipaddress
 import re
 
 import phonenumbers
+import phonenumbers.phonenumbermatcher as _PNM
 from stdnum import iban as _iban
 from stdnum import luhn
 from stdnum.br import cpf
@@ -32,6 +33,10 @@ from stdnum.nl import bsn
 from stdnum.us import ssn
 
 from pipelines.spec.quality import DEFAULT_COUNTRIES  # noqa: F401 (re-exported)
+
+# libphonenumber's metadata holds thousands of patterns, more than the re module's cache
+# of 512 entries: without phonenumbers' own cache, numbers of many regions recompile them.
+phonenumbers.enable_pattern_cache()
 
 _NON_DIGIT = re.compile(r"[^0-9]")
 _SPACE = re.compile(r"[\s.\-/]")
@@ -103,7 +108,6 @@ def email(text: str) -> bool:
 FICTIONAL_PHONES = (re.compile(r"^\+1[2-9]\d{2}55501\d{2}$"), re.compile(r"^\+447700900\d{3}$"))
 
 
-@functools.lru_cache(maxsize=65536)
 def phone_e164(text: str, countries: tuple[str, ...], grouped: bool = True) -> str | None:
     """The E.164 form of a phone number, or None when it is not a valid one.
 
@@ -124,25 +128,42 @@ def phone_e164(text: str, countries: tuple[str, ...], grouped: bool = True) -> s
     Returns:
         ``+<country code><national number>`` or None.
     """
+    valid, valid_grouped = _phone(text, countries)
+    e164 = valid_grouped if grouped else valid
+    return None if e164 is None or any(p.match(e164) for p in FICTIONAL_PHONES) else e164
+
+
+@functools.lru_cache(maxsize=65536)
+def _phone(text: str, countries: tuple[str, ...]) -> tuple[str | None, str | None]:
+    """E.164 where ``text`` is valid, and where it is also grouped (or None, None).
+
+    The first is the E.164 form in the first region where the number is valid, the
+    second in the first where it is also grouped as that region groups numbers (both
+    the same for international forms). One parse per region serves both answers
+    (parsing is ~0.1 ms, the bulk of the engine's time on digit-heavy text).
+    """
     stripped = text.strip()
     if stripped.startswith("00"):
         stripped = "+" + stripped[2:]
     international = stripped.startswith("+")
     number_digits = digits(stripped)
+    valid = None
     for region in (None,) if international else countries:
         if region is not None and not _plausible(region, number_digits, stripped):
-            continue  # parsing costs ~0.1 ms; most digit runs fail these tests first
+            continue  # most digit runs fail these cheap tests before parsing
         try:
-            number = phonenumbers.parse(stripped, region)
+            number = phonenumbers.parse(stripped, region, keep_raw_input=True)
         except phonenumbers.NumberParseException:
             continue
         if not phonenumbers.is_valid_number(number):
             continue
-        if grouped and not international and not _grouped_as(stripped, region):
-            continue
         e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-        return None if any(p.match(e164) for p in FICTIONAL_PHONES) else e164
-    return None
+        if international:
+            return e164, e164
+        valid = valid or e164
+        if _grouped_as(number, stripped, region):
+            return valid, e164
+    return valid, None
 
 
 @functools.cache
@@ -164,32 +185,60 @@ def _possible_length(region: str, number: str) -> bool:
 
 @functools.cache
 def _national_shape(region: str) -> re.Pattern[str] | None:
-    """A necessary condition, on the digits, for a valid number parsed with ``region``.
+    """A regex on the digits of a number parsed for ``region`` that a valid one matches.
 
     Any digits after the region's international dialling prefix; else an optional
     country code and national prefix, then a national number matching the general
     description (the union of the number types' patterns) of some region sharing the
     country code (a number parsed for PR may be valid for US). ``parse`` strips no more
     than these before ``is_valid_number`` matches a type pattern, so a number failing
-    the pattern cannot be valid; it costs ~3 us where parsing costs ~100 us (a test
-    checks the implication on every region's example numbers and random digits).
-    Regions whose national prefix is rewritten by a transform rule (JP, BR) get no
-    shape test (None).
+    the pattern cannot be valid; it costs ~3 us where parsing costs ~100 us. Regions
+    whose national prefix may be rewritten by a transform rule (JP, BR) are also
+    checked on the rewritten digits (:func:`_shape_ok`). A unit test checks the
+    implication on every region's example numbers and random digits.
     """
     meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
-    if meta is None or meta.national_prefix_transform_rule:
+    if meta is None:
         return None
     idd = meta.international_prefix or "$^"
     prefix = meta.national_prefix_for_parsing
     npp = f"(?:{prefix}){{0,2}}" if prefix else ""
+    return re.compile(f"(?:{idd}).*|(?:{meta.country_code})?{npp}(?:{_general_desc(region)})")
+
+
+@functools.cache
+def _general_desc(region: str) -> str:
+    """The union of the general descriptions of the regions sharing ``region``'s code."""
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
     shared = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(meta.country_code, (region,))
     descs = [phonenumbers.PhoneMetadata.metadata_for_region(r) for r in shared]
-    gd = "|".join(
+    return "|".join(
         f"(?:{d.general_desc.national_number_pattern})"
         for d in descs
         if d is not None and d.general_desc.national_number_pattern
     )
-    return re.compile(f"(?:{idd}).*|(?:{meta.country_code})?{npp}(?:{gd})")
+
+
+def _shape_ok(region: str, number: str) -> bool:
+    """Whether the digits ``number`` pass :func:`_national_shape` for ``region``."""
+    shape = _national_shape(region)
+    if shape is None or shape.fullmatch(number):
+        return True
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    rule = meta.national_prefix_transform_rule
+    if not rule:
+        return False
+    # What parse does for these regions: the national prefix (after an optional country
+    # code) is rewritten with the rule, then the national number must be viable.
+    prefix = re.compile(meta.national_prefix_for_parsing)
+    code = str(meta.country_code)
+    general = re.compile(f"(?:{_general_desc(region)})")
+    for rest in (number, number[len(code) :] if number.startswith(code) else None):
+        found = prefix.match(rest) if rest else None
+        if found and found.groups() and found.groups()[-1] is not None:
+            if general.fullmatch(prefix.sub(rule, rest, count=1)):
+                return True
+    return False
 
 
 #: A phone candidate written with digits and separators only: the shape test applies
@@ -201,14 +250,55 @@ def _plausible(region: str, number: str, text: str) -> bool:
     """A cheap necessary condition for ``text`` (its digits: ``number``) in ``region``."""
     if not _possible_length(region, number):
         return False
-    shape = _national_shape(region)
-    if shape is None or not _PLAIN_NUMBER.fullmatch(text):
-        return True
-    return shape.fullmatch(number) is not None
+    return not _PLAIN_NUMBER.fullmatch(text) or _shape_ok(region, number)
 
 
-def _grouped_as(text: str, region: str) -> bool:
-    """Whether libphonenumber's matcher finds the whole text at STRICT_GROUPING."""
+def _grouped_as(number: phonenumbers.PhoneNumber, text: str, region: str) -> bool:
+    """Whether libphonenumber's matcher, at ``STRICT_GROUPING``, finds the whole ``text``.
+
+    ``number`` is ``text`` parsed for ``region`` with ``keep_raw_input``, and valid. This applies
+    the matcher's own tests for one candidate (``PhoneNumberMatcher._parse_and_verify``
+    on the whole text) to the number already parsed, instead of running the matcher,
+    which would search, parse again and try inner matches we cannot use: a third of
+    the engine's time. The tests are phonenumbers' private helpers, so
+    ``_grouped_as_by_matcher`` keeps the public definition and a unit test compares
+    the two on every region's example numbers in several groupings.
+    """
+    candidate = _matcher_candidate(text)
+    if candidate != text:
+        return False
+    if _PNM._SLASH_SEPARATED_DATES.search(text) or _PNM._PUB_PAGES.search(text):
+        return False
+    if not _PNM.fullmatch(_PNM._MATCHING_BRACKETS, text):
+        return False
+    # _PNM._verify_strict_grouping less its is_valid_number, which the caller has done.
+    return (
+        _PNM._contains_only_valid_x_chars(number, text)
+        and not _PNM._contains_more_than_one_slash_in_national_number(number, text)
+        and _PNM._is_national_prefix_present_if_required(number)
+        and _strict_matcher(region)._check_number_grouping_is_valid(
+            number, text, _PNM._all_number_groups_remain_grouped
+        )
+    )
+
+
+def _matcher_candidate(text: str) -> str | None:
+    """The candidate the matcher would cut from the start of ``text`` (None if none)."""
+    match = _PNM._PATTERN.match(text)
+    if match is None:
+        return None
+    found = _PNM._SECOND_NUMBER_START_PATTERN.search(match.group())
+    return match.group()[: found.start()] if found else match.group()
+
+
+@functools.cache
+def _strict_matcher(region: str) -> phonenumbers.PhoneNumberMatcher:
+    strict = phonenumbers.Leniency.STRICT_GROUPING
+    return phonenumbers.PhoneNumberMatcher("", region, leniency=strict)
+
+
+def _grouped_as_by_matcher(text: str, region: str) -> bool:
+    """The public definition :func:`_grouped_as` must agree with (used by its test)."""
     matcher = phonenumbers.PhoneNumberMatcher(
         text, region, leniency=phonenumbers.Leniency.STRICT_GROUPING
     )

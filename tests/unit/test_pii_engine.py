@@ -167,9 +167,6 @@ def test_phone_shape_test_never_rejects_a_number_libphonenumber_calls_valid():
     rnd = random.Random(20261130)
     checked = 0
     for region in sorted(phonenumbers.SUPPORTED_REGIONS):
-        shape = validators._national_shape(region)
-        if shape is None:
-            continue
         meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
         prefixes = ["", str(meta.country_code), meta.national_prefix or "", "0", "1", "00"]
         examples = [
@@ -188,8 +185,50 @@ def test_phone_shape_test_never_rejects_a_number_libphonenumber_calls_valid():
                 valid = False
             if valid:
                 checked += 1
-                assert shape.fullmatch(number), (region, number)
+                assert validators._shape_ok(region, number), (region, number)
     assert checked > 3000  # enough valid numbers were drawn to mean something
+
+
+def test_phone_grouping_check_agrees_with_libphonenumbers_matcher():
+    """The grouping test on the parsed number equals the public STRICT_GROUPING matcher.
+
+    Every region's example numbers of every type, written national and international,
+    in libphonenumber's own format, its digits regrouped in twos, threes and fours,
+    with brackets, slashes and dots: the answers of both definitions are compared.
+    """
+    import random
+
+    import phonenumbers
+
+    from pipelines.pii import validators
+
+    fmt = phonenumbers.PhoneNumberFormat
+    rnd = random.Random(20261130)
+    compared = agreed_true = 0
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for t in phonenumbers.PhoneNumberType.values():
+            example = phonenumbers.example_number_for_type(region, t)
+            if example is None:
+                continue
+            national = phonenumbers.format_number(example, fmt.NATIONAL)
+            nsn = phonenumbers.national_significant_number(example)
+            prefix = national[: national.find(nsn[0])] if nsn[0] in national else ""
+            body = "".join(ch for ch in national if ch.isdigit())
+            writings = {national, body, prefix + nsn, phonenumbers.format_number(example, fmt.INTERNATIONAL)}
+            for size in (2, 3, 4):
+                writings.add(" ".join(body[i : i + size] for i in range(0, len(body), size)))
+            cut = rnd.randint(1, max(1, len(body) - 1))
+            writings |= {f"({body[:cut]}) {body[cut:]}", f"{body[:cut]}/{body[cut:]}", f"{body[:cut]}.{body[cut:]}"}
+            for text in writings:
+                try:
+                    number = phonenumbers.parse(text, region, keep_raw_input=True)
+                except phonenumbers.NumberParseException:
+                    continue
+                ours = phonenumbers.is_valid_number(number) and validators._grouped_as(number, text, region)
+                assert ours == validators._grouped_as_by_matcher(text, region), (region, text)
+                compared += 1
+                agreed_true += ours
+    assert compared > 10_000 and 0.2 < agreed_true / compared < 0.9, (compared, agreed_true)
 
 
 @pytest.mark.parametrize(
