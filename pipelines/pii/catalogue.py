@@ -81,7 +81,9 @@ class Entity:
         pattern_screen: For a numeric entity that also has a ``pattern`` (a form the
             digit-run tokenizer cannot see), the Java regex screening that form.
         guards: Spark SQL conditions (``{c}`` is the column) every such value meets,
-            checked before the screen (digit counts, a required character).
+            checked before the screen (digit counts, a required character). Guards on
+            :data:`LONGEST_RUN` apply only in the screen mask, where it is computed
+            once per value (``pipelines.pii.spark.screen_sql``).
         recognizer: A function proposing candidate spans itself, ``text -> [(start,
             end), …]``, for detectors no regex expresses (a user-supplied NER model's
             names, say); each span is then confirmed like a pattern's match. Its

@@ -2,7 +2,7 @@
 
 A value reaches Python only if some entity's *screen* (Spark SQL: cheap guards, then a
 Java regex) says it may hold that entity. The screens are supersets of the engine's
-confirmation (``tests/spark/test_pii_screens.py`` checks it with generated values), so
+confirmation (``tests/spark/test_pii.py`` checks it with generated values), so
 skipping the other rows loses nothing. Candidates travel to Python as Arrow batches
 (``mapInArrow`` for the gate's counts, a pandas UDF for ``scrub``), where
 :func:`pipelines.pii.engine.find` confirms them with the validators.
@@ -64,21 +64,154 @@ def _nest(conditions: Sequence[str], leaf: str) -> str:
 
 
 def _pattern_screen_sql(e: Entity) -> str:
-    """SQL boolean (``{c}`` the column): the screen of a numeric entity's extra pattern."""
+    """SQL: the value matches the entity's ``pattern_screen`` (false for null)."""
     return f"coalesce({_C} RLIKE {_raw(e.pattern_screen)}, false)"
 
 
-def screen_sql(
-    entity: str, column: str, digits: str = DIGIT_COUNT, run: str = LONGEST_RUN
-) -> str:
-    """Spark SQL boolean: the value of ``column`` may hold ``entity`` (false for null).
+def _union(*regexes: str) -> str:
+    """Java regex matching where any of ``regexes`` does (a leading ``(?i)`` kept local)."""
+    return "|".join(f"(?i:{r[4:]})" if r.startswith("(?i)") else f"(?:{r})" for r in regexes)
+
+
+def _rlike(regex: str) -> str:
+    return f"{_C} RLIKE {_raw(regex)}"
+
+
+# ------------------------------------------------------------------ the gate's first pass
+#
+# The gate's first pass evaluates every entity's screen on every value of every string
+# column (23 entities x 9 columns on the demo output), so its cost is the number of
+# regex calls per value: one costs about as much however simple its pattern (Spark
+# decodes the value to a Java String and builds a Matcher for each), some 20 times a
+# ``length`` or ``contains``. So each gate screen starts with a test shared by a group
+# of entities, written identically in each: Spark's subexpression elimination computes
+# an expression in that always-evaluated position once per value, and a clean value
+# costs the few group tests (mostly regex-free) instead of a regex per entity. Each
+# group test is a superset of its members' screens (the union of their regexes, behind
+# a length every member's match needs), so the gate screens stay supersets of the
+# engine (``tests/spark/test_pii.py``).
+
+#: White space as Python's ``\s`` sees it: a space, or else one regex call for the
+#: other ASCII white space or any non-ASCII character (Unicode's other separators
+#: and \x85 are all non-ASCII). Ten ``contains`` cost about twice that call.
+_ANY_SPACE = "(contains({c}, ' ') OR " + _rlike(r"[\t-\r\x1c-\x1f\x{80}-\x{10FFFF}]") + ")"
+#: Some letter may be upper or title case: an ASCII capital changes under ``lower``;
+#: any non-ASCII character passes (a few capitals have no lower case).
+_MAY_BE_CAPITAL = f"({_C} <> lower({_C}) OR octet_length({_C}) > length({_C}))"
+#: Six characters of digit runs, starting with a digit: every numeric entity (a
+#: run of 7+ digits with at most two separators between neighbours) and every
+#: digit-heavy pattern (a NINO's six digits, a DNI's seven, a Corsican NIR's runs).
+_NUMERIC = f"CASE WHEN length({_C}) >= 6 THEN {_rlike(r'[0-9][0-9 ./()-]{5}')} ELSE false END"
+#: Plain numeric entities: then a digit run as long as the shortest of theirs.
+_RUN_DIGITS = min(e.min_digits for e in CATALOGUE if e.numeric and not e.screen)
+
+
+def _behind(test: str, regexes: Sequence[str]) -> str:
+    """A shared test: ``test``, then any of ``regexes`` (one expression, computed once)."""
+    return f"CASE WHEN {test} THEN {_rlike(_union(*regexes))} ELSE false END"
+
+
+_B = BY_NAME
+_PLAIN_NUMERIC = _behind(_NUMERIC, (_digit_run(_RUN_DIGITS),))
+_HAS_DIGIT = _rlike("[0-9]")
+#: The credential pattern's literal prefixes (case-sensitive there), then its keyword
+#: form, which needs ``:``, ``=`` or white space (``… is …``) after the keyword.
+_CREDENTIAL = "(" + " OR ".join(
+    [f"contains({_C}, '{p}')" for p in (
+        "-----", "AKIA", "ASIA", "ABIA", "ACCA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
+        "github_pat_", "xox", "AIza", "_live_", "_test_", "eyJ",
+    )]
+    + [f"contains({_C}, ':')", f"contains({_C}, '=')", _ANY_SPACE]
+) + ")"  # fmt: skip
+#: Entity -> the gate screen's shared first test. Minimum lengths: an IBAN has 15
+#: characters or more, a codice fiscale 16; both have two letters, then two digits
+#: (or omocodic letters). A date of birth or street has white space and a digit.
+_FIRST: dict[str, str] = {
+    **dict.fromkeys((e.name for e in CATALOGUE if e.numeric and not e.screen), _PLAIN_NUMERIC),
+    **dict.fromkeys(
+        ("uk_nino", "es_nif", "cn_resident_id", "fr_nir:pattern"),
+        _behind(
+            _NUMERIC,
+            (
+                _B["uk_nino"].screen,
+                _B["es_nif"].screen,
+                _B["cn_resident_id"].screen,
+                _B["fr_nir"].pattern_screen,
+            ),
+        ),
+    ),  # fmt: skip
+    **dict.fromkeys(
+        ("iban", "it_fiscal_code"),
+        _behind(f"length({_C}) >= 15", ("[A-Za-z]{2}[0-9LMNP-Vlmnp-v]{2}",)),
+    ),
+    **dict.fromkeys(
+        ("date_of_birth", "street_address"),
+        _behind(
+            f"{_ANY_SPACE} AND {_HAS_DIGIT}",
+            (_B["date_of_birth"].screen, _B["street_address"].screen),
+        ),
+    ),  # fmt: skip
+    "credential": _CREDENTIAL,
+    "person": _ANY_SPACE,
+    "ipv4": f"contains({_C}, '.')",
+    "mac_address": f"(contains({_C}, ':') OR contains({_C}, '-') OR contains({_C}, '.'))",
+    "phone:pattern": f"contains({_C}, 'x')",  # the extension's "x" or "ext"
+}
+#: Further regex-free guards of a gate screen, after the shared test.
+_THEN: dict[str, tuple[str, ...]] = {"person": (_MAY_BE_CAPITAL,)}
+_COSTLY = (DIGIT_COUNT, LONGEST_RUN, "RLIKE")
+
+
+def gate_screen_sql(entity: str, column: str) -> str:
+    """Spark SQL boolean: the gate's first-pass screen of ``entity`` (false for null).
+
+    A superset of :func:`screen_sql` (and so of the engine), built to be cheap on
+    every value of every column: a test shared with other entities first, then
+    regex-free guards, then the entity's own regex. No higher-order function: one
+    anywhere in an aggregate turns off code generation for all of it (they are
+    ``CodegenFallback``), and the gate counts every screen in one aggregate.
 
     Args:
         entity: A catalogue name.
         column: The string column's name.
-        digits: SQL of the value's digit count (:data:`DIGIT_COUNT`), or of a name
-            bound to it once for several screens (:func:`screen_mask`).
-        run: Likewise, SQL of the value's :data:`LONGEST_RUN`.
+
+    Returns:
+        SQL text.
+    """
+    e = BY_NAME[entity]
+    if e.numeric and not e.screen:
+        guards = (_FIRST[entity],)
+        leaf = _rlike(_digit_run(e.min_digits)) if e.min_digits > _RUN_DIGITS else "true"
+    else:
+        # The catalogue's regex-free guards; its digit counts and white-space regex are
+        # replaced by the shared tests (a regex apiece, per entity, per value).
+        first = _FIRST.get(entity)
+        own = tuple(g for g in e.guards if not any(x in g for x in _COSTLY))
+        guards = ((first,) if first else ()) + own + _THEN.get(entity, ())
+        leaf = _rlike(e.screen)
+    sql = _nest(guards, leaf)
+    if e.pattern_screen:
+        pattern = _pattern_screen_sql(e)
+        if f"{entity}:pattern" in _FIRST:
+            pattern = _nest((_FIRST[f"{entity}:pattern"],), pattern)
+        sql = f"({sql} OR {pattern})"
+    return sql.replace(_C, _quote(column))
+
+
+def screen_sql(entity: str, column: str, facts: str | None = None) -> str:
+    """Spark SQL boolean: the value of ``column`` may hold ``entity`` (false for null).
+
+    Used inside :func:`screen_mask`, a higher-order function, where ``facts`` names a
+    struct holding the value's digit count and longest run, computed once per value
+    and compared by every screen. Standalone (``facts`` None), the guards on
+    :data:`LONGEST_RUN` (a ``transform``) are left out and a numeric entity's digit run
+    is a regex.
+
+    Args:
+        entity: A catalogue name.
+        column: The string column's name.
+        facts: SQL of a struct ``<digits: DIGIT_COUNT, run: LONGEST_RUN>`` of the
+            value, or None.
 
     Returns:
         SQL text: the entity's guards, then its screen.
@@ -86,18 +219,25 @@ def screen_sql(
     e: Entity = BY_NAME[entity]
     if e.numeric:
         guards = (f"{DIGIT_COUNT} >= {e.min_digits}",)
-        leaf = f"{_C} RLIKE {_raw(e.screen)}" if e.screen else f"{run} >= {e.min_digits}"
+        if e.screen:
+            leaf = f"{_C} RLIKE {_raw(e.screen)}"
+        elif facts:
+            leaf = f"{LONGEST_RUN} >= {e.min_digits}"
+        else:
+            leaf = f"{_C} RLIKE {_raw(_digit_run(e.min_digits))}"
     else:
-        guards = e.guards
+        guards = e.guards if facts else tuple(g for g in e.guards if LONGEST_RUN not in g)
         leaf = f"{_C} RLIKE {_raw(e.screen)}"
-    sql = _nest(guards, leaf).replace(DIGIT_COUNT, digits).replace(LONGEST_RUN, run)
+    sql = _nest(guards, leaf)
+    if facts:
+        sql = sql.replace(DIGIT_COUNT, f"{facts}.digits").replace(LONGEST_RUN, f"{facts}.run")
     if e.pattern_screen:
         sql = f"({sql} OR {_pattern_screen_sql(e)})"
     return sql.replace(_C, _quote(column))
 
 
 def screen(entity: str, column: str) -> Column:
-    """The parsed :func:`screen_sql`.
+    """The parsed :func:`gate_screen_sql`: the gate's screen of one entity.
 
     Args:
         entity: A catalogue name.
@@ -108,14 +248,11 @@ def screen(entity: str, column: str) -> Column:
     """
     from pyspark.sql import functions as F
 
-    return F.expr(screen_sql(entity, column))
+    return F.expr(gate_screen_sql(entity, column))
 
 
 def any_screen(entities: Sequence[str], column: str) -> Column:
-    """Whether the value passes some entity's screen, compactly (generated code stays small).
-
-    The numeric entities' screens nest (a run of k digits holds a run of fewer), so
-    the one with the fewest digits stands for all of them.
+    """Whether the value passes some entity's gate screen.
 
     Args:
         entities: Catalogue names.
@@ -126,15 +263,7 @@ def any_screen(entities: Sequence[str], column: str) -> Column:
     """
     from pyspark.sql import functions as F
 
-    numeric = [BY_NAME[e] for e in entities if BY_NAME[e].numeric]
-    flags = [screen(e, column) for e in entities if not BY_NAME[e].numeric]
-    flags += [F.expr(_pattern_screen_sql(e).replace(_C, _quote(column)))
-              for e in numeric if e.pattern_screen]  # fmt: skip
-    if numeric:
-        k = min(e.min_digits for e in numeric)
-        flags.append(F.expr(_nest((f"{DIGIT_COUNT} >= {k}",), f"{_C} RLIKE {_raw(_digit_run(k))}")
-                            .replace(_C, _quote(column))))  # fmt: skip
-    return F.greatest(*flags, F.lit(False))
+    return F.greatest(*[screen(e, column) for e in entities], F.lit(False))
 
 
 #: Bit of each entity in a screen mask: its index in the catalogue.
@@ -169,7 +298,7 @@ def screen_mask(entities: Sequence[str], column: str, known: Sequence[str] = ())
     # shared by every screen; interpreted code has no subexpression elimination.
     terms = []
     for name in entities:
-        flag = screen_sql(name, column, "_pii_facts.digits", "_pii_facts.run")
+        flag = screen_sql(name, column, facts="_pii_facts")
         if name == "person" and known:
             flag = f"({flag} OR {known_screen_sql(column, known)})"
         terms.append(f"CASE WHEN {flag} THEN {1 << BIT[name]}L ELSE 0L END")

@@ -121,7 +121,7 @@ def run_gate(suite: Suite, df: DataFrame, name: str) -> tuple[GateResult, Any]:
         expectations.append(c.expectation.copy(update={"meta": meta}))  # GX models: pydantic v1
     gx_suite = gx.ExpectationSuite(name=f"{name}.{suite.stage}", expectations=expectations)
     batch = _batch_definition().get_batch(batch_parameters={"dataframe": df})
-    pii.begin(suite.pii_countries)
+    pii.begin(suite.pii_countries, suite.allowed_pii)
     try:
         result = batch.validate(gx_suite, result_format=RESULT_FORMAT)
     finally:

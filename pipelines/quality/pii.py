@@ -12,6 +12,7 @@ the results are counts, fit for manifests and reports.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from pipelines.pii import spark as engine
@@ -25,16 +26,24 @@ if TYPE_CHECKING:
 # reused while the entry lives; the gate clears the cache before and after a run.
 _CONFIRMED: dict[tuple[int, str], tuple[DataFrame, tuple[str, ...], dict[str, int]]] = {}
 _COUNTRIES: list[tuple[str, ...]] = [DEFAULT_COUNTRIES]
+_ALLOWED: dict[str, frozenset[str]] = {}
 
 
-def begin(countries: tuple[str, ...] = DEFAULT_COUNTRIES) -> None:
-    """Start a scan: forget earlier confirmations, set the phone regions.
+def begin(
+    countries: tuple[str, ...] = DEFAULT_COUNTRIES,
+    allowed: Mapping[str, Iterable[str]] | None = None,
+) -> None:
+    """Start a scan: forget earlier confirmations, set the phone regions and exemptions.
 
     Args:
         countries: Regions whose national phone formats count (``quality.pii_countries``).
+        allowed: Column -> entities not checked on it (``quality.allow_pii``): the
+            confirming pass skips rows that only they could be in.
     """
     _CONFIRMED.clear()
     _COUNTRIES[0] = tuple(countries)
+    _ALLOWED.clear()
+    _ALLOWED.update({c: frozenset(v) for c, v in (allowed or {}).items()})
 
 
 def candidate(column: str, name: str) -> Column:
@@ -67,8 +76,10 @@ def count_of(flag: Column) -> Column:
 def confirmed_count(df: DataFrame, column: str, name: str, candidates: dict[str, int]) -> int:
     """How many values of ``column`` hold entity ``name``, given every entity's candidates.
 
-    The first call for a column confirms every gate entity of that column in one pass
-    over the rows the screens with candidates let through; later calls read the result.
+    The first call for a column confirms, in one pass, every checked entity with
+    candidates (not in ``quality.allow_pii`` for the column), over the rows one of their
+    screens lets through; every entity with candidates competes for overlaps there.
+    Later calls read the result.
 
     Args:
         df: The data scanned.
@@ -85,7 +96,8 @@ def confirmed_count(df: DataFrame, column: str, name: str, candidates: dict[str,
     cached = _CONFIRMED.get((id(df), column))
     if cached is None or cached[0] is not df or cached[1] != countries:
         screened = [e for e in engine.GATE_ENTITIES if candidates.get(e)]
-        counts = engine.confirmed_counts(df, column, engine.GATE_ENTITIES, countries, screened)
+        checked = [e for e in screened if e not in _ALLOWED.get(column, ())]
+        counts = engine.confirmed_counts(df, column, checked, countries, screened)
         _CONFIRMED[(id(df), column)] = (df, countries, counts)
         cached = _CONFIRMED[(id(df), column)]
     return cached[2].get(name, 0)
@@ -122,7 +134,7 @@ def scan(
     screened: dict[str, dict[str, int]] = {}
     for i, (column, name) in enumerate(keys):
         screened.setdefault(column, {})[name] = int(row[i] or 0)
-    begin(countries)
+    begin(countries, allowed)
     try:
         return {c: {n: confirmed_count(df, c, n, screened[c]) for n in checked[c]} for c in columns}
     finally:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
 from pipelines.pii import engine
-from pipelines.pii.spark import GATE_ENTITIES, screen
+from pipelines.pii.spark import GATE_ENTITIES, entities_in, screen, screen_mask
 from pipelines.quality.pii import candidate, count_of, scan
 from tests.unit.test_pii_engine import NEGATIVE, POSITIVE
 
@@ -19,18 +19,22 @@ def test_every_planted_value_passes_its_screen(spark):
     """The screen of each entity lets every positive example through (else it is lost)."""
     cases = [(kind, value) for kind, values in POSITIVE.items() for value in values]
     df = spark.createDataFrame([(v,) for _, v in cases], "v string")
-    flags = df.select(*[screen(k, "v").alias(k) for k in GATE_ENTITIES]).collect()
+    mask = screen_mask(GATE_ENTITIES, "v").alias("mask")
+    flags = df.select(*[screen(k, "v").alias(k) for k in GATE_ENTITIES], mask).collect()
     for (kind, value), row in zip(cases, flags, strict=True):
         assert row[kind], f"the {kind} screen rejects planted value {value!r}"
+        assert kind in entities_in(row["mask"]), f"the {kind} mask bit misses {value!r}"
 
 
 # Pieces that put digits, signs, letters and dates next to each other in every way the
 # screens reason about.
 PIECES = [v for vs in POSITIVE.values() for v in vs] + NEGATIVE + [
     "2026-01-01", "+1", "(212)", "555", "0134", "4111", "DE89", "E0", "x", "-", " ", ".", ":", "[",
-    "]", "SSN ", "phone ", "Mr ", "José ", "Street", "born ", "@", "é", "ß",
+    "]", "SSN ", "phone ", "Mr ", "Mr\xa0", "José ", "Street", "born ", "born\t", "@", "é", "ß",
 ]  # fmt: skip
-fragments = st.sampled_from(PIECES) | st.text(alphabet="0123456789 -+().:[]@AZaz_éX", max_size=12)
+fragments = st.sampled_from(PIECES) | st.text(
+    alphabet="0123456789 -+().:[]@AZaz_éX\t\xa0\u3000\x1c", max_size=12
+)
 
 
 # No shrinking: every step would be a Spark job; the failing value is in the message.
@@ -42,12 +46,18 @@ fragments = st.sampled_from(PIECES) | st.text(alphabet="0123456789 -+().:[]@AZaz
 )
 @given(values=st.lists(st.lists(fragments, max_size=6).map("".join), min_size=200, max_size=400))
 def test_screen_never_rejects_a_value_the_engine_confirms(spark, values):
-    """Skipping non-candidates is safe: every confirmed entity passed its native screen."""
+    """Skipping non-candidates is safe: every confirmed entity passed its native screen.
+
+    Both forms: the standalone screens (the gate's first pass) and the bit mask with
+    the digit count and longest run bound once (``scrub`` and the gate's second pass).
+    """
     df = spark.createDataFrame([(v,) for v in values], "v string")
-    rows = df.select("v", *[screen(k, "v").alias(k) for k in GATE_ENTITIES]).collect()
+    mask = screen_mask(GATE_ENTITIES, "v").alias("mask")
+    rows = df.select("v", *[screen(k, "v").alias(k) for k in GATE_ENTITIES], mask).collect()
     for row in rows:
         for span in engine.find(row["v"]):
             assert row[span.entity], (span.entity, row["v"])
+            assert span.entity in entities_in(row["mask"] or 0), (span.entity, row["v"])
 
 
 def test_hex_pseudonyms_hold_no_pii(spark):
