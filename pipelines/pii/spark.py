@@ -80,10 +80,11 @@ def _rlike(regex: str) -> str:
 # ------------------------------------------------------------------ the gate's first pass
 #
 # The gate's first pass evaluates every entity's screen on every value of every string
-# column (23 entities x 9 columns on the demo output), so its cost is the number of
-# regex calls per value: one costs about as much however simple its pattern (Spark
-# decodes the value to a Java String and builds a Matcher for each), some 20 times a
-# ``length`` or ``contains``. So each gate screen starts with a test shared by a group
+# column (23 entities x 9 columns on the demo output), so its cost is the regex calls
+# per value: even ``[0-9]`` costs some 20 times a ``length`` or ``contains`` (Spark
+# decodes the value to a Java String and builds a Matcher per call), and a pattern
+# trying an alternation at every position (``(?:^|[^A-Za-z0-9_+])…``, ``(?i)``
+# keyword lists) several times more. So each gate screen starts with a test shared by a group
 # of entities, written identically in each: Spark's subexpression elimination computes
 # an expression in that always-evaluated position once per value, and a clean value
 # costs the few group tests (mostly regex-free) instead of a regex per entity. Each
