@@ -195,19 +195,40 @@ LONGEST_RUN = (
 )
 
 
-def _keywords(*parts: str, words: Sequence[str] = ()) -> str:
-    """Java regex, case-insensitive: any of ``parts``, or of ``words`` as whole words.
+def _keywords(*parts: str, words: Sequence[str] = (), scoped: bool = False) -> str:
+    r"""Java regex, ASCII case-insensitive: any of ``parts``, or of ``words`` as whole words.
+
+    Java's ``(?i)`` folds ASCII letters only, and so do the engine's keyword patterns
+    (Python's ``(?ai:…)``): a Unicode fold would let ``ſecret`` (long s) or ``toKen``
+    (Kelvin sign) through the engine and not through the screen. Whole words are
+    bounded by "no ASCII word character" on either side rather than ``\b``: a Python
+    word boundary implies it, whatever Java's ``\b`` means (it changed in JDK 19).
 
     Each alternative is a regex starting with a literal character. A lookahead on the
     alternatives' first characters goes first: Java tries every alternative at every
     position, the lookahead's class once, which made the date-of-birth screen about
     twice as fast on the benchmark's notes.
+
+    With ``scoped``, the case fold is a group (``(?i:…)``) that leaves the rest of a
+    longer regex case-sensitive.
     """
     firsts = sorted({a[0].lower() for a in (*parts, *words)})
     assert all(f.isalnum() or f == "_" for f in firsts), firsts
-    alternatives = ([rf"\b(?:{'|'.join(words)})\b"] if words else []) + list(parts)
-    return f"(?i)(?=[{''.join(firsts)}])(?:{'|'.join(alternatives)})"
+    bounded = rf"(?<![A-Za-z0-9_])(?:{'|'.join(words)})(?![A-Za-z0-9_])"
+    alternatives = ([bounded] if words else []) + list(parts)
+    body = f"(?=[{''.join(firsts)}])(?:{'|'.join(alternatives)})"
+    return f"(?i:{body})" if scoped else f"(?i){body}"
 
+
+#: Titles before a person's name (matched with an ASCII case fold, a dot after allowed).
+TITLES = (
+    "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "madam", "herr", "frau", "m", "mme",
+    "mlle", "sr", "sra", "srta", "don", "doña", "sig", "sig.ra", "dhr", "mevr", "dott",
+    "dott.ssa", "dipl.-ing",
+)  # fmt: skip
+#: Java: white space as Python's ``\s`` sees it.
+_WS = r"[\s\p{Z}\x1c-\x1f\x85]"
+_TITLE_SCREEN = _keywords(*(re.escape(t) for t in TITLES), scoped=True)
 _SPACE = "{c} RLIKE '[\\\\s\\\\p{Z}\\\\x1c-\\\\x1f\\\\x85]'"
 _PHONE_WORDS = (
     "phone", "tel", "telephone", "mobile", "cell", "call", "called", "calling", "fax",
@@ -236,8 +257,10 @@ CATALOGUE: tuple[Entity, ...] = (
             r"|xox[abposr]-[A-Za-z0-9-]{10,200}|AIza[0-9A-Za-z_\-]{35}"
             r"|(?:sk|rk|pk)_(?:live|test)_[0-9A-Za-z]{16,200})"
             r"|(?<![A-Za-z0-9_\-])eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"
-            r"|(?i:(?<![a-z])(?:password|passwd|pwd|passcode|secret|api[_\- ]?key|token)"
-            r"(?:\s*[:=]\s*|\s+is\s+))(?P<v>[^\s\"'<>,;]{6,})"
+            # Keywords fold ASCII case only, as the screen's Java ``(?i)`` does (a
+            # Unicode fold would also take ``ſecret`` or the Kelvin sign's ``toKen``).
+            r"|(?ai:(?<![a-z])(?:password|passwd|pwd|passcode|secret|api[_\- ]?key|token))"
+            r"(?:\s*[:=]\s*|\s+(?ai:is)\s+)(?P<v>[^\s\"'<>,;]{6,})"
         ),
         screen=_keywords(
             "PRIVATE KEY", "AKIA", "ASIA", "ABIA", "ACCA", "gh[pousr]_", "github_pat_",
@@ -581,18 +604,18 @@ CATALOGUE: tuple[Entity, ...] = (
         validate=_dob_valid,
         canonical=_as_is,
         pattern=re.compile(
-            r"(?i:\b(?:born(?: on)?|dob|d\.o\.b\.?|date of birth|birth ?date|birthday"
-            r"|geboren(?: am)?|n[ée]e? le|fecha de nacimiento|data di nascita|nacid[oa] el"
-            r"|nato il|nata il)"
-            r"\b[\s:,-]{0,4}(?:on\s+|am\s+|le\s+)?)"
-            r"(?P<v>\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}"
-            r"|\d{1,2}\.? (?:[A-Za-z]{3,9}) \d{4}|(?:[A-Za-z]{3,9}) \d{1,2},? \d{4})"
+            r"(?ai:\b(?:born(?: on)?|dob|d\.o\.b\.?|date of birth|birth ?date|birthday"
+            r"|geboren(?: am)?|n[éÉe]e? le|fecha de nacimiento|data di nascita|nacid[oa] el"
+            r"|nato il|nata il)\b)"
+            r"[\s:,-]{0,4}(?:(?ai:on|am|le)\s+)?"
+            r"(?P<v>[0-9]{4}[-/.][0-9]{1,2}[-/.][0-9]{1,2}|[0-9]{1,2}[-/.][0-9]{1,2}[-/.][0-9]{2,4}"
+            r"|[0-9]{1,2}\.? (?:[A-Za-z]{3,9}) [0-9]{4}|(?:[A-Za-z]{3,9}) [0-9]{1,2},? [0-9]{4})"
         ),
         screen=_keywords(
-            "born", "dob", r"d\.o\.b", "birth", "geboren", "n[ée]e? le", "nacimiento", "nascita",
+            "born", "dob", r"d\.o\.b", "birth", "geboren", "n[éÉe]e? le", "nacimiento", "nascita",
             "nacid", "nat[oa] il",
         ),  # fmt: skip
-        guards=(f"{DIGIT_COUNT} >= 4", _SPACE),
+        guards=(f"{DIGIT_COUNT} >= 4",),
     ),
     Entity(
         name="street_address",
@@ -604,15 +627,15 @@ CATALOGUE: tuple[Entity, ...] = (
         validate=lambda span, countries: _house_number(span) > 0,
         canonical=lambda span, countries: " ".join(span.lower().split()),
         pattern=re.compile(
-            r"(?<![\w])(?:\d{1,5}[A-Za-z]?,? (?:[A-Z][\w'’\-]*\.? ){1,4}"
+            r"(?<![\w])(?:[0-9]{1,5}[A-Za-z]?,? (?:[A-Z][\w'’\-]*\.? ){1,4}"
             r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way"
             r"|Place|Pl|Terrace|Square|Sq|Parkway|Pkwy|Highway|Hwy|Close|Crescent|Gardens)\b\.?"
             r"|[A-ZÄÖÜ][\w\-]*(?:straße|strasse|str\.|weg|gasse|platz|allee|damm)"
-            r" \d{1,4}[a-z]?\b"
-            r"|\d{1,4},? (?:rue|avenue|boulevard|bd|place|allée|chemin|impasse|quai) "
+            r" [0-9]{1,4}[a-z]?\b"
+            r"|[0-9]{1,4},? (?:rue|avenue|boulevard|bd|place|allée|chemin|impasse|quai) "
             r"(?:(?:de|du|des|la|le|l')\s?)*[\w'’\-]+(?: [\w'’\-]+){0,3}"
             r"|(?:Calle|Avenida|Plaza|Paseo|Via|Viale|Piazza|Corso|Rua)"
-            r" (?:[\w'’\-]+ ){1,4}\d{1,4}\b)"
+            r" (?:[\w'’\-]+ ){1,4}[0-9]{1,4}\b)"
         ),
         # Every street-type word of the pattern, case-insensitive (the pattern is not).
         screen=_keywords(
@@ -625,23 +648,26 @@ CATALOGUE: tuple[Entity, ...] = (
                 "viale", "piazza", "corso", "rua",
             ),
         ),  # fmt: skip
-        guards=(f"{DIGIT_COUNT} >= 1", _SPACE),
+        # Every form has an ASCII space between number and street word.
+        guards=("contains({c}, ' ')", f"{DIGIT_COUNT} >= 1"),
     ),
     Entity(
         name="person",
         label="PERSON",
         matches="a capitalised first name followed by a capitalised surname (optionally a "
-        "middle initial) from the name lists; a capitalised word after a title (`Mr`, `Mrs`, "
-        "`Dr`, `Herr`, `Mme`, …); two to four capitalised words after a person's name label "
+        "middle initial) from the name lists; a capitalised word after a title in any case "
+        "(`Mr`, `mrs`, `Dr.`, `Dott.ssa`, `Herr`, `Mme`, …); two to four capitalised words after a person's name label "
         "(`Customer name:`, `full_name=`); in `scrub`, the row's own values of its PII columns",
         validator="US Census 1990 name lists; accent- and case-insensitive known values",
         sources="US Census Bureau 1990 name frequency files",
         validate=lambda span, countries: True,  # the engine confirms names itself
         canonical=lambda span, countries: " ".join(span.split()),
-        # Python's \s is Unicode white space; Java's is ASCII: the class adds the rest.
-        screen=r"[\p{Lu}\p{Lt}][\p{L}\p{M}\x27’\-]*\.?(?:[\s\p{Z}\x1c-\x1f\x85]+(?:\p{L}\."
+        # Two capitalised words (an initial or particles between), or a title, any case,
+        # then a capitalised word. Python's \s is Unicode white space; Java's is ASCII:
+        # the class adds the rest.
+        screen=rf"[\p{{Lu}}\p{{Lt}}][\p{{L}}\p{{M}}\x27’\-]*\.?(?:{_WS}+(?:\p{{L}}\."
         r"|van|von|de|der|den|da|di|du|del|della|dos|das|la|le|ten|ter|bin|al|y))*"
-        r"[\s\p{Z}\x1c-\x1f\x85]+[\p{Lu}\p{Lt}]",
+        rf"{_WS}+[\p{{Lu}}\p{{Lt}}]|{_TITLE_SCREEN}\.?{_WS}+[\p{{Lu}}\p{{Lt}}]",
         guards=(_SPACE,),
     ),
 )
@@ -653,7 +679,7 @@ NUMERIC = tuple(e for e in CATALOGUE if e.numeric)
 
 
 def _house_number(span: str) -> int:
-    m = re.search(r"\d+", span)
+    m = re.search(r"[0-9]+", span)
     return int(m.group()) if m else 0
 
 

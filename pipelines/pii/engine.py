@@ -25,6 +25,7 @@ from pipelines.pii.catalogue import (
     CONTEXT_BEFORE,
     NUMERIC,
     PRIORITY,
+    TITLES,
     Entity,
 )
 from pipelines.pii.validators import DEFAULT_COUNTRIES
@@ -41,11 +42,6 @@ _GROUP = re.compile(r"\+?\(?(?P<d>[0-9]+)\)?", re.ASCII)
 #: Longest run (in groups) whose sub-runs are all tried; longer runs are tried in windows.
 MAX_GROUPS = 8
 
-_TITLES = (
-    "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "madam", "herr", "frau", "m", "mme",
-    "mlle", "sr", "sra", "srta", "don", "doña", "sig", "sig.ra", "dhr", "mevr", "dott",
-    "dott.ssa", "dipl.-ing",
-)  # fmt: skip
 # A word of letters, with apostrophes and hyphens between letters (O'Brien, Ann-Kathrin).
 _WORD = r"[^\W\d_](?:[^\W\d_]|['’\-](?=[^\W\d_]))*"
 # A capitalised word, then (looked ahead, so pairs overlap) an optional middle initial
@@ -80,10 +76,10 @@ _LABELLED = re.compile(
     re.IGNORECASE,
 )
 _WORD_RE = re.compile(_WORD)
+# The title in any case, folded ASCII only as the screen's Java ``(?i)`` is.
 _TITLE = re.compile(
-    rf"(?<![\w])(?:{'|'.join(re.escape(t) for t in _TITLES)})\.?\s+(?P<v>{_WORD}"
-    rf"(?:[ \-]{_WORD})?)",
-    re.IGNORECASE,
+    rf"(?<![\w])(?ai:{'|'.join(re.escape(t) for t in TITLES)})\.?\s+(?P<v>{_WORD}"
+    rf"(?:[ \-]{_WORD})?)"
 )
 
 #: Latin letters with diacritics (Latin-1 Supplement, Latin Extended-A) -> base letters:
@@ -257,7 +253,23 @@ def _numeric_piece(
 
 
 def _capitalised(word: str) -> bool:
-    return word[:1].isupper() and not word.isupper() if len(word) > 1 else False
+    r"""Upper-case first letter, not all capitals, and letters only (but ``'’-``).
+
+    ``_WORD``'s ``[^\W\d_]`` also admits numeric characters that are not decimal
+    digits (``½``, the Roman numeral ``Ⅷ``, even upper-case ``Ⅿ``): they make no name,
+    and the screen's ``\p{L}`` would not pass them.
+    """
+    if len(word) < 2 or not word.translate(_NAME_PUNCTUATION).isalpha():
+        return False
+    return word[0].isupper() and not word.isupper()
+
+
+_NAME_PUNCTUATION = str.maketrans("", "", "'’-")
+
+
+def _initials_are_letters(rest: str) -> bool:
+    """A pair's middle initial (``X.``), if any, is a letter."""
+    return all(w[0].isalpha() for w in rest.split() if w.endswith("."))
 
 
 def _people(text: str) -> list[Span]:
@@ -266,7 +278,7 @@ def _people(text: str) -> list[Span]:
     for m in _PAIR.finditer(text):
         first, rest = m.group("first"), m.group("rest")
         last = rest.split()[-1]
-        if not (_capitalised(first) and _capitalised(last)):
+        if not (_capitalised(first) and _capitalised(last) and _initials_are_letters(rest)):
             continue
         key_first = names.fold(first.split("-")[0])
         key_last = names.fold(last.split("-")[0])

@@ -99,9 +99,10 @@ _ANY_SPACE = "(contains({c}, ' ') OR " + _rlike(r"[\t-\r\x1c-\x1f\x{80}-\x{10FFF
 #: Some letter may be upper or title case: an ASCII capital changes under ``lower``;
 #: any non-ASCII character passes (a few capitals have no lower case).
 _MAY_BE_CAPITAL = f"({_C} <> lower({_C}) OR octet_length({_C}) > length({_C}))"
-#: Six characters of digit runs, starting with a digit: every numeric entity (a
-#: run of 7+ digits with at most two separators between neighbours) and every
-#: digit-heavy pattern (a NINO's six digits, a DNI's seven, a Corsican NIR's runs).
+#: Six characters of digit runs, starting with a digit: every numeric entity without
+#: a screen of its own (a run of 7+ digits with at most two separators between
+#: neighbours; IPv4 has its own) and every digit-heavy pattern (a NINO's six digits,
+#: a DNI's seven, a Corsican NIR's runs).
 _NUMERIC = f"CASE WHEN length({_C}) >= 6 THEN {_rlike(r'[0-9][0-9 ./()-]{5}')} ELSE false END"
 #: Plain numeric entities: then a digit run as long as the shortest of theirs.
 _RUN_DIGITS = min(e.min_digits for e in CATALOGUE if e.numeric and not e.screen)
@@ -126,7 +127,7 @@ _CREDENTIAL = "(" + " OR ".join(
 ) + ")"  # fmt: skip
 #: Entity -> the gate screen's shared first test. Minimum lengths: an IBAN has 15
 #: characters or more, a codice fiscale 16; both have two letters, then two digits
-#: (or omocodic letters). A date of birth or street has white space and a digit.
+#: (or omocodic letters). A date of birth or a street address has a digit.
 _FIRST: dict[str, str] = {
     **dict.fromkeys((e.name for e in CATALOGUE if e.numeric and not e.screen), _PLAIN_NUMERIC),
     **dict.fromkeys(
@@ -147,10 +148,7 @@ _FIRST: dict[str, str] = {
     ),
     **dict.fromkeys(
         ("date_of_birth", "street_address"),
-        _behind(
-            f"{_ANY_SPACE} AND {_HAS_DIGIT}",
-            (_B["date_of_birth"].screen, _B["street_address"].screen),
-        ),
+        _behind(_HAS_DIGIT, (_B["date_of_birth"].screen, _B["street_address"].screen)),
     ),  # fmt: skip
     "credential": _CREDENTIAL,
     "person": _ANY_SPACE,
@@ -187,7 +185,8 @@ def gate_screen_sql(entity: str, column: str) -> str:
         # The catalogue's regex-free guards; its digit counts and white-space regex are
         # replaced by the shared tests (a regex apiece, per entity, per value).
         first = _FIRST.get(entity)
-        own = tuple(g for g in e.guards if not any(x in g for x in _COSTLY))
+        own = tuple(g for g in e.guards
+                    if not any(x in g for x in _COSTLY) and not (first and g in first))  # fmt: skip
         guards = ((first,) if first else ()) + own + _THEN.get(entity, ())
         leaf = _rlike(e.screen)
     sql = _nest(guards, leaf)

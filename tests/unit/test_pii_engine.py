@@ -16,7 +16,7 @@ POSITIVE = {
     "credential": ["key AKIAIOSFODNN7EXAMPLE here", "password: hunter2xx",
                    "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
                    "-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAK\n-----END RSA PRIVATE KEY-----",
-                   "token ghp_" + "a" * 36],
+                   "token ghp_" + "a" * 36, "PASSWORD=hunter22x", "Api-Key: abcdef123456"],
     "url_userinfo": ["see https://bob:s3cret@example.com/x now"],
     "email": ["reach me at jane.roe+x@mail.example.co.uk today", "A@B.IO", "さくら.たなか@EXAMPLE.ORG",
               "ana@bücher.example", "ana@xn--bcher-kva.example", "ZOË.ÜNAL@MAIL.DE"],
@@ -45,13 +45,16 @@ POSITIVE = {
     "ipv6": ["peer 2001:0:85a3::8a2e:370:7334 ok", "fe80::1", "2001:0db9:0000:0000:0000:ff00:0042:8329"],
     "mac_address": ["mac 00:1A:2B:3C:4D:5E", "00-1a-2b-3c-4d-5e", "001a.2b3c.4d5e"],
     "date_of_birth": ["born on 3 March 1984", "DOB: 1984-03-03", "date of birth 03/12/1984",
-                      "geboren am 3.12.1984", "born March 3, 1984"],
+                      "geboren am 3.12.1984", "born March 3, 1984", "DOB:12/03/1984",
+                      "born:1984-03-12", "DOB-12.03.1984", "NÉE LE 12/03/1984", "né le 12/03/1984"],
     "street_address": ["lives at 221B Baker Street, London", "12 Main St. apt 4", "Hauptstraße 5",
-                       "12 rue de la Paix", "Calle Mayor 3"],
+                       "12 rue de la Paix", "Calle Mayor 3", "12 allée des Roses"],
     "person": ["Dear John Smith, thanks", "Mr. Okonkwo called", "signed Maria Garcia", "José García",
                "Nathan Rivera", "hey it's Ann-Kathrin Bonbach", "Ruben van de Ven",
                "ticket 4; Customer name: Slawomir Zorbach", "customer_name=Gianpietro Prati",
-               "full name: Lukasz Luk", "Dott. Salvi Boiardo"],
+               "full name: Lukasz Luk", "Dott. Salvi Boiardo", "spoke to dr. Smith today",
+               "mrs Jones called", "MRS Jones called", "herr Müller", "mme Dupont est là",
+               "Dott.ssa Rossi", "Sig.ra Bianchi"],
 }  # fmt: skip
 
 # Values that hold no PII at all: near misses of every entity.
@@ -126,6 +129,23 @@ def test_entity_found_in_every_supported_format(entity):
 def test_no_entity_found_in_near_misses():
     for text in NEGATIVE:
         assert engine.find(text) == [], text
+
+
+# Keywords and titles fold ASCII case only, and digits are ASCII 0-9: what Java's
+# regexes in the native screens do (``(?i)`` without ``u``, ``[0-9]``). A Unicode
+# fold or Unicode digits in the engine alone would find these where the screens pass
+# nothing (a leak the gate would never see); found by a reviewer, kept as the decision.
+ASCII_ONLY = [
+    "ſecret: hunter22", "paſsword: hunter22", "to\u212aen=abcdef123", "apı_key=abcdef123",
+    "apİ_key=abcdef123", "DOB: １２/０３/１９８４", "DOB: ١٢/٠٣/١٩٨٤", "bırthday 12/03/1984",
+    "Hauptstraße ５", "１２ Main Street", "ſir Smith", "Michael ½. Smith", "Michael Ⅿxyz",
+    "Customer name: Anna-Ⅷ Berg",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", ASCII_ONLY)
+def test_unicode_case_folds_and_digits_do_not_count(text):
+    assert engine.find(text) == []
 
 
 def test_separator_less_ssn_needs_a_keyword():
