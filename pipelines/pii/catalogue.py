@@ -656,8 +656,9 @@ CATALOGUE: tuple[Entity, ...] = (
         label="PERSON",
         matches="a capitalised first name followed by a capitalised surname (optionally a "
         "middle initial) from the name lists; a capitalised word after a title in any case "
-        "(`Mr`, `mrs`, `Dr.`, `Dott.ssa`, `Herr`, `Mme`, …); two to four capitalised words after a person's name label "
-        "(`Customer name:`, `full_name=`); in `scrub`, the row's own values of its PII columns",
+        "(`Mr`, `mrs`, `Dr.`, `Dott.ssa`, `Herr`, `Mme`, …); two to four capitalised words "
+        "after a person's name label (`Customer name:`, `full_name=`); in `scrub`, the row's "
+        "own values of its PII columns",
         validator="US Census 1990 name lists; accent- and case-insensitive known values",
         sources="US Census Bureau 1990 name frequency files",
         validate=lambda span, countries: True,  # the engine confirms names itself

@@ -415,7 +415,9 @@ def confirmed_counts(
     names = tuple(entities)
     if not screened:
         return dict.fromkeys(names, 0)
-    candidates = df.select(F.col(column)).where(any_screen(screened, column))
+    # Rows where a counted entity may be: an allowed entity's candidates (a surrogate
+    # name on a column allowed to hold names) need no confirming, only overlaps.
+    candidates = df.select(F.col(column)).where(any_screen(names, column))
     rows = (
         candidates.select(F.col(column), screen_mask(screened, column).alias("mask"))
         .where(F.col("mask") != 0)
