@@ -189,9 +189,14 @@ DIGIT_COUNT = "length(regexp_replace({c}, '[^0-9]+', ''))"
 #: digits with at most two of ``[ -./()]`` between neighbours, taken greedily: every
 #: run :data:`pipelines.pii.engine.RUN` finds, and so every numeric candidate, lies in
 #: one of these, so ``LONGEST_RUN >= k`` is a superset screen for k digits in a row.
+#: Written without a repeated group: Java matches ``(?:[ -./()]{0,2}[0-9])*`` by
+#: recursion, one stack frame per digit, and a value of some 2,000 digits overflowed
+#: the stack (killing a local-mode driver). Separator stretches of three or more are
+#: cut first; what remains splits into runs with single-class loops, which iterate.
 LONGEST_RUN = (
-    "coalesce(array_max(transform(regexp_extract_all({c}, r'[0-9](?:[ \\-./()]{0,2}[0-9])*', 0),"
-    " _pii_run -> length(regexp_replace(_pii_run, '[^0-9]+', '')))), 0)"
+    "coalesce(array_max(transform(regexp_extract_all(regexp_replace({c}, r'[ \\-./()]{3,}', '|'),"
+    " r'[0-9][0-9 \\-./()]*', 0), _pii_run -> length(regexp_replace(_pii_run, '[^0-9]+', '')))),"
+    " 0)"
 )
 
 
@@ -228,6 +233,10 @@ TITLES = (
 )  # fmt: skip
 #: Java: white space as Python's ``\s`` sees it.
 _WS = r"[\s\p{Z}\x1c-\x1f\x85]"
+#: Java: a capital letter (or a letter newer than the JVM's Unicode tables).
+_CAP = r"[\p{Lu}\p{Lt}\p{Cn}]"
+#: Most particles (``van``, ``de``, …) between a person's first and last name.
+PERSON_INFIX = 4
 _TITLE_SCREEN = _keywords(*(re.escape(t) for t in TITLES), scoped=True)
 _SPACE = "{c} RLIKE '[\\\\s\\\\p{Z}\\\\x1c-\\\\x1f\\\\x85]'"
 _PHONE_WORDS = (
@@ -606,7 +615,7 @@ CATALOGUE: tuple[Entity, ...] = (
         pattern=re.compile(
             r"(?ai:\b(?:born(?: on)?|dob|d\.o\.b\.?|date of birth|birth ?date|birthday"
             r"|geboren(?: am)?|n[éÉe]e? le|fecha de nacimiento|data di nascita|nacid[oa] el"
-            r"|nato il|nata il)\b)"
+            r"|nato il|nata il)(?![a-z0-9_]))"
             r"[\s:,-]{0,4}(?:(?ai:on|am|le)\s+)?"
             r"(?P<v>[0-9]{4}[-/.][0-9]{1,2}[-/.][0-9]{1,2}|[0-9]{1,2}[-/.][0-9]{1,2}[-/.][0-9]{2,4}"
             r"|[0-9]{1,2}\.? (?:[A-Za-z]{3,9}) [0-9]{4}|(?:[A-Za-z]{3,9}) [0-9]{1,2},? [0-9]{4})"
@@ -666,9 +675,13 @@ CATALOGUE: tuple[Entity, ...] = (
         # Two capitalised words (an initial or particles between), or a title, any case,
         # then a capitalised word. Python's \s is Unicode white space; Java's is ASCII:
         # the class adds the rest.
-        screen=rf"[\p{{Lu}}\p{{Lt}}][\p{{L}}\p{{M}}\x27’\-]*\.?(?:{_WS}+(?:\p{{L}}\."
-        r"|van|von|de|der|den|da|di|du|del|della|dos|das|la|le|ten|ter|bin|al|y))*"
-        rf"{_WS}+[\p{{Lu}}\p{{Lt}}]|{_TITLE_SCREEN}\.?{_WS}+[\p{{Lu}}\p{{Lt}}]",
+        # ``\p{Cn}`` (unassigned) with every letter class: Python's Unicode is newer than
+        # the JVM's (14.0 vs 13.0 on Java 17), and a letter Java does not know yet is
+        # still one to the engine. The initial-and-particle loop is bounded as the
+        # engine's is (a long one overflowed Java's recursive matcher).
+        screen=rf"{_CAP}[\p{{L}}\p{{M}}\p{{Cn}}\x27’\-]*\.?(?:{_WS}+(?:[\p{{L}}\p{{Cn}}]\."
+        r"|van|von|de|der|den|da|di|du|del|della|dos|das|la|le|ten|ter|bin|al|y)){0,"
+        rf"{PERSON_INFIX + 1}}}{_WS}+{_CAP}|{_TITLE_SCREEN}\.?{_WS}+{_CAP}",
         guards=(_SPACE,),
     ),
 )

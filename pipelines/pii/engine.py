@@ -24,6 +24,7 @@ from pipelines.pii.catalogue import (
     CONTEXT_AFTER,
     CONTEXT_BEFORE,
     NUMERIC,
+    PERSON_INFIX,
     PRIORITY,
     TITLES,
     Entity,
@@ -49,7 +50,7 @@ _WORD = r"[^\W\d_](?:[^\W\d_]|['’\-](?=[^\W\d_]))*"
 _PARTICLES = "van|von|de|der|den|da|di|du|del|della|dos|das|la|le|ten|ter|bin|al|y"
 _PAIR = re.compile(
     rf"(?<![\w'’\-])(?P<first>{_WORD})"
-    rf"(?=(?P<rest>(?:\s+[^\W\d_]\.)?(?:\s+(?:{_PARTICLES}))*\s+{_WORD}))"
+    rf"(?=(?P<rest>(?:\s+[^\W\d_]\.)?(?:\s+(?:{_PARTICLES})){{0,{PERSON_INFIX}}}\s+{_WORD}))"
 )
 # First names that are also everyday English words ("Will", "May", "Grant"): with one of
 # these, the second word must be a listed surname; with any other listed first name, any
@@ -72,7 +73,7 @@ _LABELLED = re.compile(
     r"(?<![\w])(?:(?:full|customer|client|patient|contact|employee|guest|passenger|"
     r"account[ _\-]?holder|card[ _\-]?holder)[ _\-]?name|cardholder|account holder|"
     r"nombre completo|nom complet|nome completo|volledige naam)\s*[:=]\s*"
-    rf"(?P<v>{_WORD}(?:[ \t]+(?:(?:{_PARTICLES})[ \t]+)*{_WORD}){{1,3}})",
+    rf"(?P<v>{_WORD}(?:[ \t]+(?:(?:{_PARTICLES})[ \t]+){{0,{PERSON_INFIX}}}{_WORD}){{1,3}})",
     re.IGNORECASE,
 )
 _WORD_RE = re.compile(_WORD)

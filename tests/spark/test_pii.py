@@ -64,6 +64,22 @@ def test_screen_never_rejects_a_value_the_engine_confirms(spark, values):
             assert span.entity in entities_in(row["mask"] or 0), (span.entity, row["v"])
 
 
+def test_very_long_runs_and_particle_chains_do_not_overflow_the_regex_stack(spark):
+    """Java matches a repeated group by recursion: a long one must not be in any screen.
+
+    ``"1" * 20000`` once overflowed the longest-run regex of the mask, and 1,500
+    particles the person screen; a StackOverflowError kills a local-mode driver.
+    """
+    values = ["1" * 20000, "4 " * 3000, "Maria " + "van " * 3000 + "Garcia",
+              "Maria " + "de " * 3000 + "Garcia", "Mr " + "Ab-" * 5000]  # fmt: skip
+    df = spark.createDataFrame([(v,) for v in values], "v string")
+    mask = screen_mask(GATE_ENTITIES, "v").alias("mask")
+    rows = df.select("v", *[screen(k, "v").alias(k) for k in GATE_ENTITIES], mask).collect()
+    for row in rows:
+        for span in engine.find(row["v"]):
+            assert row[span.entity] and span.entity in entities_in(row["mask"] or 0), span
+
+
 def test_hex_pseudonyms_hold_no_pii(spark):
     tokens = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(300)]
     df = spark.createDataFrame([(t,) for t in tokens], "v string")
