@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
 
-.PHONY: demo test bench bench-pii java venv
+.PHONY: demo test bench bench-pii java venv jars
 
 venv: $(STAMP)
 
@@ -30,7 +30,16 @@ java:
 demo: java venv
 	$(BIN)/anonymize demo
 
-test: java venv
+# Table-format jars (Iceberg, Delta Lake): pinned in pipelines/jars.py, fetched once from
+# Maven Central into .jars/ and checked against their SHA-256; never fetched at run time.
+JARS_STAMP := .jars/.fetched-$(shell cksum < pipelines/jars.py | cut -d' ' -f1)
+jars: $(JARS_STAMP)
+
+$(JARS_STAMP): pipelines/jars.py | venv
+	$(BIN)/python -m pipelines.jars fetch
+	@rm -f .jars/.fetched-* && touch $@
+
+test: java venv jars
 	$(BIN)/ruff check pipelines jobs dags tests benchmarks
 	$(BIN)/pydoclint --config pyproject.toml pipelines dags jobs
 	$(BIN)/python -m pytest

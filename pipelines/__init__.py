@@ -24,6 +24,7 @@ Rooms (one run of one partition reads top to bottom):
     checks       a gate, or the k-anonymity stage, on demand (publishes nothing).
     ops          status, quarantine handling, restore, gc of leftovers.
     session      SparkSession factory (local default, profiles, Hive/Derby catalog).
+    jars         the table formats' pinned jars, fetched once at set-up (never at run time).
     demo         a synthetic raw warehouse with realistic PII.
     cli          the ``anonymize`` command.
     packaging    the ``--py-files`` zip.
