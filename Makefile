@@ -24,16 +24,20 @@ $(STAMP): pyproject.toml Makefile
 java:
 	@v=$$(java -version 2>&1 | awk -F'"' '/version/ {print $$2}' | awk -F. '{print ($$1 == "1") ? $$2 : $$1}'); \
 	if [ -z "$$v" ] || [ "$$v" -lt 17 ]; then \
-	  echo "Java 17+ is required by Spark (found: $${v:-none}); install it, e.g. 'sudo apt-get install openjdk-17-jre-headless' or 'brew install openjdk@17', and put it on PATH or set JAVA_HOME."; exit 1; \
+	  echo "Java 17+ is required by Spark (found: $${v:-none}); install a JDK, e.g. 'sudo apt-get install openjdk-17-jdk-headless' or 'brew install openjdk@17', and put it on PATH or set JAVA_HOME."; exit 1; \
 	fi
+	@command -v javac >/dev/null || { echo "javac (a JDK 17) is required to build the PII screen jar (pipelines/pii/java/): install e.g. 'sudo apt-get install openjdk-17-jdk-headless'."; exit 1; }
 
 demo: java venv
 	$(BIN)/anonymize demo
 
 # Table-format jars (Iceberg, Delta Lake): pinned in pipelines/jars.py, fetched once from
 # Maven Central into .jars/ and checked against their SHA-256; never fetched at run time.
+# Then the PII screen's own jar, compiled from pipelines/pii/java/ by the JDK (a session
+# would build it on first use too).
 JARS_STAMP := .jars/.fetched-$(shell cksum < pipelines/jars.py | cut -d' ' -f1)
 jars: $(JARS_STAMP)
+	$(BIN)/python -m pipelines.pii.native
 
 $(JARS_STAMP): pipelines/jars.py | venv
 	$(BIN)/python -m pipelines.jars fetch

@@ -11,8 +11,9 @@ Rooms (one run of one partition reads top to bottom):
     kanon        k-anonymity (Mondrian, l-diversity, t-closeness), verified independently.
     dp           differentially private releases: two-phase accounting, OpenDP mechanisms,
                  contribution bounding, group selection, the budget ledger.
-    pii          the PII detection engine: entity catalogue, native Spark screens, Python
-                 validators over candidate rows (gate, ``scrub``, discovery).
+    pii          the PII detection engine: entity catalogue, a native screen (a Java UDF
+                 built at set-up), Python validators over candidate rows (gate,
+                 ``scrub``, discovery).
     quality      Great Expectations gates built from the plan (PII scan via ``pii``); Data Docs.
     storage      one table interface (read, stage, publish atomically, versions, restore)
                  with path and Hive-catalog backends; every layout name in one module.

@@ -114,6 +114,11 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _intact(path: Path, jar: Jar) -> bool:
+    """Whether ``path`` is a file holding exactly the pinned artifact."""
+    return path.is_file() and _sha256(path) == jar.sha256
+
+
 def fetch(
     dest: Path | None = None, repository: str | None = None, jars: Sequence[Jar] = JARS
 ) -> list[Path]:
@@ -141,7 +146,7 @@ def fetch(
     paths = []
     for jar in jars:
         path = dest / jar.filename
-        if not (path.is_file() and _sha256(path) == jar.sha256):
+        if not _intact(path, jar):
             fd, tmp = tempfile.mkstemp(dir=dest, prefix=f".{jar.filename}.")
             try:
                 with os.fdopen(fd, "wb") as out, urllib.request.urlopen(jar.url(repository)) as src:  # noqa: S310 (a pinned https or file URL)
@@ -186,7 +191,7 @@ def classpath(
                 f"{jar.table_format} needs {path}, which is missing: run `make jars` once "
                 f"(it fetches the pinned jars from Maven Central; nothing is fetched at run time)"
             )
-        if _sha256(path) != jar.sha256:
+        if not _intact(path, jar):
             raise JarChecksumError(
                 f"{path}: not the pinned artifact (SHA-256 differs); run `make jars`"
             )

@@ -56,6 +56,51 @@ def _bare(span: str) -> bool:
 
 
 @dataclass(frozen=True)
+class Guards:
+    r"""Regex-free conditions every value holding an entity meets, tested before its regex.
+
+    Each is a fact of the value computed natively in one pass over its characters
+    (``pipelines/pii/java/anonymize/pii/ScreenMask.java``, whose ``facts`` documents
+    them exactly), compared with a minimum here; a value failing one cannot match the
+    screen's regex, so a guard never changes what a screen passes, only its cost.
+    Only what every match of the engine implies may be a guard (what the screen's
+    regex, the entity's pattern or the digit-run tokenizer needs): the Spark property
+    tests check the screens stay supersets of the engine.
+
+    Attributes:
+        length: Fewest characters.
+        digits: Fewest ASCII digits.
+        run: Fewest digits in one digit run (digits with at most two of ``[ -./()]``
+            between neighbours).
+        started_run: The same, from a digit where a numeric candidate may start
+            (:data:`pipelines.pii.engine.RUN`): with no regex, this is the screen of a
+            numeric entity.
+        space_capital: Needs white space (Python's ``\s``) directly followed by an ASCII
+            capital or a non-ASCII character.
+        letters_digits: Needs two ASCII letters at a word's start directly followed by
+            two ASCII digits.
+        word_run: Fewest characters in its longest run of ASCII letters and digits
+            that does not follow an ``_``.
+        hex_separator: Needs two hex digits then ``:`` or ``-``, or four then ``.``.
+        digit_x: Needs a digit directly followed by ``x`` or ``e``.
+        contains: Substrings it needs, all of them.
+        contains_any: Substrings it needs one of (empty: no such test).
+    """
+
+    length: int = 0
+    digits: int = 0
+    run: int = 0
+    started_run: int = 0
+    space_capital: bool = False
+    letters_digits: bool = False
+    word_run: int = 0
+    hex_separator: bool = False
+    digit_x: bool = False
+    contains: tuple[str, ...] = ()
+    contains_any: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Entity:
     """One PII kind.
 
@@ -80,10 +125,9 @@ class Entity:
             with none use a digit-run regex of ``min_digits`` digits.
         pattern_screen: For a numeric entity that also has a ``pattern`` (a form the
             digit-run tokenizer cannot see), the Java regex screening that form.
-        guards: Spark SQL conditions (``{c}`` is the column) every such value meets,
-            checked before the screen (digit counts, a required character). Guards on
-            :data:`LONGEST_RUN` apply only in the screen mask, where it is computed
-            once per value (``pipelines.pii.spark.screen_sql``).
+        guards: What every value matching ``screen`` meets, tested first (numeric
+            entities add their digit counts themselves).
+        pattern_guards: The same for ``pattern_screen``.
         recognizer: A function proposing candidate spans itself, ``text -> [(start,
             end), …]``, for detectors no regex expresses (a user-supplied NER model's
             names, say); each span is then confirmed like a pattern's match. Its
@@ -99,9 +143,10 @@ class Entity:
     validate: Callable[[str, tuple[str, ...]], bool]
     canonical: Callable[[str, tuple[str, ...]], str]
     screen: str
-    guards: tuple[str, ...] = ()
+    guards: Guards = Guards()
     pattern: re.Pattern[str] | None = None
     pattern_screen: str = ""
+    pattern_guards: Guards = Guards()
     shape: re.Pattern[str] | None = None
     min_digits: int = 0
     max_digits: int = 0
@@ -181,25 +226,6 @@ def _dob_valid(span: str, countries: tuple[str, ...]) -> bool:
     return V.calendar_date(span)
 
 
-#: Guards (Spark SQL): the value's digit count (computed once per value and shared by
-#: every guard using it), and whether it holds white space as Python's ``\s`` sees it
-#: (Java's ``\s`` is ASCII only; the class adds Unicode separators and \x1c-\x1f).
-DIGIT_COUNT = "length(regexp_replace({c}, '[^0-9]+', ''))"
-#: SQL: the most digits in one digit run of the text (``{c}``), 0 if none. A run is
-#: digits with at most two of ``[ -./()]`` between neighbours, taken greedily: every
-#: run :data:`pipelines.pii.engine.RUN` finds, and so every numeric candidate, lies in
-#: one of these, so ``LONGEST_RUN >= k`` is a superset screen for k digits in a row.
-#: Written without a repeated group: Java matches ``(?:[ -./()]{0,2}[0-9])*`` by
-#: recursion, one stack frame per digit, and a value of some 2,000 digits overflowed
-#: the stack (killing a local-mode driver). Separator stretches of three or more are
-#: cut first; what remains splits into runs with single-class loops, which iterate.
-LONGEST_RUN = (
-    "coalesce(array_max(transform(regexp_extract_all(regexp_replace({c}, r'[ \\-./()]{3,}', '|'),"
-    " r'[0-9][0-9 \\-./()]*', 0), _pii_run -> length(regexp_replace(_pii_run, '[^0-9]+', '')))),"
-    " 0)"
-)
-
-
 def _keywords(*parts: str, words: Sequence[str] = (), scoped: bool = False) -> str:
     r"""Java regex, ASCII case-insensitive: any of ``parts``, or of ``words`` as whole words.
 
@@ -235,10 +261,11 @@ TITLES = (
 _WS = r"[\s\p{Z}\x1c-\x1f\x85]"
 #: Java: a capital letter (or a letter newer than the JVM's Unicode tables).
 _CAP = r"[\p{Lu}\p{Lt}\p{Cn}]"
-#: Most particles (``van``, ``de``, …) between a person's first and last name.
+#: Name particles (``van``, ``de``, …), as a regex alternation (engine and screen).
+PARTICLES = "van|von|de|der|den|da|di|du|del|della|dos|das|la|le|ten|ter|bin|al|y"
+#: Most particles between a person's first and last name.
 PERSON_INFIX = 4
 _TITLE_SCREEN = _keywords(*(re.escape(t) for t in TITLES), scoped=True)
-_SPACE = "{c} RLIKE '[\\\\s\\\\p{Z}\\\\x1c-\\\\x1f\\\\x85]'"
 _PHONE_WORDS = (
     "phone", "tel", "telephone", "mobile", "cell", "call", "called", "calling", "fax",
     "sms", "text", "whatsapp", "reach", "contact", "number", "no", "nr", "ph", "mob",
@@ -276,6 +303,13 @@ CATALOGUE: tuple[Entity, ...] = (
             "xox[abposr]-", "AIza", "_live_", "_test_", "eyJ", "password", "passwd", "pwd",
             "passcode", "secret", r"api[_\- ]?key", "token",
         ),  # fmt: skip
+        # The pattern's literal prefixes (case-sensitive there), then what its keyword
+        # form needs after the keyword: ":", "=" or "is" (ASCII case fold).
+        guards=Guards(contains_any=(
+            "-----", "AKIA", "ASIA", "ABIA", "ACCA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
+            "github_pat_", "xox", "AIza", "_live_", "_test_", "eyJ", ":", "=", "is", "iS", "Is",
+            "IS",
+        )),  # fmt: skip
     ),
     Entity(
         name="url_userinfo",
@@ -289,7 +323,7 @@ CATALOGUE: tuple[Entity, ...] = (
             r"(?<![\w+.-])[A-Za-z][A-Za-z0-9+.\-]*://[^\s/@:]+:[^\s/@]+@[^\s/?#]+\S*"
         ),
         screen=r"://[^\s/@:]+:[^\s/@]+@",
-        guards=("contains({c}, '://')", "contains({c}, '@')"),
+        guards=Guards(contains=("://", "@")),
     ),
     Entity(
         name="email",
@@ -305,7 +339,7 @@ CATALOGUE: tuple[Entity, ...] = (
             r"@(?:[^\W_][\w\-\u0300-\u036f]*\.)+(?:xn--[A-Za-z0-9\-]+|[^\W\d_]{2,63})(?![\w\-])"
         ),
         screen=r"[^\s@]@[^\s@.]+\.[^\s@]",
-        guards=("contains({c}, '@')",),
+        guards=Guards(contains=("@",)),
     ),
     Entity(
         name="iban",
@@ -322,7 +356,7 @@ CATALOGUE: tuple[Entity, ...] = (
             r"|(?: [A-Za-z0-9]{4}){2,7}(?: [A-Za-z0-9]{1,4})?)(?![A-Za-z0-9_])"
         ),
         screen=r"(?<![A-Za-z0-9_])[A-Za-z]{2}[0-9]{2} ?[A-Za-z0-9]{4}",
-        guards=("length({c}) >= 15",),
+        guards=Guards(length=15, letters_digits=True),
     ),
     Entity(
         name="cn_resident_id",
@@ -334,7 +368,7 @@ CATALOGUE: tuple[Entity, ...] = (
         canonical=_compact,
         pattern=re.compile(r"(?<![A-Za-z0-9_])[1-9][0-9]{16}[0-9Xx](?![A-Za-z0-9_])"),
         screen=r"(?<![A-Za-z0-9_])[1-9][0-9]{16}[0-9Xx](?![A-Za-z0-9_])",
-        guards=(f"{DIGIT_COUNT} >= 17", f"{LONGEST_RUN} >= 17"),
+        guards=Guards(digits=17, run=17),
     ),
     Entity(
         name="fr_nir",
@@ -356,6 +390,7 @@ CATALOGUE: tuple[Entity, ...] = (
             r"(?![0-9A-Za-z])"
         ),
         pattern_screen=r"[0-9] ?2[ABab] ?[0-9]{3} ?[0-9]{3} ?[0-9]{2}",
+        pattern_guards=Guards(digits=10, contains_any=("2A", "2B", "2a", "2b")),
     ),
     Entity(
         name="in_aadhaar",
@@ -490,7 +525,7 @@ CATALOGUE: tuple[Entity, ...] = (
             r"(?<![A-Za-z0-9_])[A-Za-z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-Da-d](?![A-Za-z0-9_])"
         ),
         screen=r"(?<![A-Za-z0-9_])[A-Za-z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-Da-d]",
-        guards=(f"{DIGIT_COUNT} >= 6", f"{LONGEST_RUN} >= 6"),
+        guards=Guards(digits=6, run=6),
     ),
     Entity(
         name="es_nif",
@@ -505,7 +540,7 @@ CATALOGUE: tuple[Entity, ...] = (
             r"(?<![A-Za-z0-9_])(?:[XYZxyz]-?[0-9]{7}|[0-9]{8})-?[A-Za-z](?![A-Za-z0-9_])"
         ),
         screen=r"(?<![A-Za-z0-9_])[XYZxyz0-9]-?[0-9]{7}-?[A-Za-z](?![A-Za-z0-9_])",
-        guards=(f"{DIGIT_COUNT} >= 7", f"{LONGEST_RUN} >= 7"),
+        guards=Guards(digits=7, run=7),
     ),
     Entity(
         name="it_fiscal_code",
@@ -520,7 +555,7 @@ CATALOGUE: tuple[Entity, ...] = (
             r"[0-9LMNP-Vlmnp-v]{2}[A-Za-z][0-9LMNP-Vlmnp-v]{3}[A-Za-z](?![A-Za-z0-9_])"
         ),
         screen=r"(?<![A-Za-z0-9_])[A-Za-z]{6}[0-9LMNP-Vlmnp-v]{2}[A-Za-z]",
-        guards=("length({c}) >= 16",),
+        guards=Guards(length=16, word_run=16),  # the pattern: 16 in a row
     ),
     Entity(
         name="ipv4",
@@ -538,6 +573,7 @@ CATALOGUE: tuple[Entity, ...] = (
         min_digits=4,
         max_digits=12,
         screen=r"(?<![A-Za-z0-9_+])[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}",
+        guards=Guards(contains=(".",)),
     ),
     Entity(
         name="phone",
@@ -567,6 +603,7 @@ CATALOGUE: tuple[Entity, ...] = (
             re.ASCII,
         ),
         pattern_screen=r"[0-9](?:x|ext\.? ?)[0-9]",
+        pattern_guards=Guards(digits=2, digit_x=True),
     ),
     Entity(
         name="ipv6",
@@ -582,7 +619,7 @@ CATALOGUE: tuple[Entity, ...] = (
             r"(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6})?)(?![0-9A-Za-z:_])"
         ),
         screen=r"[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:",
-        guards=("contains({c}, ':')",),
+        guards=Guards(contains=(":",)),
     ),
     Entity(
         name="mac_address",
@@ -600,7 +637,7 @@ CATALOGUE: tuple[Entity, ...] = (
             r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4})(?![0-9A-Za-z:_\-])"
         ),
         screen=r"(?<![0-9A-Za-z:_\-.])[0-9A-Fa-f]{2}(?:[:\-][0-9A-Fa-f]{2}|[0-9A-Fa-f]{2}\.)",
-        guards=("length({c}) >= 14",),
+        guards=Guards(length=14, hex_separator=True),
     ),
     Entity(
         name="date_of_birth",
@@ -624,7 +661,7 @@ CATALOGUE: tuple[Entity, ...] = (
             "born", "dob", r"d\.o\.b", "birth", "geboren", "n[éÉe]e? le", "nacimiento", "nascita",
             "nacid", "nat[oa] il",
         ),  # fmt: skip
-        guards=(f"{DIGIT_COUNT} >= 4",),
+        guards=Guards(digits=4),
     ),
     Entity(
         name="street_address",
@@ -658,7 +695,7 @@ CATALOGUE: tuple[Entity, ...] = (
             ),
         ),  # fmt: skip
         # Every form has an ASCII space between number and street word.
-        guards=("contains({c}, ' ')", f"{DIGIT_COUNT} >= 1"),
+        guards=Guards(digits=1, contains=(" ",)),
     ),
     Entity(
         name="person",
@@ -680,9 +717,9 @@ CATALOGUE: tuple[Entity, ...] = (
         # still one to the engine. The initial-and-particle loop is bounded as the
         # engine's is (a long one overflowed Java's recursive matcher).
         screen=rf"{_CAP}[\p{{L}}\p{{M}}\p{{Cn}}\x27’\-]*\.?(?:{_WS}+(?:[\p{{L}}\p{{Cn}}]\."
-        r"|van|von|de|der|den|da|di|du|del|della|dos|das|la|le|ten|ter|bin|al|y)){0,"
+        rf"|{PARTICLES})){{0,"
         rf"{PERSON_INFIX + 1}}}{_WS}+{_CAP}|{_TITLE_SCREEN}\.?{_WS}+{_CAP}",
-        guards=(_SPACE,),
+        guards=Guards(space_capital=True),
     ),
 )
 

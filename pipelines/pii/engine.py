@@ -24,6 +24,7 @@ from pipelines.pii.catalogue import (
     CONTEXT_AFTER,
     CONTEXT_BEFORE,
     NUMERIC,
+    PARTICLES,
     PERSON_INFIX,
     PRIORITY,
     TITLES,
@@ -47,10 +48,9 @@ MAX_GROUPS = 8
 _WORD = r"[^\W\d_](?:[^\W\d_]|['’\-](?=[^\W\d_]))*"
 # A capitalised word, then (looked ahead, so pairs overlap) an optional middle initial
 # and a second word: every adjacent word pair is a candidate.
-_PARTICLES = "van|von|de|der|den|da|di|du|del|della|dos|das|la|le|ten|ter|bin|al|y"
 _PAIR = re.compile(
     rf"(?<![\w'’\-])(?P<first>{_WORD})"
-    rf"(?=(?P<rest>(?:\s+[^\W\d_]\.)?(?:\s+(?:{_PARTICLES})){{0,{PERSON_INFIX}}}\s+{_WORD}))"
+    rf"(?=(?P<rest>(?:\s+[^\W\d_]\.)?(?:\s+(?:{PARTICLES})){{0,{PERSON_INFIX}}}\s+{_WORD}))"
 )
 # First names that are also everyday English words ("Will", "May", "Grant"): with one of
 # these, the second word must be a listed surname; with any other listed first name, any
@@ -73,7 +73,7 @@ _LABELLED = re.compile(
     r"(?<![\w])(?:(?:full|customer|client|patient|contact|employee|guest|passenger|"
     r"account[ _\-]?holder|card[ _\-]?holder)[ _\-]?name|cardholder|account holder|"
     r"nombre completo|nom complet|nome completo|volledige naam)\s*[:=]\s*"
-    rf"(?P<v>{_WORD}(?:[ \t]+(?:(?:{_PARTICLES})[ \t]+){{0,{PERSON_INFIX}}}{_WORD}){{1,3}})",
+    rf"(?P<v>{_WORD}(?:[ \t]+(?:(?:{PARTICLES})[ \t]+){{0,{PERSON_INFIX}}}{_WORD}){{1,3}})",
     re.IGNORECASE,
 )
 _WORD_RE = re.compile(_WORD)
@@ -313,7 +313,7 @@ def _people(text: str) -> list[Span]:
     return found
 
 
-_PARTICLE_SET = frozenset(_PARTICLES.split("|"))
+_PARTICLE_SET = frozenset(PARTICLES.split("|"))
 # Words that follow a title without being a name ("Dr. Who", "Mr. Smith" stays).
 _TITLE_STOP = frozenset({"AND", "OR", "THE", "OF", "TO", "IN"})
 

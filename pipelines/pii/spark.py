@@ -1,288 +1,181 @@
-"""The engine on Spark: native screens on every row, Python confirmation on candidates.
+"""The engine on Spark: a native screen on every value, Python confirmation on candidates.
 
-A value reaches Python only if some entity's *screen* (Spark SQL: cheap guards, then a
-Java regex) says it may hold that entity. The screens are supersets of the engine's
-confirmation (``tests/spark/test_pii.py`` checks it with generated values), so
-skipping the other rows loses nothing. Candidates travel to Python as Arrow batches
-(``mapInArrow`` for the gate's counts, a pandas UDF for ``scrub``), where
-:func:`pipelines.pii.engine.find` confirms them with the validators.
-
-Screens are Spark SQL text parsed once per (column, entity) with ``F.expr``: built
-with the Python Column API each regex costs py4j round trips on the driver.
+A value reaches Python only if some entity's *screen* says it may hold that entity.
+Screens run in the JVM: one Java UDF (:mod:`pipelines.pii.native`) computes, per
+value, a bit mask of the entities whose screens pass, from the catalogue's guards
+(:class:`pipelines.pii.catalogue.Guards`, facts of the value counted in one pass over
+its characters) and its Java regexes, run only where the guards pass. The screens are
+supersets of the engine's confirmation (``tests/spark/test_pii.py`` checks it with
+generated values), so skipping the other rows loses nothing. Candidates travel to
+Python as Arrow batches (``mapInArrow`` for the gate's counts, a pandas UDF for
+``scrub``), where :func:`pipelines.pii.engine.find` confirms them with the validators.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd  # at module level: pandas UDF type hints resolve against these globals
 
-from pipelines.pii.catalogue import BY_NAME, CATALOGUE, DIGIT_COUNT, LONGEST_RUN, Entity
+from pipelines.pii import native
+from pipelines.pii.catalogue import BY_NAME, CATALOGUE, Entity, Guards
 from pipelines.pii.engine import ACCENTED, PLAIN, find
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from pyspark.sql import Column, DataFrame
-
-_C = "{c}"
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 #: The gate's entities: every catalogue entity (known values need the raw row).
 GATE_ENTITIES: tuple[str, ...] = tuple(e.name for e in CATALOGUE if e.gate)
-
-
-def _raw(pattern: str) -> str:
-    """A Spark SQL raw string literal holding a regex (no escape processing)."""
-    assert "'" not in pattern, pattern
-    return f"r'{pattern}'"
+#: Bit of each entity in a screen mask: its index in the catalogue.
+BIT = {e.name: i for i, e in enumerate(CATALOGUE)}
+#: The SQL function a session registers (:func:`register`).
+FUNCTION = "anonymize_pii_screen"
 
 
 def _quote(column: str) -> str:
     return "`" + column.replace("`", "``") + "`"
 
 
-def _digit_run(k: int) -> str:
-    """Java regex: k digits, at most two of ``[ -./()]`` between neighbours.
-
-    It starts where a digit run of :data:`pipelines.pii.engine.RUN`, or one of its
-    groups, can.
-    """
-    return rf"(?:^|[^A-Za-z0-9_+])[+(]?[0-9](?:[ \-./()]{{0,2}}[0-9]){{{k - 1}}}"
-
-
-def _nest(conditions: Sequence[str], leaf: str) -> str:
-    """``CASE WHEN g1 THEN CASE WHEN g2 … THEN leaf``: guards stay in order.
-
-    Nested CASEs keep each guard behind the previous one (``g1 AND g2`` may be
-    reordered or hoisted), and the first guard, always evaluated, is shared across
-    entities by Spark's subexpression elimination (the digit count above all).
-    """
-    for condition in reversed(conditions):
-        leaf = f"CASE WHEN {condition} THEN {leaf} ELSE false END"
-    return leaf
+def _guards(g: Guards) -> tuple[str, str, str]:
+    """A :class:`Guards` as ``ScreenMask.add`` takes it: minimums, all, any."""
+    minimums = ",".join(
+        f"{f.name}={int(getattr(g, f.name))}"
+        for f in fields(g)
+        if f.name not in ("contains", "contains_any") and getattr(g, f.name)
+    )
+    for part in (*g.contains, *g.contains_any):
+        assert part and "\n" not in part, part
+    return minimums, "\n".join(g.contains), "\n".join(g.contains_any)
 
 
-def _pattern_screen_sql(e: Entity) -> str:
-    """SQL: the value matches the entity's ``pattern_screen`` (false for null)."""
-    return f"coalesce({_C} RLIKE {_raw(e.pattern_screen)}, false)"
+def screens(e: Entity) -> list[tuple[Guards, str]]:
+    """The native screens of one entity: (guards, Java regex or "" for none).
 
-
-def _union(*regexes: str) -> str:
-    """Java regex matching where any of ``regexes`` does (a leading ``(?i)`` kept local)."""
-    return "|".join(f"(?i:{r[4:]})" if r.startswith("(?i)") else f"(?:{r})" for r in regexes)
-
-
-def _rlike(regex: str) -> str:
-    return f"{_C} RLIKE {_raw(regex)}"
-
-
-# ------------------------------------------------------------------ the gate's first pass
-#
-# The gate's first pass evaluates every entity's screen on every value of every string
-# column (23 entities x 9 columns on the demo output), so its cost is the regex calls
-# per value: even ``[0-9]`` costs some 20 times a ``length`` or ``contains`` (Spark
-# decodes the value to a Java String and builds a Matcher per call), and a pattern
-# trying an alternation at every position (``(?:^|[^A-Za-z0-9_+])…``, ``(?i)``
-# keyword lists) several times more. So each gate screen starts with a test shared by a group
-# of entities, written identically in each: Spark's subexpression elimination computes
-# an expression in that always-evaluated position once per value, and a clean value
-# costs the few group tests (mostly regex-free) instead of a regex per entity. Each
-# group test is a superset of its members' screens (the union of their regexes, behind
-# a length every member's match needs), so the gate screens stay supersets of the
-# engine (``tests/spark/test_pii.py``).
-
-#: White space as Python's ``\s`` sees it: a space, or else one regex call for the
-#: other ASCII white space or any non-ASCII character (Unicode's other separators
-#: and \x85 are all non-ASCII). Ten ``contains`` cost about twice that call.
-_ANY_SPACE = "(contains({c}, ' ') OR " + _rlike(r"[\t-\r\x1c-\x1f\x{80}-\x{10FFFF}]") + ")"
-#: Some letter may be upper or title case: an ASCII capital changes under ``lower``;
-#: any non-ASCII character passes (a few capitals have no lower case).
-_MAY_BE_CAPITAL = f"({_C} <> lower({_C}) OR octet_length({_C}) > length({_C}))"
-#: Six characters of digit runs, starting with a digit: every numeric entity without
-#: a screen of its own (a run of 7+ digits with at most two separators between
-#: neighbours; IPv4 has its own) and every digit-heavy pattern (a NINO's six digits,
-#: a DNI's seven, a Corsican NIR's runs).
-_NUMERIC = f"CASE WHEN length({_C}) >= 6 THEN {_rlike(r'[0-9][0-9 ./()-]{5}')} ELSE false END"
-#: Plain numeric entities: then a digit run as long as the shortest of theirs.
-_RUN_DIGITS = min(e.min_digits for e in CATALOGUE if e.numeric and not e.screen)
-
-
-def _behind(test: str, regexes: Sequence[str]) -> str:
-    """A shared test: ``test``, then any of ``regexes`` (one expression, computed once)."""
-    return f"CASE WHEN {test} THEN {_rlike(_union(*regexes))} ELSE false END"
-
-
-_B = BY_NAME
-_PLAIN_NUMERIC = _behind(_NUMERIC, (_digit_run(_RUN_DIGITS),))
-_HAS_DIGIT = _rlike("[0-9]")
-#: The credential pattern's literal prefixes (case-sensitive there), then its keyword
-#: form, which needs ``:``, ``=`` or white space (``… is …``) after the keyword.
-_CREDENTIAL = "(" + " OR ".join(
-    [f"contains({_C}, '{p}')" for p in (
-        "-----", "AKIA", "ASIA", "ABIA", "ACCA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
-        "github_pat_", "xox", "AIza", "_live_", "_test_", "eyJ",
-    )]
-    + [f"contains({_C}, ':')", f"contains({_C}, '=')", _ANY_SPACE]
-) + ")"  # fmt: skip
-#: Entity -> the gate screen's shared first test. Minimum lengths: an IBAN has 15
-#: characters or more, a codice fiscale 16; both have two letters, then two digits
-#: (or omocodic letters). A date of birth or a street address has a digit.
-_FIRST: dict[str, str] = {
-    **dict.fromkeys((e.name for e in CATALOGUE if e.numeric and not e.screen), _PLAIN_NUMERIC),
-    **dict.fromkeys(
-        ("uk_nino", "es_nif", "cn_resident_id", "fr_nir:pattern"),
-        _behind(
-            _NUMERIC,
-            (
-                _B["uk_nino"].screen,
-                _B["es_nif"].screen,
-                _B["cn_resident_id"].screen,
-                _B["fr_nir"].pattern_screen,
-            ),
-        ),
-    ),  # fmt: skip
-    **dict.fromkeys(
-        ("iban", "it_fiscal_code"),
-        _behind(f"length({_C}) >= 15", ("[A-Za-z]{2}[0-9LMNP-Vlmnp-v]{2}",)),
-    ),
-    **dict.fromkeys(
-        ("date_of_birth", "street_address"),
-        _behind(_HAS_DIGIT, (_B["date_of_birth"].screen, _B["street_address"].screen)),
-    ),  # fmt: skip
-    "credential": _CREDENTIAL,
-    "person": _ANY_SPACE,
-    "ipv4": f"contains({_C}, '.')",
-    "mac_address": f"(contains({_C}, ':') OR contains({_C}, '-') OR contains({_C}, '.'))",
-    "phone:pattern": f"contains({_C}, 'x')",  # the extension's "x" or "ext"
-}
-#: Further regex-free guards of a gate screen, after the shared test.
-_THEN: dict[str, tuple[str, ...]] = {"person": (_MAY_BE_CAPITAL,)}
-_COSTLY = (DIGIT_COUNT, LONGEST_RUN, "RLIKE")
-
-
-def gate_screen_sql(entity: str, column: str) -> str:
-    """Spark SQL boolean: the gate's first-pass screen of ``entity`` (false for null).
-
-    A superset of :func:`screen_sql` (and so of the engine), built to be cheap on
-    every value of every column: a test shared with other entities first, then
-    regex-free guards, then the entity's own regex. No higher-order function: one
-    anywhere in an aggregate turns off code generation for all of it (they are
-    ``CodegenFallback``), and the gate counts every screen in one aggregate.
+    A numeric entity's candidates are digit runs of at least ``min_digits`` digits
+    starting where :data:`pipelines.pii.engine.RUN` starts one, which is exactly its
+    guards' ``started_run``; with no regex of its own that is its whole screen. An
+    entity with a ``pattern_screen`` has a second screen for that form.
 
     Args:
-        entity: A catalogue name.
-        column: The string column's name.
+        e: A catalogue entity.
 
     Returns:
-        SQL text.
+        One or two screens; a value passing either may hold the entity.
     """
-    e = BY_NAME[entity]
-    if e.numeric and not e.screen:
-        guards = (_FIRST[entity],)
-        leaf = _rlike(_digit_run(e.min_digits)) if e.min_digits > _RUN_DIGITS else "true"
-    else:
-        # The catalogue's regex-free guards; its digit counts and white-space regex are
-        # replaced by the shared tests (a regex apiece, per entity, per value).
-        first = _FIRST.get(entity)
-        own = tuple(g for g in e.guards
-                    if not any(x in g for x in _COSTLY) and not (first and g in first))  # fmt: skip
-        guards = ((first,) if first else ()) + own + _THEN.get(entity, ())
-        leaf = _rlike(e.screen)
-    sql = _nest(guards, leaf)
-    if e.pattern_screen:
-        pattern = _pattern_screen_sql(e)
-        if f"{entity}:pattern" in _FIRST:
-            pattern = _nest((_FIRST[f"{entity}:pattern"],), pattern)
-        sql = f"({sql} OR {pattern})"
-    return sql.replace(_C, _quote(column))
-
-
-def screen_sql(entity: str, column: str, facts: str | None = None) -> str:
-    """Spark SQL boolean: the value of ``column`` may hold ``entity`` (false for null).
-
-    Used inside :func:`screen_mask`, a higher-order function, where ``facts`` names a
-    struct holding the value's digit count and longest run, computed once per value
-    and compared by every screen. Standalone (``facts`` None), the guards on
-    :data:`LONGEST_RUN` (a ``transform``) are left out and a numeric entity's digit run
-    is a regex.
-
-    Args:
-        entity: A catalogue name.
-        column: The string column's name.
-        facts: SQL of a struct ``<digits: DIGIT_COUNT, run: LONGEST_RUN>`` of the
-            value, or None.
-
-    Returns:
-        SQL text: the entity's guards, then its screen.
-    """
-    e: Entity = BY_NAME[entity]
+    g = e.guards
     if e.numeric:
-        guards = (f"{DIGIT_COUNT} >= {e.min_digits}",)
-        if e.screen:
-            leaf = f"{_C} RLIKE {_raw(e.screen)}"
-        elif facts:
-            leaf = f"{LONGEST_RUN} >= {e.min_digits}"
-        else:
-            leaf = f"{_C} RLIKE {_raw(_digit_run(e.min_digits))}"
-    else:
-        guards = e.guards if facts else tuple(g for g in e.guards if LONGEST_RUN not in g)
-        leaf = f"{_C} RLIKE {_raw(e.screen)}"
-    sql = _nest(guards, leaf)
-    if facts:
-        sql = sql.replace(DIGIT_COUNT, f"{facts}.digits").replace(LONGEST_RUN, f"{facts}.run")
+        k = e.min_digits
+        g = Guards(**{**{f.name: getattr(g, f.name) for f in fields(g)},
+                      "digits": max(g.digits, k), "run": max(g.run, k),
+                      "started_run": max(g.started_run, k)})  # fmt: skip
+    out = [(g, e.screen)]
     if e.pattern_screen:
-        sql = f"({sql} OR {_pattern_screen_sql(e)})"
-    return sql.replace(_C, _quote(column))
+        out.append((e.pattern_guards, e.pattern_screen))
+    return out
+
+
+_LOCK = threading.Lock()
+#: Sessions (``sessionUUID``) holding the function: one registration each.
+_REGISTERED: set[str] = set()
+
+
+def register(spark: SparkSession) -> None:
+    """Register :data:`FUNCTION` (``string -> bigint`` screen mask) in the session, once.
+
+    The screen's jar (:func:`pipelines.pii.native.jar_path`, built when missing) joins
+    the session's class loader on the driver and the jars executors fetch from it, as
+    ``ADD JAR`` does but without its Hive side (with Hive support that starts the
+    metastore client, which a run on path tables never needs). The UDF is then built
+    from the catalogue and registered as a temporary function.
+
+    Args:
+        spark: The session.
+    """
+    jss = spark._jsparkSession  # noqa: SLF001 (py4j: a Java UDF has no Python API)
+    with _LOCK:
+        if jss.sessionUUID() in _REGISTERED:
+            return
+        jvm = spark._jvm  # noqa: SLF001
+        path = native.jar_path()
+        loader = jss.sharedState().jarClassLoader()
+        url = jvm.java.io.File(str(path)).toURI().toURL()
+        if url.toString() not in {u.toString() for u in loader.getURLs()}:
+            loader.addURL(url)
+            spark.sparkContext._jsc.addJar(str(path))  # noqa: SLF001
+        gateway = spark.sparkContext._gateway  # noqa: SLF001
+        cls = jvm.java.lang.Class.forName(native.CLASS, True, loader)
+        constructor = cls.getDeclaredConstructor(gateway.new_array(jvm.java.lang.Class, 0))
+        udf = constructor.newInstance(gateway.new_array(jvm.java.lang.Object, 0))
+        for e in CATALOGUE:
+            for guards, regex in screens(e):
+                udf.add(BIT[e.name], *_guards(guards), regex)
+        jss.udf().register(FUNCTION, udf.function())
+        _REGISTERED.add(jss.sessionUUID())
+
+
+def mask_sql(column: str) -> str:
+    """SQL: the screen mask of ``column`` (every entity's bit; 0 for null).
+
+    Registers the function in the active session first.
+
+    Args:
+        column: The string column's name.
+
+    Returns:
+        SQL text of a bigint.
+    """
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.getActiveSession()
+    assert spark is not None, "no active Spark session"
+    register(spark)
+    return f"{FUNCTION}({_quote(column)})"
+
+
+def _bits(entities: Sequence[str]) -> int:
+    return functools.reduce(lambda a, b: a | b, (1 << BIT[e] for e in entities), 0)
 
 
 def screen(entity: str, column: str) -> Column:
-    """The parsed :func:`gate_screen_sql`: the gate's screen of one entity.
+    """Whether the value passes ``entity``'s screen (false for null).
 
     Args:
         entity: A catalogue name.
         column: The string column's name.
 
     Returns:
-        A boolean column (false for null).
+        A boolean column.
     """
-    from pyspark.sql import functions as F
-
-    return F.expr(gate_screen_sql(entity, column))
+    return any_screen((entity,), column)
 
 
 def any_screen(entities: Sequence[str], column: str) -> Column:
-    """Whether the value passes some entity's gate screen.
+    """Whether the value passes some entity's screen (false for null).
 
     Args:
         entities: Catalogue names.
         column: The text column.
 
     Returns:
-        A boolean column (false for null).
+        A boolean column.
     """
     from pyspark.sql import functions as F
 
-    return F.greatest(*[screen(e, column) for e in entities], F.lit(False))
-
-
-#: Bit of each entity in a screen mask: its index in the catalogue.
-BIT = {e.name: i for i, e in enumerate(CATALOGUE)}
+    return F.expr(f"({mask_sql(column)} & {_bits(entities)}L) != 0")
 
 
 def screen_mask(entities: Sequence[str], column: str, known: Sequence[str] = ()) -> Column:
-    """Which entities' screens the value passes, as a bit mask (0: none, or null value).
+    """Which of ``entities``' screens the value passes, as a bit mask (0: none, or null).
 
     Bit :data:`BIT` [e] is set when the value may hold entity e; the known-value
     screen (``known`` columns) sets the PERSON bit. Python then looks for those
     entities only (:func:`entities_in`): the screens are supersets, so an entity
     whose screen failed cannot be in the value, not even to win an overlap.
-
-    The sum is wrapped in ``aggregate`` over an array, a higher-order function, which
-    Spark evaluates without generating code. On purpose: two dozen screens generated
-    inline next to a wide upstream projection (the desensitize stage's HMACs) exceed
-    the JVM's 64 KB method limit (Spark then falls back to interpreting the whole
-    stage, or fails under ``SPARK_TESTING``); interpreted, only the mask is.
 
     Args:
         entities: Catalogue names.
@@ -294,19 +187,11 @@ def screen_mask(entities: Sequence[str], column: str, known: Sequence[str] = ())
     """
     from pyspark.sql import functions as F
 
-    # The digit count and the longest run are bound once per value (``_pii_facts``) and
-    # shared by every screen; interpreted code has no subexpression elimination.
-    terms = []
-    for name in entities:
-        flag = screen_sql(name, column, facts="_pii_facts")
-        if name == "person" and known:
-            flag = f"({flag} OR {known_screen_sql(column, known)})"
-        terms.append(f"CASE WHEN {flag} THEN {1 << BIT[name]}L ELSE 0L END")
-    facts = f"named_struct('digits', {DIGIT_COUNT}, 'run', {LONGEST_RUN})"
-    facts = facts.replace(_C, _quote(column))
-    return F.expr(
-        f"aggregate(array({facts}), 0L, (_pii_mask, _pii_facts) -> _pii_mask + {' + '.join(terms)})"
-    )
+    sql = f"({mask_sql(column)} & {_bits(entities)}L)"
+    if known and "person" in entities:
+        person = 1 << BIT["person"]
+        sql = f"({sql} | CASE WHEN {known_screen_sql(column, known)} THEN {person}L ELSE 0L END)"
+    return F.expr(sql)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -42,10 +42,9 @@ from great_expectations.expectations.metrics.table_metric_provider import (  # n
 )
 from pyspark.sql import functions as F  # noqa: E402
 
-from pipelines.pii.spark import GATE_ENTITIES  # noqa: E402
 from pipelines.quality import pii  # noqa: E402
 
-_CANDIDATES = "column_values.pii_candidate_count"
+_SCREENED = "table.pii_screened"
 
 
 def _count(metrics: dict[str, Any], name: str) -> int:
@@ -55,32 +54,32 @@ def _count(metrics: dict[str, Any], name: str) -> int:
 # --------------------------------------------------------------------------- PII
 
 
-class ColumnValuesPiiCandidateCount(ColumnAggregateMetricProvider):
-    """Number of values passing a detector's guards and screen (no higher-order function).
+class TablePiiScreened(TableMetricProvider):
+    """Column -> which entities' native screens some value of it passes (an OR of masks).
 
-    A column *aggregate* metric: GX's Spark engine bundles it, for every detector of
-    every column, into one whole-stage code-generated ``df.agg`` pass over every row.
+    One Spark job for every string column of the table: the masks are projected, then
+    OR-ed, so each value's mask is computed once (``bit_or`` of the UDF inside an
+    aggregate would evaluate it twice per row: once for its null test).
     """
 
-    metric_name = "column_values.pii_candidate_count"
-    value_keys = ("detector",)
+    metric_name = _SCREENED
 
-    @column_aggregate_partial(engine=SparkDFExecutionEngine)
-    def _spark(cls, column, detector: str, _column_name: str, **kwargs):  # noqa: ANN001 (GX's signature)
-        # Every candidate test is `CASE WHEN <guard> THEN … ELSE false END`, so a null
-        # value counts 0 without an `isNotNull() AND` guard, and the first guards (the
-        # digit count above all) stay in always-evaluated positions, where Spark's
-        # subexpression elimination computes them once for all detectors of a column.
-        # GX also passes `column` as F.col(name); the SQL text needs the name itself.
-        return pii.count_of(pii.candidate(_column_name, detector))
+    @metric_value(engine=SparkDFExecutionEngine)
+    def _spark(cls, execution_engine, metric_domain_kwargs, metric_value_kwargs, metrics,  # noqa: ANN001, PLR0913
+               runtime_configuration):  # fmt: skip
+        from great_expectations.core.metric_domain_types import MetricDomainTypes
+
+        df, _, _ = execution_engine.get_compute_domain(
+            metric_domain_kwargs, domain_type=MetricDomainTypes.TABLE
+        )
+        return pii.screened(df)
 
 
 class ColumnValuesPiiMatchCount(ColumnAggregateMetricProvider):
     """Number of values containing an identifier of kind ``detector``.
 
-    The candidate count, confirmed by a second pass over the candidate rows where
-    the detector has a confirming step (checksums, per-match digit counts) and there
-    are candidates: on clean data, no second pass.
+    Confirmed by a second pass over the rows whose screens passed, when some value
+    passed a checked entity's screen: on clean data, no second pass.
     """
 
     metric_name = "column_values.pii_match_count"
@@ -94,10 +93,9 @@ class ColumnValuesPiiMatchCount(ColumnAggregateMetricProvider):
         df, _, accessor = execution_engine.get_compute_domain(
             metric_domain_kwargs, domain_type=MetricDomainTypes.COLUMN
         )
-        candidates = {e: _count(metrics, f"{_CANDIDATES}.{e}") for e in GATE_ENTITIES}
-        return pii.confirmed_count(
-            df, accessor["column"], metric_value_kwargs["detector"], candidates
-        )
+        column = accessor["column"]
+        mask = metrics[_SCREENED].get(column, 0)
+        return pii.confirmed_count(df, column, metric_value_kwargs["detector"], mask)
 
     @classmethod
     def _get_evaluation_dependencies(cls, metric, configuration=None, execution_engine=None,  # noqa: ANN001, ANN206
@@ -110,14 +108,12 @@ class ColumnValuesPiiMatchCount(ColumnAggregateMetricProvider):
             execution_engine=execution_engine,
             runtime_configuration=runtime_configuration,
         )
-        # Every entity's candidate count on the column (GX bundles them into the one
-        # aggregate pass): the confirming pass looks only for entities with candidates.
-        for entity in GATE_ENTITIES:
-            dependencies[f"{_CANDIDATES}.{entity}"] = MetricConfiguration(
-                metric_name=_CANDIDATES,
-                metric_domain_kwargs=metric.metric_domain_kwargs,
-                metric_value_kwargs={"detector": entity},
-            )
+        # The table's screened masks (one pass for every column): the confirming
+        # pass looks only for entities whose screens some value of the column passed.
+        table = {k: v for k, v in metric.metric_domain_kwargs.items() if k != "column"}
+        dependencies[_SCREENED] = MetricConfiguration(
+            metric_name=_SCREENED, metric_domain_kwargs=table
+        )
         return dependencies
 
 

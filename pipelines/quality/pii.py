@@ -2,12 +2,12 @@
 
 The engine is :mod:`pipelines.pii`. The gate uses every entity of its catalogue
 except the row's known values (it sees anonymized data only). Counting runs in two
-passes: one code-generated Spark aggregate counts, for every (column, entity), the
-values passing the entity's native screen (GX bundles these column aggregates into a
-single ``df.agg``); then, for each column with candidates, one pass over its candidate
-rows only confirms them in Python (validators, context, overlap resolution) and counts
-per entity. On clean data the second pass does not run. Nothing here returns values:
-the results are counts, fit for manifests and reports.
+passes: one Spark aggregate ORs, per column, the native screen masks of every value
+(GX bundles these column aggregates into a single ``df.agg``), which says which
+entities' screens some value passed; then, for each column where a checked entity's
+did, one pass over those rows only confirms them in Python (validators, context,
+overlap resolution) and counts per entity. On clean data the second pass does not
+run. Nothing here returns values: the results are counts, fit for manifests and reports.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pipelines.pii import spark as engine
 from pipelines.spec.quality import DEFAULT_COUNTRIES
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame
+    from pyspark.sql import DataFrame
 
 # (id(df), column) -> (df, countries, counts): one confirming pass per column serves the
 # metric of every entity of that column. Holding the DataFrame keeps its id from being
@@ -46,56 +46,52 @@ def begin(
     _ALLOWED.update({c: frozenset(v) for c, v in (allowed or {}).items()})
 
 
-def candidate(column: str, name: str) -> Column:
-    """The entity's native screen on ``column``: a superset of its confirmed matches.
+def screened(df: DataFrame) -> dict[str, int]:
+    """Per string column, the OR of its values' screen masks (which entities may be in it).
+
+    One Spark job: the masks are projected, then OR-ed.
 
     Args:
-        column: The string column's name.
-        name: A catalogue entity.
+        df: The data.
 
     Returns:
-        A boolean expression (false for null) that Spark can code-generate.
-    """
-    return engine.screen(name, column)
-
-
-def count_of(flag: Column) -> Column:
-    """Aggregate: how many rows ``flag`` is true for (null counts 0).
-
-    Args:
-        flag: A boolean expression.
-
-    Returns:
-        A sum aggregate (null over no rows).
+        Column -> mask (bits as :data:`pipelines.pii.spark.BIT`; 0 when no value passes
+        any screen, or there are no rows).
     """
     from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType
 
-    return F.sum(F.when(flag, 1).otherwise(0))
+    columns = [f.name for f in df.schema.fields if isinstance(f.dataType, StringType)]
+    if not columns:
+        return {}
+    masks = df.select(*[F.expr(engine.mask_sql(c)).alias(f"_m{i}") for i, c in enumerate(columns)])
+    row = masks.agg(*[F.bit_or(f"_m{i}") for i in range(len(columns))]).collect()[0]
+    return {c: int(row[i] or 0) for i, c in enumerate(columns)}
 
 
-def confirmed_count(df: DataFrame, column: str, name: str, candidates: dict[str, int]) -> int:
-    """How many values of ``column`` hold entity ``name``, given every entity's candidates.
+def confirmed_count(df: DataFrame, column: str, name: str, mask: int) -> int:
+    """How many values of ``column`` hold entity ``name``, given the column's screened mask.
 
-    The first call for a column confirms, in one pass, every checked entity with
-    candidates (not in ``quality.allow_pii`` for the column), over the rows one of their
-    screens lets through; every entity with candidates competes for overlaps there.
-    Later calls read the result.
+    The first call for a column confirms, in one pass, every checked entity whose
+    screen some value passed (not in ``quality.allow_pii`` for the column), over the
+    rows one of their screens lets through; every entity whose screen passed competes
+    for overlaps there. Later calls read the result.
 
     Args:
         df: The data scanned.
         column: The string column's name.
         name: A catalogue entity.
-        candidates: Entity -> how many rows pass its screen (every gate entity).
+        mask: The column's mask from :func:`screened` (0 for none).
 
     Returns:
         How many rows of ``df`` hold the entity in ``column``.
     """
-    if not candidates.get(name):
+    screened = [e for e in engine.entities_in(mask) if e in engine.GATE_ENTITIES]
+    if name not in screened:
         return 0
     countries = _COUNTRIES[0]
     cached = _CONFIRMED.get((id(df), column))
     if cached is None or cached[0] is not df or cached[1] != countries:
-        screened = [e for e in engine.GATE_ENTITIES if candidates.get(e)]
         checked = [e for e in screened if e not in _ALLOWED.get(column, ())]
         counts = engine.confirmed_counts(df, column, checked, countries, screened)
         _CONFIRMED[(id(df), column)] = (df, countries, counts)
@@ -128,14 +124,10 @@ def scan(
     columns = [c for c in columns if checked[c]]
     if not columns:
         return {}
-    # Every entity's screen is counted (allowed ones too: they compete for overlaps).
-    keys = [(c, n) for c in columns for n in engine.GATE_ENTITIES]
-    row = df.agg(*[count_of(candidate(c, n)) for c, n in keys]).collect()[0]
-    screened: dict[str, dict[str, int]] = {}
-    for i, (column, name) in enumerate(keys):
-        screened.setdefault(column, {})[name] = int(row[i] or 0)
+    # Every entity's screen counts (allowed ones too: they compete for overlaps).
+    masks = screened(df.select(*columns))
     begin(countries, allowed)
     try:
-        return {c: {n: confirmed_count(df, c, n, screened[c]) for n in checked[c]} for c in columns}
+        return {c: {n: confirmed_count(df, c, n, masks[c]) for n in checked[c]} for c in columns}
     finally:
         _CONFIRMED.clear()

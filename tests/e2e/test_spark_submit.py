@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.packaging import build_zip
+from pipelines.pii import native
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,6 +23,10 @@ def test_zip_contains_package_and_data(tmp_path):
     names = zipfile.ZipFile(z).namelist()
     assert "pipelines/runner.py" in names and "pipelines/desensitize/dictionaries/cities.txt" in names
     assert not any(n.endswith(".pyc") for n in names)
+    # The PII screen: its source (the jar's name is its digest) and the current jar only.
+    jars = [n for n in names if n.endswith(".jar")]
+    assert jars == [f"pipelines/pii/java/{native.jar_name()}"]
+    assert "pipelines/pii/java/anonymize/pii/ScreenMask.java" in names
 
 
 @pytest.mark.slow
