@@ -56,9 +56,9 @@ bench: java venv
 # Presidio lives in its own virtualenv (.venv-presidio), used by that benchmark only;
 # Faker (the corpus's independent PII source) is installed into .venv.
 PRESIDIO := .venv-presidio
-$(PRESIDIO)/.installed: Makefile
+$(PRESIDIO)/.installed: Makefile benchmarks/presidio-constraints.txt
 	@test -x $(PRESIDIO)/bin/python || $(PYTHON) -m venv $(PRESIDIO)
-	$(PRESIDIO)/bin/python -m pip install -q 'presidio-analyzer==2.2.366' 'presidio-anonymizer==2.2.366'
+	$(PRESIDIO)/bin/python -m pip install -q -c benchmarks/presidio-constraints.txt 'presidio-analyzer==2.2.366' 'presidio-anonymizer==2.2.366'
 	@touch $@
 
 bench-pii: java venv $(PRESIDIO)/.installed

@@ -49,7 +49,8 @@ def _guards(g: Guards) -> tuple[str, str, str]:
         if f.name not in ("contains", "contains_any") and getattr(g, f.name)
     )
     for part in (*g.contains, *g.contains_any):
-        assert part and "\n" not in part, part
+        if not part or "\n" in part:  # newline-separated for Java
+            raise ValueError(f"guard substring {part!r}: empty or holding a newline")
     return minimums, "\n".join(g.contains), "\n".join(g.contains_any)
 
 

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
+import re
+import string
+import subprocess
 import zipfile
 from importlib import resources
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pipelines.errors import MissingInputError
 from pipelines.pii import native
@@ -32,3 +39,121 @@ def test_missing_javac_is_one_line_naming_make_jars(tmp_path, monkeypatch):
     with pytest.raises(MissingInputError, match="make jars") as err:
         native.build(tmp_path)
     assert "\n" not in str(err.value) and not list(tmp_path.iterdir())
+
+
+def test_guard_configuration_errors_are_refused_not_ignored(tmp_path):
+    """A bad guard (unknown, repeated, non-numeric, empty substring) fails at add()."""
+    jar = native.build(tmp_path)
+    source = tmp_path / "Check.java"
+    source.write_text(
+        "public class Check { public static void main(String[] a) {\n"
+        "  String[][] bad = {{\"nope=1\", \"\"}, {\"digits=1,digits=2\", \"\"}, {\"digits=x\", \"\"},\n"
+        "                    {\"\", \"@\\n\"}, {\"\", \"\"}};\n"
+        "  int refused = 0;\n"
+        "  for (String[] b : bad) {\n"
+        "    try { new anonymize.pii.ScreenMask().add(0, b[0], b[1], \"\", \"x\"); }\n"
+        "    catch (IllegalArgumentException e) { refused++; }\n"
+        "  }\n"
+        "  System.out.println(refused);\n"
+        "} }\n"
+    )
+    import pyspark
+
+    cp = f"{jar}:{pyspark.__path__[0]}/jars/*"
+    subprocess.run(["javac", "-cp", cp, "-d", str(tmp_path), str(source)], check=True)  # noqa: S603, S607
+    out = subprocess.run(["java", "-cp", f"{cp}:{tmp_path}", "Check"], check=True,  # noqa: S603, S607
+                         capture_output=True, text=True).stdout  # fmt: skip
+    assert out.strip() == "4"  # the last, with no guard at all, is fine
+
+
+def test_guard_substrings_must_be_nonempty_single_lines():
+    from pipelines.pii.catalogue import Guards
+    from pipelines.pii.spark import _guards
+
+    assert _guards(Guards(digits=4, contains=("@",), contains_any=("a", "b"))) == ("digits=4", "@", "a\nb")
+    for bad in ("", "a\nb"):
+        with pytest.raises(ValueError, match="empty or holding a newline"):
+            _guards(Guards(contains_any=(bad,)))
+
+
+# ScreenMask.facts, re-stated independently with Python regexes from its Javadoc.
+_RUN = re.compile(r"[0-9](?:[ \-./()]{0,2}[0-9])*")
+_WORD_PLUS = set(string.ascii_letters + string.digits + "_+")
+
+
+def _may_start(v: str, i: int) -> bool:
+    if i == 0 or v[i - 1] not in _WORD_PLUS:
+        return True
+    return v[i - 1] == "+" and (i == 1 or v[i - 2] not in _WORD_PLUS)
+
+
+def _documented_facts(v: str) -> list[int]:
+    run = started = 0
+    for m in _RUN.finditer(v):
+        at = [m.start() + i for i, c in enumerate(m.group()) if c in string.digits]
+        run = max(run, len(at))
+        starts = [k for k, i in enumerate(at) if _may_start(v, i)]
+        if starts:
+            started = max(started, len(at) - starts[0])
+    words = [len(m.group()) for m in re.finditer(r"[A-Za-z0-9]+", v)
+             if not (m.start() > 0 and v[m.start() - 1] == "_")]  # fmt: skip
+    return [
+        len(v.encode("utf-16-le", "surrogatepass")) // 2,
+        sum(c in string.digits for c in v),
+        run,
+        started,
+        int(bool(re.search(r"\s(?:[A-Z]|[^\x00-\x7f])", v))),
+        int(bool(re.search(r"(?<![A-Za-z0-9_])[A-Za-z]{2}[0-9]{2}", v))),
+        max(words, default=0),
+        int(bool(re.search(r"[0-9A-Fa-f]{2}[:\-]|[0-9A-Fa-f]{4}\.", v))),
+        int(bool(re.search(r"[0-9][xe]", v))),
+    ]
+
+
+@pytest.fixture(scope="module")
+def facts_of(tmp_path_factory):
+    """``values -> [facts]`` computed by ScreenMask.facts in one JVM per call."""
+    import pyspark
+
+    tmp = tmp_path_factory.mktemp("facts")
+    jar = native.build(tmp / "jar")
+    cp = f"{jar}:{pyspark.__path__[0]}/jars/*"
+    (tmp / "src").mkdir()
+    (tmp / "src" / "Facts.java").write_text(
+        "package anonymize.pii;\n"
+        "public class Facts { public static void main(String[] a) throws Exception {\n"
+        "  java.util.Base64.Decoder d = java.util.Base64.getDecoder();\n"
+        "  for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of(a[0]))) {\n"
+        "    String v = new String(d.decode(line), java.nio.charset.StandardCharsets.UTF_16LE);\n"
+        "    System.out.println(java.util.Arrays.toString(ScreenMask.facts(v)));\n"
+        "  }\n"
+        "} }\n"
+    )
+    subprocess.run(["javac", "-cp", cp, "-d", str(tmp / "cls"), str(tmp / "src" / "Facts.java")],  # noqa: S603, S607
+                   check=True)  # fmt: skip
+
+    def run(values: list[str]) -> list[list[int]]:
+        data = tmp / "values.b64"
+        data.write_text("".join(
+            base64.b64encode(v.encode("utf-16-le", "surrogatepass")).decode() + "\n" for v in values
+        ))  # fmt: skip
+        out = subprocess.run(["java", "-cp", f"{cp}:{tmp / 'cls'}", "anonymize.pii.Facts", str(data)],  # noqa: S603, S607
+                             check=True, capture_output=True, text=True).stdout  # fmt: skip
+        return [json.loads(line) for line in out.splitlines()]
+
+    return run
+
+
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.data_too_large])
+@given(values=st.lists(st.text(alphabet="0123456789 -./()+_:xeaAfFzZ\t\xa0\u3000\x85\x1céÉ😀\ud800",
+                               max_size=30), min_size=2000, max_size=2000))  # fmt: skip
+def test_native_facts_equal_their_documented_definitions(facts_of, values):
+    """Every fact the guards compare, against an independent Python statement of its Javadoc.
+
+    The alphabet holds each fact's boundary characters: digits and the run separators,
+    ``+``/``_`` before a digit, hex letters and separators, ``x``/``e`` after a digit,
+    ASCII and Unicode white space before capitals, a supplementary and a lone surrogate.
+    """
+    values = values + ["a+1234567", "(+1 212) 555", "1  -  2", "x_ab12", "Ab12", "ab:cd", "abcd.", "9e"]
+    for value, facts in zip(values, facts_of(values), strict=True):
+        assert facts == _documented_facts(value), value

@@ -43,16 +43,22 @@ public final class ScreenMask implements UDF1<String, Long> {
 
     Screen(int bit, String guards, String containsAll, String containsAny, String regex) {
       this.bit = 1L << bit;
+      java.util.Set<String> seen = new java.util.HashSet<>();
       for (String guard : split(guards, ",")) {
         String[] kv = guard.split("=", 2);
         int i = FACTS.indexOf(kv[0]);
-        if (i < 0 || kv.length != 2) {
-          throw new IllegalArgumentException("unknown guard: " + guard);
+        if (i < 0 || kv.length != 2 || !kv[1].matches("[0-9]{1,9}") || !seen.add(kv[0])) {
+          throw new IllegalArgumentException("bad guard (name=count, each once): " + guard);
         }
         minimum[i] = Integer.parseInt(kv[1]);
       }
       this.containsAll = split(containsAll, "\n");
       String[] any = split(containsAny, "\n");
+      for (String p : concat(this.containsAll, any)) {
+        if (p.isEmpty()) {
+          throw new IllegalArgumentException("empty substring in a guard");
+        }
+      }
       this.anyTest = any.length > 0;
       List<String> other = new ArrayList<>();
       for (String p : any) {
@@ -156,7 +162,8 @@ public final class ScreenMask implements UDF1<String, Long> {
   }
 
   /**
-   * The facts of one value, in {@link #FACTS} order, from one pass over its UTF-16 code units.
+   * The facts of one value, in {@link #FACTS} order, from one pass over its UTF-16 code units
+   * (a digit also looks back at most four units).
    *
    * <ul>
    *   <li>length: code units (at least the code points Spark's and Python's lengths count);
@@ -288,6 +295,12 @@ public final class ScreenMask implements UDF1<String, Long> {
 
   private static int classOf(char c) {
     return c < 128 ? CLASSES[c] : CAP;
+  }
+
+  private static String[] concat(String[] a, String[] b) {
+    String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+    System.arraycopy(b, 0, out, a.length, b.length);
+    return out;
   }
 
   private static String[] split(String joined, String separator) {
