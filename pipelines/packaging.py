@@ -37,8 +37,8 @@ def build_zip(out_dir: str | Path = "dist") -> Path:
         for path in sorted(PACKAGE.rglob("*")):
             if path.is_dir() or "__pycache__" in path.parts or path.suffix == ".pyc":
                 continue
-            if path.suffix == ".jar" and path.name != current:
-                continue
+            if path.name.startswith(".") or (path.suffix == ".jar" and path.name != current):
+                continue  # a build's temporary, or a jar of an earlier source
             zf.write(path, Path("pipelines") / path.relative_to(PACKAGE))
     tmp.replace(target)
     return target

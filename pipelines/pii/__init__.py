@@ -8,7 +8,7 @@ Layout:
     engine      the span finder: candidates, validation, context, overlap resolution
                 and rendering (placeholder, token, surrogate, mask). Pure Python.
     native      the screen's Java UDF (``java/``): its jar, built from source by the
-                JDK, named after the source's digest, shipped with ``ADD JAR``.
+                JDK, named after the source's digest.
     spark       the engine on Spark: the native screen mask registered from the
                 catalogue, and the confirming pass over candidate rows only (Arrow
                 batches), for the gate and ``scrub``.

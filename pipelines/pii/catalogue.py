@@ -61,9 +61,9 @@ class Guards:
 
     Each is a fact of the value computed natively in one pass over its characters
     (``pipelines/pii/java/anonymize/pii/ScreenMask.java``, whose ``facts`` documents
-    them exactly), compared with a minimum here; a value failing one cannot match the
-    screen's regex, so a guard never changes what a screen passes, only its cost.
-    Only what every match of the engine implies may be a guard (what the screen's
+    them exactly), compared with a minimum here. A guard is a necessary condition of
+    an engine match, not only of the screen's regex: a value failing one cannot hold
+    the entity. Only what every match of the engine implies may be a guard (what the screen's
     regex, the entity's pattern or the digit-run tokenizer needs): the Spark property
     tests check the screens stay supersets of the engine.
 
@@ -99,6 +99,18 @@ class Guards:
     contains: tuple[str, ...] = ()
     contains_any: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        """Refuse a negative minimum, or a substring that is empty or spans lines.
+
+        Raises:
+            ValueError: Naming the bad field.
+        """
+        for name, value in vars(self).items():
+            if isinstance(value, int) and value < 0:
+                raise ValueError(f"Guards.{name}: {value} is negative")
+            if isinstance(value, tuple) and any(not p or "\n" in p for p in value):
+                raise ValueError(f"Guards.{name}: substrings must be non-empty single lines")
+
 
 @dataclass(frozen=True)
 class Entity:
@@ -120,13 +132,14 @@ class Entity:
         needs_context: Whether a given candidate text needs context.
         near_keyword: A looser validator that applies when a context keyword is near
             (phones: any valid national number, not only one grouped the region's way).
-        screen: Java regex (Spark RLIKE) every value holding this entity matches: a
-            superset of the confirmation, cheap enough for every row. Numeric entities
-            with none use a digit-run regex of ``min_digits`` digits.
+        screen: Java regex (``find`` semantics) every value holding this entity
+            matches, run by the native screen behind the guards: a superset of the
+            confirmation. Numeric entities with none are screened by their digit
+            counts alone (``started_run``, see :func:`pipelines.pii.spark.screens`).
         pattern_screen: For a numeric entity that also has a ``pattern`` (a form the
             digit-run tokenizer cannot see), the Java regex screening that form.
-        guards: What every value matching ``screen`` meets, tested first (numeric
-            entities add their digit counts themselves).
+        guards: What every value holding the entity meets, tested before ``screen``
+            (:func:`pipelines.pii.spark.screens` adds numeric entities' digit counts).
         pattern_guards: The same for ``pattern_screen``.
         recognizer: A function proposing candidate spans itself, ``text -> [(start,
             end), …]``, for detectors no regex expresses (a user-supplied NER model's

@@ -8,13 +8,16 @@ source, so a jar built from other code is never used. ``make jars`` builds it ne
 the source (``javac`` of the installed JDK against the installed PySpark's jars);
 when it is missing a session builds it on first use, and fails with one line when no
 JDK is there. ``anonymize build-zip`` includes it in the ``--py-files`` zip, from which
-it is extracted on the driver; sessions add it with ``ADD JAR``, so executors fetch it
-from the driver, as with ``--jars`` (nothing to install on a cluster's machines).
+it is extracted on the driver. Sessions add it to their class loader on the driver
+and to the jars executors fetch from the driver, as ``--jars`` would (nothing to
+install on a cluster's machines).
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
+import os
 import shutil
 import subprocess
 import tempfile
@@ -49,8 +52,9 @@ def build(dest: Path) -> Path:
 
     Compiled for Java 17 against the installed PySpark's jars (``UDF1``,
     ``functions.udf``) by the JDK's ``javac``; the jar is written with ``zipfile`` (a
-    jar is a zip), so the JDK's ``jar`` tool is not needed. Jars of earlier sources in
-    ``dest`` are removed.
+    jar is a zip), so the JDK's ``jar`` tool is not needed. Each build writes its own
+    temporary file and renames it into place, so processes building at once each
+    leave a whole jar (the same bytes' worth of classes).
 
     Args:
         dest: The directory (created if missing).
@@ -59,7 +63,8 @@ def build(dest: Path) -> Path:
         The jar's path.
 
     Raises:
-        MissingInputError: No ``javac`` on the PATH.
+        MissingInputError: No ``javac`` on the PATH, or ``javac`` failed (its first
+            error line is in the message).
     """
     import pyspark
 
@@ -74,48 +79,100 @@ def build(dest: Path) -> Path:
     target = dest / jar_name()
     with tempfile.TemporaryDirectory() as tmp, resources.as_file(_java_dir() / _SOURCE) as src:
         classes = Path(tmp) / "classes"
-        subprocess.run(  # noqa: S603 (javac from PATH, fixed arguments)
+        done = subprocess.run(  # noqa: S603 (javac from PATH, fixed arguments)
             [javac, "--release", "17", "-nowarn", "-cp", str(spark_jars / "*"),
              "-d", str(classes), str(src)],
-            check=True, capture_output=True,
+            capture_output=True, text=True, check=False,
         )  # fmt: skip
-        partial = dest / f".{target.name}.tmp"
-        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as jar:
-            for path in sorted(classes.rglob("*.class")):
-                jar.write(path, path.relative_to(classes).as_posix())
-        partial.replace(target)
-    for stale in dest.glob("anonymize-pii-*.jar"):  # built from earlier sources
-        if stale != target:
-            stale.unlink(missing_ok=True)
+        if done.returncode != 0:
+            first = next((x for x in done.stderr.splitlines() if x.strip()), "no output")
+            raise MissingInputError(f"javac could not build the PII screen jar: {first}")
+        fd, partial = tempfile.mkstemp(dir=dest, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as out, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as jar:
+                for path in sorted(classes.rglob("*.class")):
+                    jar.write(path, path.relative_to(classes).as_posix())
+            os.chmod(partial, 0o644)  # mkstemp's 0600 would hide it from other users
+            os.replace(partial, target)
+        finally:
+            Path(partial).unlink(missing_ok=True)
     return target
 
 
+def _intact(jar: Path) -> bool:
+    """Whether ``jar`` is a readable zip holding the screen's class."""
+    try:
+        with zipfile.ZipFile(jar) as z:
+            return CLASS.replace(".", "/") + ".class" in z.namelist() and z.testzip() is None
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+_EXTRACTED: dict[str, Path] = {}
+
+
 def jar_path() -> Path:
-    """The current jar on the driver's disk: built here if missing, extracted from a zip.
+    """The current jar on the driver's disk: found, else built, else extracted from a zip.
+
+    Looked for next to the source (a checkout, or an install that ships it), then in
+    :func:`pipelines.jars.jar_dir` (``.jars/`` or ``$ANONYMIZE_JARS``). Built next to
+    the source, or, where that directory is not writable (an installed package), in
+    the jar directory. From inside a ``--py-files`` zip it is extracted once per
+    process into a temporary directory removed at exit.
 
     Returns:
-        A path to the jar. From inside a ``--py-files`` zip it is a copy in a temporary
-        directory that lives as long as the process.
+        A path to the jar.
 
     Raises:
-        MissingInputError: The jar is missing and cannot be built (no ``javac``).
+        MissingInputError: The jar is missing and cannot be built (no ``javac``, or a
+            directory that cannot be written).
     """
+    from pipelines.jars import jar_dir
+
     name = jar_name()
     packaged = _java_dir() / name
     if isinstance(packaged, Path):  # an installed or checked-out package
-        return packaged if packaged.is_file() else build(packaged.parent)
-    if packaged.is_file():  # inside a zip: extract it
-        out = Path(tempfile.mkdtemp(prefix="anonymize-jar-")) / name
-        out.write_bytes(packaged.read_bytes())
-        return out
-    raise MissingInputError(
-        f"{name} is not in the package zip: rebuild it with `anonymize build-zip` on a "
-        "machine with a JDK (it compiles the PII screen first)"
-    )
+        for found in (packaged, jar_dir() / name):
+            if found.is_file() and _intact(found):
+                return found
+        here = packaged.parent
+        try:
+            return build(here if os.access(here, os.W_OK) else jar_dir())
+        except OSError as exc:
+            raise MissingInputError(f"cannot write the PII screen jar: {exc}") from exc
+    if name not in _EXTRACTED:
+        if not packaged.is_file():
+            raise MissingInputError(
+                f"{name} is not in the package zip: rebuild it with `anonymize build-zip` "
+                "on a machine with a JDK (it compiles the PII screen first)"
+            )
+        tmp = Path(tempfile.mkdtemp(prefix="anonymize-jar-"))
+        atexit.register(shutil.rmtree, tmp, True)
+        (tmp / name).write_bytes(packaged.read_bytes())
+        _EXTRACTED[name] = tmp / name
+    return _EXTRACTED[name]
+
+
+def prune() -> list[Path]:
+    """Remove jars of earlier sources next to the source (``make jars`` calls it).
+
+    Not part of a build: a running job may still serve its jar to executors that join
+    late, so only the set-up step, run deliberately, removes old ones.
+
+    Returns:
+        The removed paths.
+    """
+    here = _java_dir()
+    if not isinstance(here, Path):
+        return []
+    stale = [p for p in here.glob("anonymize-pii-*.jar") if p.name != jar_name()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 def main() -> int:
-    """``python -m pipelines.pii.native``: build the jar if needed and print its path.
+    """``python -m pipelines.pii.native``: build the jar if needed, prune old ones, print it.
 
     Returns:
         The exit code (1 with one line on stderr when it cannot be built).
@@ -123,11 +180,12 @@ def main() -> int:
     import sys
 
     try:
-        print(jar_path())
-    except (MissingInputError, subprocess.CalledProcessError) as exc:
-        detail = getattr(exc, "stderr", b"") or b""
-        print(f"error: {exc} {detail.decode(errors='replace').strip()}".strip(), file=sys.stderr)
+        path = jar_path()
+    except MissingInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
+    prune()
+    print(path)
     return 0
 
 

@@ -16,11 +16,12 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd  # at module level: pandas UDF type hints resolve against these globals
 
+from pipelines.errors import InternalError
 from pipelines.pii import native
 from pipelines.pii.catalogue import BY_NAME, CATALOGUE, Entity, Guards
 from pipelines.pii.engine import ACCENTED, PLAIN, find
@@ -48,9 +49,7 @@ def _guards(g: Guards) -> tuple[str, str, str]:
         for f in fields(g)
         if f.name not in ("contains", "contains_any") and getattr(g, f.name)
     )
-    for part in (*g.contains, *g.contains_any):
-        if not part or "\n" in part:  # newline-separated for Java
-            raise ValueError(f"guard substring {part!r}: empty or holding a newline")
+    # Substrings are newline-separated for Java (Guards refuses empty or multi-line ones).
     return minimums, "\n".join(g.contains), "\n".join(g.contains_any)
 
 
@@ -71,9 +70,8 @@ def screens(e: Entity) -> list[tuple[Guards, str]]:
     g = e.guards
     if e.numeric:
         k = e.min_digits
-        g = Guards(**{**{f.name: getattr(g, f.name) for f in fields(g)},
-                      "digits": max(g.digits, k), "run": max(g.run, k),
-                      "started_run": max(g.started_run, k)})  # fmt: skip
+        g = replace(g, digits=max(g.digits, k), run=max(g.run, k),
+                    started_run=max(g.started_run, k))  # fmt: skip
     out = [(g, e.screen)]
     if e.pattern_screen:
         out.append((e.pattern_guards, e.pattern_screen))
@@ -122,18 +120,22 @@ def register(spark: SparkSession) -> None:
 def mask_sql(column: str) -> str:
     """SQL: the screen mask of ``column`` (every entity's bit; 0 for null).
 
-    Registers the function in the active session first.
+    Registers the function in this thread's active session first (:func:`register`).
 
     Args:
         column: The string column's name.
 
     Returns:
         SQL text of a bigint.
+
+    Raises:
+        InternalError: This thread has no active session.
     """
     from pyspark.sql import SparkSession
 
     spark = SparkSession.getActiveSession()
-    assert spark is not None, "no active Spark session"
+    if spark is None:
+        raise InternalError("the PII screen needs an active Spark session in this thread")
     register(spark)
     return f"{FUNCTION}({_quote(column)})"
 
@@ -302,11 +304,13 @@ def confirmed_counts(
     if not screened:
         return dict.fromkeys(names, 0)
     # Rows where a counted entity may be: an allowed entity's candidates (a surrogate
-    # name on a column allowed to hold names) need no confirming, only overlaps.
-    candidates = df.select(F.col(column)).where(any_screen(names, column))
+    # name on a column allowed to hold names) need no confirming, only overlaps. The
+    # counted entities are among the screened ones, so those rows' masks are not 0.
+    mask = F.expr(mask_sql(column))
     rows = (
-        candidates.select(F.col(column), screen_mask(screened, column).alias("mask"))
-        .where(F.col("mask") != 0)
+        df.select(F.col(column), mask.alias("_pii_mask"))
+        .where(F.expr(f"(_pii_mask & {_bits(names)}L) != 0"))
+        .select(F.col(column), F.expr(f"_pii_mask & {_bits(screened)}L").alias("_pii_mask"))
         .mapInArrow(_Counter(column, names, tuple(countries)), "entity string, n long")
         .groupBy("entity")
         .agg(F.sum("n").alias("n"))

@@ -2,11 +2,11 @@
 
 * :class:`ExpectColumnValuesToNotContainPii`: no value of a string column contains
   an identifier of one kind (email, phone, national id, Luhn-valid payment card,
-  mod-97-valid IBAN, IPv4/IPv6), anywhere in the text. The detectors are the native
-  Spark expressions of :mod:`pipelines.quality.pii`. Their candidate counts are column
-  *aggregate* metrics, so GX's Spark engine bundles every detector of every column into
-  one ``df.agg`` pass over the data (a full scan of every row, not a sample); a second
-  pass confirms candidates, over the candidate rows only, where there are any.
+  mod-97-valid IBAN, IPv4/IPv6, …), anywhere in the text, as the engine of
+  :mod:`pipelines.quality.pii` finds it. One table metric computes the native screen
+  masks of every string column and ORs them in one pass over every row (a full scan,
+  not a sample); a second pass per column confirms the rows a checked entity's screen
+  passed, where there are any.
 * :class:`ExpectColumnValuesToBeTruncatedDates`: every date is the first day of its
   month (or year): the domain of ``generalize: date``.
 * :class:`ExpectColumnsToBeKAnonymous`: every combination of the given columns that
@@ -42,6 +42,7 @@ from great_expectations.expectations.metrics.table_metric_provider import (  # n
 )
 from pyspark.sql import functions as F  # noqa: E402
 
+from pipelines.errors import InternalError  # noqa: E402
 from pipelines.quality import pii  # noqa: E402
 
 _SCREENED = "table.pii_screened"
@@ -94,8 +95,10 @@ class ColumnValuesPiiMatchCount(ColumnAggregateMetricProvider):
             metric_domain_kwargs, domain_type=MetricDomainTypes.COLUMN
         )
         column = accessor["column"]
-        mask = metrics[_SCREENED].get(column, 0)
-        return pii.confirmed_count(df, column, metric_value_kwargs["detector"], mask)
+        masks = metrics[_SCREENED]
+        if column not in masks:  # fail closed: a column not screened is not clean
+            raise InternalError(f"PII check on {column!r}, which the screen pass did not cover")
+        return pii.confirmed_count(df, column, metric_value_kwargs["detector"], masks[column])
 
     @classmethod
     def _get_evaluation_dependencies(cls, metric, configuration=None, execution_engine=None,  # noqa: ANN001, ANN206

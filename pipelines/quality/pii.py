@@ -2,12 +2,12 @@
 
 The engine is :mod:`pipelines.pii`. The gate uses every entity of its catalogue
 except the row's known values (it sees anonymized data only). Counting runs in two
-passes: one Spark aggregate ORs, per column, the native screen masks of every value
-(GX bundles these column aggregates into a single ``df.agg``), which says which
-entities' screens some value passed; then, for each column where a checked entity's
-did, one pass over those rows only confirms them in Python (validators, context,
-overlap resolution) and counts per entity. On clean data the second pass does not
-run. Nothing here returns values: the results are counts, fit for manifests and reports.
+passes: one Spark job ORs, per column, the native screen masks of every value (a
+GX table metric), which says which entities' screens some value passed; then, for
+each column where a checked entity's did, one pass over those rows only confirms
+them in Python (validators, context, overlap resolution) and counts per entity. On
+clean data the second pass does not run. Nothing here returns values: the results
+are counts, fit for manifests and reports.
 """
 
 from __future__ import annotations
@@ -86,14 +86,14 @@ def confirmed_count(df: DataFrame, column: str, name: str, mask: int) -> int:
     Returns:
         How many rows of ``df`` hold the entity in ``column``.
     """
-    screened = [e for e in engine.entities_in(mask) if e in engine.GATE_ENTITIES]
-    if name not in screened:
+    present = [e for e in engine.entities_in(mask) if e in engine.GATE_ENTITIES]
+    if name not in present:
         return 0
     countries = _COUNTRIES[0]
     cached = _CONFIRMED.get((id(df), column))
     if cached is None or cached[0] is not df or cached[1] != countries:
-        checked = [e for e in screened if e not in _ALLOWED.get(column, ())]
-        counts = engine.confirmed_counts(df, column, checked, countries, screened)
+        checked = [e for e in present if e not in _ALLOWED.get(column, ())]
+        counts = engine.confirmed_counts(df, column, checked, countries, present)
         _CONFIRMED[(id(df), column)] = (df, countries, counts)
         cached = _CONFIRMED[(id(df), column)]
     return cached[2].get(name, 0)

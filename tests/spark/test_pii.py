@@ -97,7 +97,7 @@ def test_scan_counts_every_row_and_honours_allowed(spark):
     assert counts["email"]["credit_card"] == 0 and counts["note"]["iban"] == 0
     assert counts["email"]["ipv6"] == 0 and counts["note"]["ipv6"] == 0
     first_pass = screened(df)
-    # All confirmed away.
+    # Their screens passed, and the confirming pass cleared them (the counts above).
     assert "credit_card" in entities_in(first_pass["email"])
     assert {"iban", "ipv6"} <= set(entities_in(first_pass["note"]))
     assert "n" not in counts  # only string columns are scanned

@@ -1,4 +1,5 @@
-"""The PII screen's jar: named after its source, compiled by javac, one-line errors."""
+"""The PII screen's jar and facts: named after its source, compiled by javac, checked
+against their documentation (JVM subprocesses, no Spark session)."""
 
 from __future__ import annotations
 
@@ -24,14 +25,32 @@ def test_jar_name_is_the_sha256_of_the_source():
     assert native.jar_name() == f"anonymize-pii-{hashlib.sha256(source).hexdigest()[:12]}.jar"
 
 
-def test_build_compiles_the_screen_class_and_removes_jars_of_older_sources(tmp_path):
-    stale = tmp_path / "anonymize-pii-000000000000.jar"
-    stale.write_bytes(b"old")
+def test_build_compiles_the_screen_class_and_keeps_other_jars(tmp_path):
+    other = tmp_path / "anonymize-pii-000000000000.jar"
+    other.write_bytes(b"old")  # a running job may still serve it: a build never deletes
     jar = native.build(tmp_path)
-    assert jar.name == native.jar_name() and not stale.exists()
+    assert jar.name == native.jar_name() and other.exists()
     names = zipfile.ZipFile(jar).namelist()
     assert "anonymize/pii/ScreenMask.class" in names
-    assert sorted(p.name for p in tmp_path.iterdir()) == [jar.name]  # no temporary left
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([jar.name, other.name])  # no temporary
+
+
+def test_prune_removes_only_jars_of_earlier_sources(tmp_path, monkeypatch):
+    source = resources.files("pipelines.pii") / "java" / "anonymize/pii/ScreenMask.java"
+    (tmp_path / "anonymize/pii").mkdir(parents=True)
+    (tmp_path / "anonymize/pii/ScreenMask.java").write_bytes(source.read_bytes())
+    monkeypatch.setattr(native, "_java_dir", lambda: tmp_path)
+    current, old = tmp_path / native.jar_name(), tmp_path / "anonymize-pii-000000000000.jar"
+    current.write_bytes(b"x")
+    old.write_bytes(b"x")
+    assert native.prune() == [old] and current.exists() and not old.exists()
+
+
+def test_a_failing_javac_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(native.shutil, "which", lambda name: "/bin/false")
+    with pytest.raises(MissingInputError, match="javac could not build the PII screen jar") as err:
+        native.build(tmp_path)
+    assert "\n" not in str(err.value) and not list(tmp_path.iterdir())
 
 
 def test_missing_javac_is_one_line_naming_make_jars(tmp_path, monkeypatch):
@@ -72,8 +91,10 @@ def test_guard_substrings_must_be_nonempty_single_lines():
 
     assert _guards(Guards(digits=4, contains=("@",), contains_any=("a", "b"))) == ("digits=4", "@", "a\nb")
     for bad in ("", "a\nb"):
-        with pytest.raises(ValueError, match="empty or holding a newline"):
-            _guards(Guards(contains_any=(bad,)))
+        with pytest.raises(ValueError, match="non-empty single lines"):
+            Guards(contains_any=(bad,))
+    with pytest.raises(ValueError, match="Guards.digits: -1 is negative"):
+        Guards(digits=-1)
 
 
 # ScreenMask.facts, re-stated independently with Python regexes from its Javadoc.
