@@ -69,8 +69,11 @@ _NOT_SURNAME = frozenset(
 # A person's name field ("Customer name: Friedrich Rosemann", "full_name=…"): two to four
 # capitalised words after the label are a name even when not on the lists. A bare
 # "name" label is not enough ("product,name=Blue Widget", "city, name: New York").
+# This regex and _TITLE start with a lookahead on their first letters: Python's re then
+# skips other positions at once instead of trying the lookbehind and every alternative
+# there (2-3x faster on the benchmark's notes).
 _LABELLED = re.compile(
-    r"(?<![\w])(?:(?:full|customer|client|patient|contact|employee|guest|passenger|"
+    r"(?=[acefgnpv])(?<![\w])(?:(?:full|customer|client|patient|contact|employee|guest|passenger|"
     r"account[ _\-]?holder|card[ _\-]?holder)[ _\-]?name|cardholder|account holder|"
     r"nombre completo|nom complet|nome completo|volledige naam)\s*[:=]\s*"
     rf"(?P<v>{_WORD}(?:[ \t]+(?:(?:{PARTICLES})[ \t]+){{0,{PERSON_INFIX}}}{_WORD}){{1,3}})",
@@ -79,6 +82,7 @@ _LABELLED = re.compile(
 _WORD_RE = re.compile(_WORD)
 # The title in any case, folded ASCII only as the screen's Java ``(?i)`` is.
 _TITLE = re.compile(
+    rf"(?ai:(?=[{''.join(sorted({t[0] for t in TITLES}))}]))"
     rf"(?<![\w])(?ai:{'|'.join(re.escape(t) for t in TITLES)})\.?\s+(?P<v>{_WORD}"
     rf"(?:[ \-]{_WORD})?)"
 )

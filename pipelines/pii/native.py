@@ -165,7 +165,8 @@ def prune() -> list[Path]:
     here = _java_dir()
     if not isinstance(here, Path):
         return []
-    stale = [p for p in here.glob("anonymize-pii-*.jar") if p.name != jar_name()]
+    current = jar_name()
+    stale = [p for p in here.glob("anonymize-pii-*.jar") if p.name != current]
     for p in stale:
         p.unlink(missing_ok=True)
     return stale

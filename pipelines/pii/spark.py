@@ -7,7 +7,7 @@ value, a bit mask of the entities whose screens pass, from the catalogue's guard
 its characters) and its Java regexes, run only where the guards pass. The screens are
 supersets of the engine's confirmation (``tests/spark/test_pii.py`` checks it with
 generated values), so skipping the other rows loses nothing. Candidates travel to
-Python as Arrow batches (``mapInArrow`` for the gate's counts, a pandas UDF for
+Python as Arrow batches (``mapInArrow`` for the gate's counts, Arrow UDFs for
 ``scrub``), where :func:`pipelines.pii.engine.find` confirms them with the validators.
 """
 
@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd  # at module level: pandas UDF type hints resolve against these globals
+import pyarrow as pa  # at module level: Arrow UDF type hints resolve against the globals
 
 from pipelines.errors import InternalError
 from pipelines.pii import native
@@ -27,7 +27,6 @@ from pipelines.pii.catalogue import BY_NAME, CATALOGUE, Entity, Guards
 from pipelines.pii.engine import ACCENTED, PLAIN, find
 
 if TYPE_CHECKING:
-    import pyarrow as pa
     from pyspark.sql import Column, DataFrame, SparkSession
 
 #: The gate's entities: every catalogue entity (known values need the raw row).
@@ -81,6 +80,8 @@ def screens(e: Entity) -> list[tuple[Guards, str]]:
 _LOCK = threading.Lock()
 #: Sessions (``sessionUUID``) holding the function: one registration each.
 _REGISTERED: set[str] = set()
+#: The screen's class, by jar path, as the first session's loader defined it.
+_CLASSES: dict[str, Any] = {}
 
 
 def register(spark: SparkSession) -> None:
@@ -107,7 +108,12 @@ def register(spark: SparkSession) -> None:
             loader.addURL(url)
             spark.sparkContext._jsc.addJar(str(path))  # noqa: SLF001
         gateway = spark.sparkContext._gateway  # noqa: SLF001
-        cls = jvm.java.lang.Class.forName(native.CLASS, True, loader)
+        # One class per driver: py4j keeps the methods it found by class name, so a
+        # second session's loader must not define the class again (its methods would
+        # be called on the first one's with a ClassCastException).
+        cls = _CLASSES.get(str(path))
+        if cls is None:
+            cls = _CLASSES[str(path)] = jvm.java.lang.Class.forName(native.CLASS, True, loader)
         constructor = cls.getDeclaredConstructor(gateway.new_array(jvm.java.lang.Class, 0))
         udf = constructor.newInstance(gateway.new_array(jvm.java.lang.Object, 0))
         for e in CATALOGUE:
@@ -154,22 +160,7 @@ def screen(entity: str, column: str) -> Column:
     Returns:
         A boolean column.
     """
-    return any_screen((entity,), column)
-
-
-def any_screen(entities: Sequence[str], column: str) -> Column:
-    """Whether the value passes some entity's screen (false for null).
-
-    Args:
-        entities: Catalogue names.
-        column: The text column.
-
-    Returns:
-        A boolean column.
-    """
-    from pyspark.sql import functions as F
-
-    return F.expr(f"({mask_sql(column)} & {_bits(entities)}L) != 0")
+    return screen_mask((entity,), column) != 0
 
 
 def screen_mask(entities: Sequence[str], column: str, known: Sequence[str] = ()) -> Column:
@@ -329,13 +320,15 @@ SPAN_TYPE = "array<struct<entity:string,start:int,end:int,canonical:string>>"
 
 
 def spans_udf(entities: tuple[str, ...], countries: tuple[str, ...], mode: str, char: str) -> Any:
-    """A pandas UDF ``(text, known array, screen mask) -> struct<text, spans>``.
+    """An Arrow UDF ``(text, known array, screen mask) -> struct<text, spans>``.
 
     Called with the text nulled out where no screen passed, so only candidate rows
     reach the engine, which looks only for the entities whose screens passed.
 
     ``text`` is the rendered text for ``placeholder`` and ``mask`` (the other modes
     render after the digests are computed, :func:`render_udf`); null input, null out.
+    The spans are built column by column (:func:`_span_lists`): a Python dict per span
+    converted by Arrow cost more than finding it.
 
     Args:
         entities: Catalogue names to find.
@@ -346,37 +339,66 @@ def spans_udf(entities: tuple[str, ...], countries: tuple[str, ...], mode: str, 
     Returns:
         The UDF.
     """
-    from pyspark.sql.functions import pandas_udf
+    from pyspark.sql.functions import arrow_udf
 
     from pipelines.pii import engine
 
-    @pandas_udf(f"struct<text:string,spans:{SPAN_TYPE}>")
-    def spans(texts: pd.Series, known: pd.Series, masks: pd.Series) -> pd.DataFrame:
-        out_text, out_spans = [], []
-        for text, values, mask in zip(texts, known, masks, strict=True):
+    @arrow_udf(f"struct<text:string,spans:{SPAN_TYPE}>")
+    def spans(texts: pa.Array, known: pa.Array, masks: pa.Array) -> pa.Array:
+        out_text: list[str | None] = []
+        found_per_row: list[list[engine.Span] | None] = []
+        rows = zip(texts.to_pylist(), known.to_pylist(), masks.to_pylist(), strict=True)
+        for text, values, mask in rows:
             if text is None:
                 out_text.append(None)
-                out_spans.append(None)
+                found_per_row.append(None)
                 continue
-            screened = entities_in(int(mask))  # the screens are supersets: nothing else is there
-            known_values = list(values) if values is not None else ()
-            found = engine.find(text, screened, countries, known_values)
+            screened = entities_in(mask)  # the screens are supersets: nothing else is there
+            found = engine.find(text, screened, countries, values or ())
+            found_per_row.append(found)
             if mode == "placeholder":
                 replacements = [engine.placeholder(s.entity) for s in found]
-            else:
+            elif mode == "mask":
                 replacements = [engine.mask(text[s.start : s.end], char) for s in found]
             out_text.append(engine.render(text, found, replacements) if mode in _SELF else None)
-            out_spans.append([
-                {"entity": s.entity, "start": s.start, "end": s.end, "canonical": s.canonical}
-                for s in found
-            ])  # fmt: skip
-        return pd.DataFrame({"text": out_text, "spans": out_spans})
+        return pa.StructArray.from_arrays(
+            [pa.array(out_text, pa.string()), _span_lists(found_per_row)], names=["text", "spans"]
+        )
 
     return spans
 
 
+def _span_lists(rows: list[list[Any] | None]) -> pa.Array:
+    """Arrow ``list<struct<entity, start, end, canonical>>`` of each row's spans (None: null).
+
+    Args:
+        rows: Per row, its :class:`pipelines.pii.engine.Span` s, or None.
+
+    Returns:
+        An Arrow list array of :data:`SPAN_TYPE`.
+    """
+    offsets, nulls = [0], []
+    entity, start, end, canonical = [], [], [], []
+    for found in rows:
+        nulls.append(found is None)
+        for s in found or ():
+            entity.append(s.entity)
+            start.append(s.start)
+            end.append(s.end)
+            canonical.append(s.canonical)
+        offsets.append(len(entity))
+    values = pa.StructArray.from_arrays(
+        [pa.array(entity, pa.string()), pa.array(start, pa.int32()), pa.array(end, pa.int32()),
+         pa.array(canonical, pa.string())],
+        names=["entity", "start", "end", "canonical"],
+    )  # fmt: skip
+    return pa.ListArray.from_arrays(
+        pa.array(offsets, pa.int32()), values, mask=pa.array(nulls, pa.bool_())
+    )
+
+
 def render_udf(mode: str) -> Any:
-    """A pandas UDF ``(text, spans, replacements) -> text`` for ``token``/``surrogate``.
+    """An Arrow UDF ``(text, spans, replacements) -> text`` for ``token``/``surrogate``.
 
     For ``token`` the replacements are the rendered tokens; for ``surrogate`` they are
     the spans' keyed digests, turned into never-real values here
@@ -388,15 +410,16 @@ def render_udf(mode: str) -> Any:
     Returns:
         The UDF.
     """
-    from pyspark.sql.functions import pandas_udf
+    from pyspark.sql.functions import arrow_udf
 
     from pipelines.pii import engine
     from pipelines.pii.surrogates import surrogate
 
-    @pandas_udf("string")
-    def render(texts: pd.Series, spans: pd.Series, replacements: pd.Series) -> pd.Series:
+    @arrow_udf("string")
+    def render(texts: pa.Array, spans: pa.Array, replacements: pa.Array) -> pa.Array:
         out = []
-        for text, found, values in zip(texts, spans, replacements, strict=True):
+        rows = zip(texts.to_pylist(), spans.to_pylist(), replacements.to_pylist(), strict=True)
+        for text, found, values in rows:
             if text is None or found is None:
                 out.append(None)
                 continue
@@ -405,13 +428,13 @@ def render_udf(mode: str) -> Any:
                 values = [surrogate(s.entity, text[s.start:s.end], d)
                           for s, d in zip(parsed, values, strict=True)]  # fmt: skip
             out.append(engine.render(text, parsed, list(values)))
-        return pd.Series(out, dtype=object)
+        return pa.array(out, pa.string())
 
     return render
 
 
 def canonical_udf(entity: str, countries: tuple[str, ...]) -> Any:
-    """A pandas UDF: each value's canonical form as ``entity`` (``hash: {canonical: …}``).
+    """An Arrow UDF: each value's canonical form as ``entity`` (``hash: {canonical: …}``).
 
     The same function ``scrub`` tokens use, so a token in a note equals the pseudonym
     of a column holding the value. Null stays null.
@@ -423,14 +446,15 @@ def canonical_udf(entity: str, countries: tuple[str, ...]) -> Any:
     Returns:
         The UDF (string -> string).
     """
-    from pyspark.sql.functions import pandas_udf
+    from pyspark.sql.functions import arrow_udf
 
     canonical = BY_NAME[entity].canonical
 
-    @pandas_udf("string")
-    def canonical_form(values: pd.Series) -> pd.Series:
-        return pd.Series(
-            [None if v is None else canonical(v.strip(), countries) for v in values], dtype=object
+    @arrow_udf("string")
+    def canonical_form(values: pa.Array) -> pa.Array:
+        return pa.array(
+            [None if v is None else canonical(v.strip(), countries) for v in values.to_pylist()],
+            pa.string(),
         )
 
     return canonical_form

@@ -178,3 +178,25 @@ def test_native_facts_equal_their_documented_definitions(facts_of, values):
     values = values + ["a+1234567", "(+1 212) 555", "1  -  2", "x_ab12", "Ab12", "ab:cd", "abcd.", "9e"]
     for value, facts in zip(values, facts_of(values), strict=True):
         assert facts == _documented_facts(value), value
+
+
+def test_the_screen_works_in_a_session_started_after_another_was_stopped(tmp_path):
+    """A driver that stops its session and starts another (a notebook, a long-lived
+    service) screens in both: the second session's class loader would otherwise define
+    the class again and py4j call the first one's methods on it (ClassCastException)."""
+    import sys
+
+    from pipelines.pii.spark import BIT
+
+    script = (
+        "from pipelines.pii import spark as pii\n"
+        "from pipelines.session import get_session\n"
+        "for i in range(2):\n"
+        f"    spark = get_session('local[1]', warehouse={str(tmp_path)!r})\n"
+        "    df = spark.createDataFrame([('mail ana@bücher.example',), ('none',)], 'note string')\n"
+        "    print([r[0] for r in df.select(pii.screen_mask(('email',), 'note')).collect()])\n"
+        "    spark.stop()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)  # noqa: S603
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == [f"[{1 << BIT['email']},", "0]"] * 2

@@ -146,7 +146,7 @@ def _digit_run(k: int) -> str:
 def test_numeric_screens_are_exactly_their_digit_run_regex(spark, values):
     """``started_run`` (ScreenMask.facts) equals the digit-run regex it replaced, both ways.
 
-    A numeric entity with no regex of its own (aadhaar: 12 digits, SSN and BSN: 9) is
+    A numeric entity with no regex of its own (Aadhaar: 12 digits, CPF: 11, SSN: 9) is
     screened by the fact alone, which must pass exactly what the regex finds.
     """
     numeric = {"in_aadhaar": 12, "us_ssn": 9, "br_cpf": 11}

@@ -212,6 +212,62 @@ def test_phone_shape_test_never_rejects_a_number_libphonenumber_calls_valid():
     assert checked > 3000  # enough valid numbers were drawn to mean something
 
 
+def test_iban_and_cn_resident_id_validators_equal_stdnums_own():
+    """The validators that look stdnum's registries up once per key answer as stdnum does.
+
+    IBANs of every registry country built valid (random BBAN of the country's
+    structure, stdnum's check digits), then each with one character changed, cut
+    short or lower-cased; resident ids with stdnum's check digit over random areas and
+    years (most areas unknown, some not assigned that year), then mutated. Only ASCII:
+    stdnum takes ``CH٣8…`` (an Arabic-Indic check digit) as valid, ours does not.
+    """
+    import random
+    import string
+
+    from stdnum import iban as stdnum_iban
+    from stdnum import numdb
+    from stdnum.cn import ric
+
+    from pipelines.pii import validators
+
+    rnd = random.Random(20261201)
+    kinds = {"n": string.digits, "a": string.ascii_uppercase, "c": string.ascii_uppercase + string.digits}
+    ibans = []
+    for line in numdb.get("iban").prefixes:
+        country, structure = line[1], line[3].get("bban", "")
+        for _ in range(40):
+            bban = "".join(rnd.choice(kinds[k]) for n, k in re.findall(r"(\d+)!([nac])", structure)
+                           for _ in range(int(n)))  # fmt: skip
+            ibans.append(country + stdnum_iban.calc_check_digits(country + "00" + bban) + bban)
+    mutated = [v[:i] + rnd.choice(string.ascii_uppercase + string.digits + " -") + v[i + 1 :]
+               for v in ibans for i in [rnd.randrange(len(v))]]  # fmt: skip
+    cases = ibans + mutated + [v[:-1] for v in ibans] + [v.lower() for v in ibans] + ["", "DE", "DE89"]
+    assert sum(map(validators.iban, ibans)) > 0.9 * len(ibans)  # the built ones are valid
+    assert [validators.iban(v) for v in cases] == [stdnum_iban.is_valid(validators.compact(v)) for v in cases]
+
+    def stdnum_ric(v: str) -> bool:
+        try:
+            return ric.is_valid(validators.compact(v))
+        except Exception:  # noqa: BLE001 (stdnum raises KeyError for some areas)
+            return False
+
+    def codes(prefixes, head=""):  # noqa: ANN001, ANN202 (the registry's 6-digit areas)
+        for _, low, _, _, children in prefixes:
+            yield from codes(children, head + low) if children else [head + low]
+
+    areas = [a for a in codes(numdb.get("cn/loc").prefixes) if len(a) == 6]
+    ids = []
+    for _ in range(3000):
+        area = rnd.choice(areas) if rnd.random() < 0.8 else "".join(rnd.choices(string.digits, k=6))
+        body = area + str(rnd.randint(1930, 2025)) + f"{rnd.randint(1, 12):02d}{rnd.randint(1, 28):02d}"
+        body += "".join(rnd.choices(string.digits, k=3))
+        ids.append(body + ric.calc_check_digit(body + "0"))
+    ids += [v[:i] + rnd.choice(string.digits + "X") + v[i + 1 :] for v in ids for i in [rnd.randrange(18)]]
+    ids += ["".join(rnd.choices(string.digits, k=17)) + "X", "1101011990010100X"]
+    assert sum(map(validators.cn_resident_id, ids)) > 500  # some are valid
+    assert [validators.cn_resident_id(v) for v in ids] == [stdnum_ric(v) for v in ids]
+
+
 def test_phone_grouping_check_agrees_with_libphonenumbers_matcher():
     """The grouping test on the parsed number equals the public STRICT_GROUPING matcher.
 

@@ -26,7 +26,7 @@ import org.apache.spark.sql.types.DataTypes;
 public final class ScreenMask implements UDF1<String, Long> {
   private static final long serialVersionUID = 1L;
 
-  /** The guard facts, by name: {@link Facts} computes them, {@link #add} compares them. */
+  /** The guard facts, by name: {@link #facts} computes them, {@link #add} compares them. */
   static final List<String> FACTS = List.of("length", "digits", "run", "started_run",
       "space_capital", "letters_digits", "word_run", "hex_separator", "digit_x");
 
