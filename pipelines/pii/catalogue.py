@@ -203,6 +203,19 @@ def _lower(span: str, countries: tuple[str, ...]) -> str:
     return span.strip().lower()
 
 
+#: The credential surrogate of ``scrub`` (:mod:`pipelines.pii.surrogates`): never a secret.
+CREDENTIAL_SURROGATE = "REDACTED-SECRET"
+
+
+def _credential_valid(span: str, countries: tuple[str, ...]) -> bool:
+    """Six characters or more, and neither the surrogate nor a mask.
+
+    A value of one character repeated (``*******``: what ``scrub``'s and the ``mask``
+    action's masks leave after ``password:``) hides a secret, it is not one.
+    """
+    return len(span) >= 6 and span != CREDENTIAL_SURROGATE and len(set(span)) > 1
+
+
 def _as_is(span: str, countries: tuple[str, ...]) -> str:
     return span
 
@@ -280,9 +293,11 @@ PARTICLES = "van|von|de|der|den|da|di|du|del|della|dos|das|la|le|ten|ter|bin|al|
 #: Most particles between a person's first and last name.
 PERSON_INFIX = 4
 _TITLE_SCREEN = _keywords(*(re.escape(t) for t in TITLES), scoped=True)
+# Not "number", "no" or "nr": an order, invoice or ticket number is no phone number
+# ("order no. 4567891234" matched 99% of random 8-10 digit order numbers).
 _PHONE_WORDS = (
     "phone", "tel", "telephone", "mobile", "cell", "call", "called", "calling", "fax",
-    "sms", "text", "whatsapp", "reach", "contact", "number", "no", "nr", "ph", "mob",
+    "sms", "text", "whatsapp", "reach", "contact", "ph", "mob",
     "telefon", "telefono", "teléfono", "téléphone", "portable", "handy", "móvil",
     "cellulare", "telefoonnummer", "電話", "手机", "電話番号", "celular", "ligue",
 )  # fmt: skip
@@ -294,11 +309,11 @@ CATALOGUE: tuple[Entity, ...] = (
         label="CREDENTIAL",
         matches="PEM private-key blocks; AWS access key ids; GitHub, Slack, Stripe and Google "
         "API keys; JSON Web Tokens; the value after `password`/`passwd`/`pwd`/`secret`/"
-        "`api_key`/`token` and `:`, `=` or `is`",
+        "`secret_key`/`secret_access_key`/`api_key`/`token` and `:`, `=` or `is`",
         validator="the key formats' fixed prefixes and lengths; a JWT's first two parts are "
         "base64url JSON objects (`eyJ`)",
         sources="AWS IAM identifiers; GitHub token formats (2021); RFC 7519 (JWT); RFC 7468 (PEM)",
-        validate=lambda span, countries: len(span) >= 6,
+        validate=_credential_valid,
         canonical=_as_is,
         pattern=re.compile(
             r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----[\s\S]*?-----END (?:[A-Z]+ )*PRIVATE KEY-----"
@@ -309,7 +324,8 @@ CATALOGUE: tuple[Entity, ...] = (
             r"|(?<![A-Za-z0-9_\-])eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"
             # Keywords fold ASCII case only, as the screen's Java ``(?i)`` does (a
             # Unicode fold would also take ``ſecret`` or the Kelvin sign's ``toKen``).
-            r"|(?ai:(?<![a-z])(?:password|passwd|pwd|passcode|secret|api[_\- ]?key|token))"
+            r"|(?ai:(?<![a-z])(?:password|passwd|pwd|passcode"
+            r"|secret(?:[_\- ]?access)?(?:[_\- ]?key)?|api[_\- ]?key|token))"
             r"(?:\s*[:=]\s*|\s+(?ai:is)\s+)(?P<v>[^\s\"'<>,;]{6,})"
         ),
         screen=_keywords(
@@ -497,8 +513,9 @@ CATALOGUE: tuple[Entity, ...] = (
     Entity(
         name="ca_sin",
         label="CA_SIN",
-        matches="Canadian Social Insurance numbers `123-456-782`; nine bare digits only near "
-        "`SIN`/`social insurance`",
+        matches="Canadian Social Insurance numbers (`123-456-782`, `123 456 782`, nine "
+        "digits), always near `SIN`/`social insurance`/`NAS` (alone they are too often other "
+        "numbers)",
         validator="the Luhn checksum, first digit not 0 or 8 (`stdnum.ca.sin`)",
         sources="Employment and Social Development Canada",
         validate=_one(V.ca_sin),
@@ -690,7 +707,9 @@ CATALOGUE: tuple[Entity, ...] = (
             r"(?<![\w])(?:[0-9]{1,5}[A-Za-z]?,? (?:[A-Z][\w'’\-]*\.? ){1,4}"
             r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way"
             r"|Place|Pl|Terrace|Square|Sq|Parkway|Pkwy|Highway|Hwy|Close|Crescent|Gardens)\b\.?"
-            r"|[A-ZÄÖÜ][\w\-]*(?:straße|strasse|str\.|weg|gasse|platz|allee|damm)"
+            # (a street word of at most 61 characters: unbounded, a long hyphenated run of
+            # capitalised words was scanned to its end from each capital, quadratically)
+            r"|[A-ZÄÖÜ][\w\-]{0,60}(?:straße|strasse|str\.|weg|gasse|platz|allee|damm)"
             r" [0-9]{1,4}[a-z]?\b"
             r"|[0-9]{1,4},? (?:rue|avenue|boulevard|bd|place|allée|chemin|impasse|quai) "
             r"(?:(?:de|du|des|la|le|l')\s?)*[\w'’\-]+(?: [\w'’\-]+){0,3}"
@@ -729,8 +748,11 @@ CATALOGUE: tuple[Entity, ...] = (
         # ``\p{Cn}`` (unassigned) with every letter class: Python's Unicode is newer than
         # the JVM's (14.0 vs 13.0 on Java 17), and a letter Java does not know yet is
         # still one to the engine. The initial-and-particle loop is bounded as the
-        # engine's is (a long one overflowed Java's recursive matcher).
-        screen=rf"{_CAP}[\p{{L}}\p{{M}}\p{{Cn}}\x27’\-]*\.?(?:{_WS}+(?:[\p{{L}}\p{{Cn}}]\."
+        # engine's is (a long one overflowed Java's recursive matcher). A name starts
+        # where no letter, apostrophe or hyphen precedes it (the engine's lookbehind
+        # excludes these and more): without that, every capital of a long ``Ab-Ab-…``
+        # started a scan to its end (48 KB: 35 s).
+        screen=rf"(?<![\p{{L}}\x27’\-]){_CAP}[\p{{L}}\p{{M}}\p{{Cn}}\x27’\-]*\.?(?:{_WS}+(?:[\p{{L}}\p{{Cn}}]\."
         rf"|{PARTICLES})){{0,"
         rf"{PERSON_INFIX + 1}}}{_WS}+{_CAP}|{_TITLE_SCREEN}\.?{_WS}+{_CAP}",
         guards=Guards(space_capital=True),

@@ -13,6 +13,7 @@ Positions are Python string indices (code points), as Spark's ``substring`` coun
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -305,7 +306,7 @@ def _people(text: str) -> list[Span]:
             if not _capitalised(word) or names.fold(word.split("-")[0]) in _NOT_SURNAME:
                 break
             kept, end = kept + 1, w.end()
-        if kept >= 2:
+        if kept >= 2 and not _placeholder(text[start:end], fake):
             found.append(Span(start, end, "person", " ".join(text[start:end].split())))
     for m in _TITLE.finditer(text):
         value = m.group("v")
@@ -313,8 +314,19 @@ def _people(text: str) -> list[Span]:
         if not _capitalised(first.split("-")[0]) or names.fold(first) in _TITLE_STOP:
             continue
         end = m.end("v") if second and _capitalised(second) else m.start("v") + len(first)
-        found.append(Span(m.start("v"), end, "person", text[m.start("v") : end]))
+        if not _placeholder(text[m.start("v") : end], fake):
+            found.append(Span(m.start("v"), end, "person", text[m.start("v") : end]))
     return found
+
+
+def _placeholder(name: str, fake: frozenset[str]) -> bool:
+    """Whether ``name``'s first and last words are a placeholder name (``Jane Roe``).
+
+    ``scrub``'s person surrogates are such names; after a title or a name label they
+    are no more a person than on their own.
+    """
+    words = name.split()
+    return len(words) >= 2 and f"{names.fold(words[0])} {names.fold(words[-1])}" in fake
 
 
 _PARTICLE_SET = frozenset(PARTICLES.split("|"))
@@ -379,11 +391,18 @@ def resolve_overlaps(spans: Iterable[Span]) -> list[Span]:
     Returns:
         The kept spans, by start.
     """
+    # The kept spans never overlap, so sorted by start their ends are sorted too: a new
+    # span overlaps one only if it overlaps its neighbour by start (bisect), which keeps
+    # a text with thousands of candidates from costing their square.
+    starts: list[int] = []
     kept: list[Span] = []
     for s in sorted(spans, key=lambda s: (s.start - s.end, PRIORITY[s.entity], s.start)):
-        if all(s.end <= k.start or s.start >= k.end for k in kept):
-            kept.append(s)
-    return sorted(kept, key=lambda s: s.start)
+        i = bisect.bisect_left(starts, s.start)
+        if (i > 0 and kept[i - 1].end > s.start) or (i < len(kept) and kept[i].start < s.end):
+            continue
+        starts.insert(i, s.start)
+        kept.insert(i, s)
+    return kept
 
 
 def find(

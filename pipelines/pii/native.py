@@ -38,12 +38,19 @@ def _java_dir() -> Traversable:
 
 
 def jar_name() -> str:
-    """The jar's file name: ``anonymize-pii-<first 12 hex of the source's SHA-256>.jar``.
+    """The jar's file name: ``anonymize-pii-<12 hex>.jar``, from the source and Spark.
+
+    The first 12 hex digits of the SHA-256 of the source, a NUL and the PySpark
+    version it compiles against: neither other code nor a jar built for another Spark
+    is ever loaded.
 
     Returns:
         The file name.
     """
-    digest = hashlib.sha256((_java_dir() / _SOURCE).read_bytes()).hexdigest()
+    import pyspark
+
+    source = (_java_dir() / _SOURCE).read_bytes()
+    digest = hashlib.sha256(source + b"\0" + pyspark.__version__.encode()).hexdigest()
     return f"anonymize-pii-{digest[:12]}.jar"
 
 

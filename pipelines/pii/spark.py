@@ -25,6 +25,7 @@ from pipelines.errors import InternalError
 from pipelines.pii import native
 from pipelines.pii.catalogue import BY_NAME, CATALOGUE, Entity, Guards
 from pipelines.pii.engine import ACCENTED, PLAIN, find
+from pipelines.spec.quality import DEFAULT_COUNTRIES
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -397,7 +398,7 @@ def _span_lists(rows: list[list[Any] | None]) -> pa.Array:
     )
 
 
-def render_udf(mode: str) -> Any:
+def render_udf(mode: str, countries: tuple[str, ...] = DEFAULT_COUNTRIES) -> Any:
     """An Arrow UDF ``(text, spans, replacements) -> text`` for ``token``/``surrogate``.
 
     For ``token`` the replacements are the rendered tokens; for ``surrogate`` they are
@@ -406,6 +407,7 @@ def render_udf(mode: str) -> Any:
 
     Args:
         mode: ``token`` or ``surrogate``.
+        countries: The phone regions the gate checks (surrogates avoid them).
 
     Returns:
         The UDF.
@@ -425,7 +427,7 @@ def render_udf(mode: str) -> Any:
                 continue
             parsed = [engine.Span(s["start"], s["end"], s["entity"], s["canonical"]) for s in found]
             if mode == "surrogate":
-                values = [surrogate(s.entity, text[s.start:s.end], d)
+                values = [surrogate(s.entity, text[s.start:s.end], d, countries)
                           for s, d in zip(parsed, values, strict=True)]  # fmt: skip
             out.append(engine.render(text, parsed, list(values)))
         return pa.array(out, pa.string())

@@ -21,11 +21,14 @@ scrubbed column never fails the gate on its own surrogates:
 
 from __future__ import annotations
 
-from pipelines.pii.catalogue import BY_NAME
+import hashlib
+
+from pipelines.pii.catalogue import BY_NAME, CREDENTIAL_SURROGATE
 from pipelines.pii.names import PLACEHOLDER_NAMES
+from pipelines.spec.quality import DEFAULT_COUNTRIES
 
 _FIXED = {
-    "credential": "REDACTED-SECRET",
+    "credential": CREDENTIAL_SURROGATE,
     "url_userinfo": "https://host.invalid/",
     "date_of_birth": "0000-00-00",
     "street_address": "0 Nowhere Lane",
@@ -67,13 +70,22 @@ def _invalidated(entity: str, value: str) -> str:
     return value[:last] + "X" + value[last + 1 :]  # no digit fails: a letter always does
 
 
-def surrogate(entity: str, original: str, digest: str) -> str:
+def surrogate(
+    entity: str, original: str, digest: str, countries: tuple[str, ...] = DEFAULT_COUNTRIES
+) -> str:
     """The never-real surrogate of one span.
+
+    A surrogate in the original's shape (cards, IBANs, national ids) is also one in
+    which the engine finds nothing at all: a wrong checksum makes it no SIN, but nine
+    digits in threes may still be an Italian mobile number, which the gate would
+    report. Such a draw is redrawn from the digest (deterministically), up to 64 times,
+    then the entity's placeholder stands in.
 
     Args:
         entity: The span's catalogue name.
         original: The span's text (only its shape is used, and for phones the country).
         digest: 64 hex characters: HMAC of the canonical value (computed by Spark).
+        countries: The phone regions the gate checks (the ``scrub`` action's).
 
     Returns:
         The surrogate text.
@@ -95,6 +107,18 @@ def surrogate(entity: str, original: str, digest: str) -> str:
         return PLACEHOLDER_NAMES[pick % len(PLACEHOLDER_NAMES)]
     if entity in _FIXED:
         return _FIXED[entity]
+    from pipelines.pii import engine
+
+    for attempt in range(64):
+        seed = hashlib.sha256(f"{digest}:{attempt}".encode()).hexdigest() if attempt else digest
+        candidate = _shaped(entity, original, seed)
+        if not engine.find(candidate, None, countries):
+            return candidate
+    return engine.placeholder(entity)
+
+
+def _shaped(entity: str, original: str, digest: str) -> str:
+    """The original's shape filled from ``digest``, made invalid as ``entity``."""
     filled = _fill(original, digest)
     if entity == "us_ssn":
         return "000" + filled[3:]

@@ -345,10 +345,17 @@ def us_ssn(text: str) -> bool:
 #: 1800. Maestro numbers may have 12 digits.
 _IIN = re.compile(r"^(4|5[0-8]|2(2[2-9][1-9]|2[3-9]|[3-6]|7[01]|720)|3|6|81|2131|1800)")
 _MAESTRO = re.compile(r"^(5[06-9]|6)")
+#: Networks whose numbers have fixed lengths (the card brands' published rules): Amex
+#: 15 digits, Visa 13, 16 or 19, Mastercard 16. Without them an 18-digit run starting
+#: 37 (the digits of a mistyped IBAN) passed as a card one time in ten (Luhn).
+_LENGTHS = ((re.compile(r"^3[47]"), {15}), (re.compile(r"^4"), {13, 16, 19}),
+            (re.compile(r"^(5[1-5]|2(2[2-9][1-9]|2[3-9]|[3-6]|7[01]|720))"), {16}))  # fmt: skip
 
 
 def credit_card(text: str) -> bool:
-    """A payment card number: 13-19 digits (Maestro: 12-19), an IIN prefix, the Luhn checksum.
+    """A payment card number: its length, an IIN prefix, the Luhn checksum.
+
+    13-19 digits (Maestro 12-19; Amex, Visa and Mastercard their own, :data:`_LENGTHS`).
 
     Args:
         text: The digits, optionally grouped by spaces or dashes.
@@ -359,6 +366,8 @@ def credit_card(text: str) -> bool:
     d = digits(text)
     if len(d) == 12:
         return bool(_MAESTRO.match(d)) and luhn.is_valid(d)
+    if any(prefix.match(d) and len(d) not in lengths for prefix, lengths in _LENGTHS):
+        return False
     return 13 <= len(d) <= 19 and bool(_IIN.match(d)) and luhn.is_valid(d)
 
 

@@ -151,6 +151,14 @@ def _column_problems(spec: PipelineSpec) -> list[tuple[str, str]]:
                 "column keys must be plain identifiers (letters, digits, _); keep the source "
                 f"name in source_name, e.g. {plain}: {{source_name: {column!r}, kind: ...}}",
             ))  # fmt: skip
+    for column, action in spec.columns.items():
+        for i, known in enumerate(getattr(action, "known_values", None) or ()):
+            if known not in spec.columns or known == column:
+                problems.append((
+                    f"columns.{column}.known_values.{i}",
+                    f"'{known}' is not another column of this spec (known values are the row's "
+                    "values of other declared columns)",
+                ))  # fmt: skip
     taken: dict[str, str] = {}
     for column, source in spec.source_names().items():
         if source in spec.columns and source != column:

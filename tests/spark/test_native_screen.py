@@ -20,9 +20,14 @@ from pipelines.errors import MissingInputError
 from pipelines.pii import native
 
 
-def test_jar_name_is_the_sha256_of_the_source():
+def test_jar_name_is_the_sha256_of_the_source_and_the_spark_version(monkeypatch):
+    import pyspark
+
     source = (resources.files("pipelines.pii") / "java" / "anonymize/pii/ScreenMask.java").read_bytes()
-    assert native.jar_name() == f"anonymize-pii-{hashlib.sha256(source).hexdigest()[:12]}.jar"
+    digest = hashlib.sha256(source + b"\0" + pyspark.__version__.encode()).hexdigest()
+    assert native.jar_name() == f"anonymize-pii-{digest[:12]}.jar"
+    monkeypatch.setattr(pyspark, "__version__", "4.1.99")
+    assert native.jar_name() != f"anonymize-pii-{digest[:12]}.jar"
 
 
 def test_build_compiles_the_screen_class_and_keeps_other_jars(tmp_path):

@@ -55,6 +55,28 @@ def test_surrogates_and_masks(spark):
     assert masked == "Spoke with **** ******; mail ***.***@*******.***, call *** * ** ** ** **. Thanks!"
 
 
+@pytest.mark.parametrize("mode", ["surrogate", "mask"])
+def test_surrogate_and_mask_outputs_hold_nothing_the_gate_detects(spark, mode):
+    """A scrubbed column never fails the gate on its own output: every supported format
+    of every entity, and the cases a review found blocked (a masked or surrogate
+    password after its keyword, a SIN surrogate that was an Italian mobile number, a
+    placeholder name after a title or a name label)."""
+    from pipelines.pii import engine
+    from tests.unit.test_pii_engine import POSITIVE
+
+    notes = [v for values in POSITIVE.values() for v in values] + [
+        "password: hunter2; api_key=abcdef123456", "SIN 130 692 544", "Mr Bean called",
+        "Customer name: Friedrich Rosemann", "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG",
+    ]
+    rows = [(f"u{i}", "Ann Lee", "a@b.io", note) for i, note in enumerate(notes)]
+    columns = {"name": {"kind": "drop"}, "email": {"kind": "drop"},
+               "note": {"kind": "scrub", "replace_with": mode}}  # fmt: skip
+    out = apply(spark, rows, DDL, columns)
+    leaks = [(r["note"], engine.find(r["note"])) for r in out if engine.find(r["note"])]
+    assert leaks == []
+    assert all(r["note"] != note for r, note in zip(out, notes, strict=True))  # all scrubbed
+
+
 def test_only_the_named_entities_are_scrubbed(spark):
     out = scrub(spark, entities=["email"])
     assert out["u1"]["note"] == "Spoke with JOSE garcia; mail <EMAIL>, call +33 6 12 34 56 78. Thanks!"

@@ -131,6 +131,24 @@ def test_unknown_phone_region_is_rejected_with_its_path(columns, quality, path):
     assert ok.columns["cid"].countries == ("US", "GB")
 
 
+@pytest.mark.parametrize(
+    ("scrub", "path", "message"),
+    [
+        ({"known_values": ["nosuchcol"]}, "columns.note.known_values.0", "'nosuchcol' is not another column"),
+        ({"known_values": ["cid", "note"]}, "columns.note.known_values.1", "'note' is not another column"),
+        ({"entities": []}, "columns.note.entities", "at least 1"),
+    ],
+)  # fmt: skip
+def test_scrub_known_values_and_entities_are_checked_with_their_path(scrub, path, message):
+    """A known-values column must be another declared column (it used to fail at run time
+    with a Spark stack trace); an empty entity list would scrub nothing."""
+    columns = {"cid": {"kind": "hash"}, "note": {"kind": "scrub", **scrub}}
+    with pytest.raises(SpecError, match=rf"{re.escape(path)}.*{re.escape(message)}"):
+        spec_from_dict(base(columns=columns))
+    fine = {"cid": {"kind": "hash"}, "note": {"kind": "scrub", "known_values": ["cid"]}}
+    assert spec_from_dict(base(columns=fine)).columns["note"].known_values == ("cid",)
+
+
 def test_shipped_specs_validate():
     for path in sorted((ROOT / "conf" / "pipelines").glob("*.yaml")):
         load_spec(path)

@@ -55,7 +55,7 @@ class ScrubSpec(ActionSpec):
 
     kind: Literal["scrub"]
     entities: tuple[PiiEntity, ...] | None = Field(
-        None, description="Entities to replace (default: all); former names accepted."
+        None, min_length=1, description="Entities to replace (default: all); former names accepted."
     )
     replace_with: Literal["placeholder", "token", "surrogate", "mask"] = "placeholder"
     key: str = "main"
@@ -163,7 +163,7 @@ class ScrubOperator(Operator, spec=ScrubSpec):
                 )  # fmt: skip
             else:
                 values = digests
-            rendered = pii.render_udf(a.replace_with)(text, found["spans"], values)
+            rendered = pii.render_udf(a.replace_with, a.countries)(text, found["spans"], values)
         return F.when(found["spans"].isNull(), text).otherwise(rendered)  # not a candidate
 
     def flags(self, ctx: Context) -> dict[str, Column]:
