@@ -24,6 +24,7 @@ Rooms (one run of one partition reads top to bottom):
                  stage -> output gate -> publish.
     checks       a gate, or the k-anonymity stage, on demand (publishes nothing).
     ops          status, quarantine handling, restore, gc of leftovers.
+    discover     ``spec suggest``: profile a raw partition, draft a spec (counts only).
     session      SparkSession factory (local default, profiles, Hive/Derby catalog).
     jars         the table formats' pinned jars, fetched once at set-up (never at run time).
     demo         a synthetic raw warehouse with realistic PII.

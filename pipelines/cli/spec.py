@@ -1,4 +1,4 @@
-"""Commands on spec files: validate, schema (no Spark, no data, no keys)."""
+"""Commands on spec files: validate, schema (no Spark, no data, no keys), suggest (Spark)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from pipelines.cli.common import emit_json, err, out, spec_app
+from pipelines.cli.common import (
+    MasterOption,
+    WarehouseOption,
+    emit_json,
+    err,
+    fail,
+    out,
+    setup_logging,
+    spec_app,
+)
 from pipelines.errors import PipelinesError
 
 
@@ -37,3 +46,52 @@ def spec_schema() -> None:
     from pipelines.spec import json_schema
 
     emit_json(json_schema())
+
+
+@spec_app.command("suggest")
+def spec_suggest(
+    source: Annotated[str, typer.Option(help="Raw table (db.name) or path (with --format).")],
+    partition: Annotated[str, typer.Option(help="The partition to profile (YYYY-MM-DD).")],
+    partition_column: Annotated[str, typer.Option(help="The partition column.")] = "dt",
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="parquet or csv: SOURCE is a path.")
+    ] = None,
+    sample: Annotated[int, typer.Option(min=1, help="Rows the PII engine reads.")] = 2000,
+    name: Annotated[str | None, typer.Option(help="Pipeline name (default: the table's).")] = None,
+    master: MasterOption = None,
+    warehouse: WarehouseOption = None,
+) -> None:
+    """Profile one raw partition and print a draft spec (review it before running it).
+
+    Counts only reach the draft (shares of nulls, distinct values and PII per entity),
+    never a value. Example: ``anonymize spec suggest --source raw.customers
+    --partition 2026-11-01 > conf/pipelines/customers.yaml``.
+    """
+    import re
+
+    from pipelines.discover import profile, suggest
+    from pipelines.errors import SpecError
+    from pipelines.partition import Partition
+    from pipelines.session import get_session, session_warehouse
+    from pipelines.spec.tables import TableRef
+    from pipelines.storage.base import open_table
+
+    setup_logging(False)
+    try:
+        if fmt not in (None, "parquet", "csv"):
+            raise SpecError(f"--format: '{fmt}' is not parquet or csv")
+        if name is not None and not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+            raise SpecError(f"--name: '{name}' is not a pipeline name (lower case, digits, _)")
+        is_path = fmt is not None or "/" in source
+        ref = TableRef(path=source, format=fmt or "parquet") if is_path else TableRef(table=source)
+        part = Partition.parse(partition_column, partition)
+        spark = get_session(master=master, warehouse=warehouse)
+        table = open_table(ref, partition_column, session_warehouse(spark), spark)
+        profiles = profile(table.read_partition(part), sample)
+        stem = re.sub(r"[^a-z0-9_]+", "_", source.rstrip("/").split("/")[-1].split(".")[-1].lower())
+        pipeline = name or (stem.strip("_") if re.match(r"[a-z]", stem) else f"p_{stem}".strip("_"))
+        source_map = {"path": source, "format": ref.format} if is_path else {"table": source}
+        text = suggest(profiles, source_map, partition_column, pipeline)
+    except Exception as exc:
+        fail(exc, "spec suggest")
+    typer.echo(text, nl=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import random
 import re
 import string
 import subprocess
@@ -13,7 +14,7 @@ import zipfile
 from importlib import resources
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines.errors import MissingInputError
@@ -150,7 +151,11 @@ def facts_of(tmp_path_factory):
         "public class Facts { public static void main(String[] a) throws Exception {\n"
         "  java.util.Base64.Decoder d = java.util.Base64.getDecoder();\n"
         "  for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of(a[0]))) {\n"
-        "    String v = new String(d.decode(line), java.nio.charset.StandardCharsets.UTF_16LE);\n"
+        # The UTF-16 code units as they are (a charset decoder would replace a lone
+        # surrogate, and the character after it, with U+FFFD).
+        "    byte[] b = d.decode(line); char[] cs = new char[b.length / 2];\n"
+        "    for (int i = 0; i < cs.length; i++) cs[i] = (char) ((b[2 * i] & 0xff) | (b[2 * i + 1] << 8));\n"
+        "    String v = new String(cs);\n"
         "    System.out.println(java.util.Arrays.toString(ScreenMask.facts(v)));\n"
         "  }\n"
         "} }\n"
@@ -170,17 +175,24 @@ def facts_of(tmp_path_factory):
     return run
 
 
-@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.data_too_large])
-@given(values=st.lists(st.text(alphabet="0123456789 -./()+_:xeaAfFzZ\t\xa0\u3000\x85\x1céÉ😀\ud800",
-                               max_size=30), min_size=2000, max_size=2000))  # fmt: skip
-def test_native_facts_equal_their_documented_definitions(facts_of, values):
+ALPHABET = "0123456789 -./()+_:xeaAfFzZ\t\xa0\u3000\x85\x1céÉ😀\ud800"
+
+
+# The 2,000 values come from a Random seeded by hypothesis: drawn character by
+# character they exceeded hypothesis's entropy budget, and a run that found no input
+# small enough within 30 s failed its too_slow health check (twice in CI).
+@settings(max_examples=3, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_native_facts_equal_their_documented_definitions(facts_of, seed):
     """Every fact the guards compare, against an independent Python statement of its Javadoc.
 
     The alphabet holds each fact's boundary characters: digits and the run separators,
     ``+``/``_`` before a digit, hex letters and separators, ``x``/``e`` after a digit,
     ASCII and Unicode white space before capitals, a supplementary and a lone surrogate.
     """
-    values = values + ["a+1234567", "(+1 212) 555", "1  -  2", "x_ab12", "Ab12", "ab:cd", "abcd.", "9e"]
+    rnd = random.Random(seed)
+    values = ["".join(rnd.choices(ALPHABET, k=rnd.randint(0, 30))) for _ in range(2000)]
+    values += ["a+1234567", "(+1 212) 555", "1  -  2", "x_ab12", "Ab12", "ab:cd", "abcd.", "9e"]
     for value, facts in zip(values, facts_of(values), strict=True):
         assert facts == _documented_facts(value), value
 
