@@ -19,10 +19,15 @@ never a value), quasi-identifier candidates in a commented-out ``k_anonymity:`` 
 2. free text (mean length ≥ 30 characters) with PII in ≥ 1 % of values, or named
    like a note: ``scrub``;
 3. the column's name says what it holds (``email``, ``phone``, ``ssn``, ``birth``,
-   ``zip``, …; the names are in :data:`NAME_HINTS`): that kind's action;
-4. an identifier (named ``id``/``*_id``/``uuid``, ≥ 90 % distinct): a keyed pseudonym,
-   and the first one is the privacy unit;
-5. otherwise ``keep``.
+   ``zip``, …; the names are in :data:`NAME_HINTS`): that kind's action on a string;
+   a keyed pseudonym for an integer or date named like PII (a ``phone`` bigint),
+   ``drop`` marked "review" for other types (an ``emails`` array, a ``contact``
+   struct), whose values the engine does not read;
+4. an identifier (named ``id``/``*_id``/``uuid``): a keyed pseudonym (a foreign key
+   to a person is as identifying as the person's own key); the privacy unit is the
+   first identifier never null, one naming a person (``customer_id``) first;
+5. otherwise ``keep`` (dates, ages, postal codes and gender are listed as
+   quasi-identifier candidates).
 
 A person reviews the draft before it runs: the header says so, and names what the
 rules cannot know (PII the engine does not detect, such as names off its lists;
@@ -141,25 +146,29 @@ ACTIONS: dict[str, str] = {
 _DROPPED = ("us_ssn", "ca_sin", "uk_nino", "fr_nir", "de_tax_id", "es_nif", "it_fiscal_code",
             "nl_bsn", "in_aadhaar", "cn_resident_id", "br_cpf")  # fmt: skip
 
-#: What a column's name says it holds (lower-cased name, searched), in this order.
+#: What a column's name says it holds, in this order: the lower-cased name (camelCase
+#: split, spaces and dashes as ``_``) is searched; ``(^|_)…(_|$)`` means a whole part.
 NAME_HINTS: tuple[tuple[str, str], ...] = (
     ("email", r"e_?mail"),
-    ("phone", r"phone|mobile|(^|_)(tel|fax|cell)(_|$)"),
-    ("national_id", r"ssn|social_sec|national_id|passport|tax_id"
-                    r"|(^|_)(nino|nir|bsn|cpf|sin|nif|aadhaar)(_|$)"),
-    ("credit_card", r"card_?(number|no|num)|(^|_)(cc|pan)(_|$)|credit_card"),
+    ("phone", r"phone|(^|_)(mobile|tel|fax|cell|msisdn)(_|$)"),
+    ("national_id", r"ssn|social_sec|national_id|passport|tax_?id"
+                    r"|(^|_)(nino|nir|bsn|cpf|sin|nif|nie|aadhaar)(_|$)"),
+    ("credit_card", r"card_?(number|no|num)|(^|_)(cc|pan)(_|$)|credit_?card"),
     ("iban", r"iban|account_?(number|no)"),
-    ("ip", r"(^|_)ip(_?addr(ess)?)?(_|$)"),
-    ("street_address", r"address|street"),
+    ("ip", r"(^|_)(ip|ipv4|ipv6|mac)(_?addr(ess)?)?(_|$)|ip_?address|mac_?address"),
+    ("street_address", r"(^|_)(street|address|addr|address_line\d*)(_|$)"),
     ("birth", r"birth|(^|_)dob(_|$)"),
     ("postal", r"zip|postal|post_?code|(^|_)plz(_|$)"),
     ("gender", r"(^|_)(gender|sex)(_|$)"),
     ("age", r"(^|_)age(_|$)"),
     ("id", r"(^|_)(id|uuid|guid)$|_id$|^id_"),
-    ("person", r"(^|_)((first|last|full|given|family|middle|sur)_?name|name|surname"
-               r"|customer|patient)(_|$)"),
-    ("text", r"note|comment|description|message|text|remark|body|feedback"),
+    ("person", r"(^|_)(first|last|full|given|family|middle|maiden|sur|person|customer|patient"
+               r"|client|contact|user)_?name(_|$)|^name$|(^|_)surname(_|$)"),
+    ("text", r"(^|_)(notes?|comments?|description|message|text|remarks?|body|feedback|memo)(_|$)"),
 )  # fmt: skip
+#: Identifier columns that name a person (preferred as the privacy unit).
+_PERSON_ID = re.compile(r"(customer|user|person|patient|member|client|account|subscriber"
+                        r"|employee|citizen|guest|passenger|student)")  # fmt: skip
 
 
 def _hint(name: str) -> str | None:
@@ -174,99 +183,134 @@ class Proposal:
 
     Attributes:
         column: The source column.
-        action: Flow-style YAML of the action.
+        action: Flow-style YAML of the action, without the braces' ``source_name``.
         evidence: The comment (shares and counts only).
-        quasi_identifier: The ``k_anonymity`` QI type it would have (``numeric``,
-            ``categorical``, ``date``), or None; ``output`` names the published column.
-        output: The published column's name (after ``rename``).
-        privacy_unit: Whether it may serve as the privacy unit (an identifier).
+        quasi_identifier: The ``k_anonymity`` entry it would have (flow-style YAML), or None.
+        rename: The published name the action gives it (``generalize: age``), or None.
+        identifier: Whether it is an identifier (a privacy unit candidate).
     """
 
     column: str
     action: str
     evidence: str
     quasi_identifier: str | None = None
-    output: str | None = None
-    privacy_unit: bool = False
+    rename: str | None = None
+    identifier: bool = False
 
 
 def _share(n: int, of: int) -> str:
-    return f"{100 * n / of:.0f}%" if of else "n/a"
+    """``n`` of ``of`` in percent, capped at 100 (distinct counts are approximate).
+
+    Whole percents, but one decimal near 0 and 100, so only none reads ``0%`` and only
+    all reads ``100%``.
+    """
+    if not of:
+        return "n/a"
+    pct = min(100.0, 100 * n / of)
+    if 0 < pct < 0.1:
+        return "<0.1%"
+    if 99.9 < pct < 100:
+        return ">99.9%"
+    if 0 < pct < 1 or 99 < pct < 100:
+        return f"{pct:.1f}%"
+    return f"{pct:.0f}%"
 
 
-def propose(p: ColumnProfile) -> Proposal:
+_NUMERIC = re.compile(r"(tinyint|smallint|int|bigint|float|double|decimal.*)$")
+_DATES = ("date", "timestamp", "timestamp_ntz")
+#: Types the keyed pseudonym (``hash``) takes: strings, integers, dates.
+_HASHABLE = re.compile(r"(string|tinyint|smallint|int|bigint|date)$")
+
+
+def propose(p: ColumnProfile, text_source: bool = False) -> Proposal:
     """The action for one column (the module's rules, first match wins).
 
     Args:
         p: The column's profile.
+        text_source: The source is CSV (every column a string; ``type:`` declares one).
 
     Returns:
         The proposal.
     """
-    facts = f"{_share(p.nulls, p.rows)} null, distinct {_share(p.distinct, p.rows - p.nulls)}"
+    present = p.rows - p.nulls
+    facts = f"{_share(p.nulls, p.rows)} null, distinct {_share(p.distinct, present)}"
     hint = _hint(p.name)
     top = max(p.whole.items(), key=lambda kv: kv[1], default=(None, 0))
     if top[0] is not None and p.sampled and top[1] / p.sampled >= 0.5:
         entity, n = top
         action = "{kind: drop}" if entity in _DROPPED else ACTIONS[entity]
         return Proposal(p.name, action, f"{_share(n, p.sampled)} {entity.upper()}, {facts}")
-    found = sum(p.hits.values())
-    if p.type == "string" and (p.mean_length >= 30 or hint == "text") and (
-        hint == "text" or (p.sampled and max(p.hits.values(), default=0) / p.sampled >= 0.01)
+    if p.type == "string" and (
+        hint == "text"
+        or (p.mean_length >= 30 and max(p.hits.values(), default=0) >= 0.01 * p.sampled > 0)
     ):
         ranked = sorted(p.hits.items(), key=lambda kv: -kv[1])[:4]
         entities = ", ".join(f"{e.upper()} {_share(n, p.sampled)}" for e, n in ranked)
-        why = f"free text, mean length {p.mean_length:.0f}" + (f"; {entities}" if found else "")
+        why = f"free text, mean length {p.mean_length:.0f}" + (f"; {entities}" if ranked else "")
         return Proposal(p.name, "{kind: scrub}", f"{why}; {facts}")
-    by_name = {
-        "email": ACTIONS["email"], "phone": ACTIONS["phone"], "iban": ACTIONS["iban"],
-        "national_id": "{kind: drop}", "credit_card": ACTIONS["credit_card"],
-        "ip": "{kind: hash}", "street_address": "{kind: redact}",
-    }  # fmt: skip
-    if hint in by_name and (p.type == "string" or hint == "national_id"):
+    if hint in _PII_BY_NAME:
         why = f"named like {hint.replace('_', ' ')}"
-        return Proposal(p.name, by_name[hint], f"{why}; {facts}")
-    if hint == "person" and p.type == "string":
-        return Proposal(p.name, ACTIONS["person"], f"named like a person's name; {facts}")
-    if hint == "birth" and p.type == "date":
-        out = key_of(p.name) + "_age"
-        action = f"{{kind: generalize, method: age, top: 90, rename: {out}}}"
-        why = "a birth date, as an age (top-coded at 90)"
-        return Proposal(p.name, action, f"{why}; {facts}", "numeric", out)
+        if p.type == "string":
+            return Proposal(p.name, _PII_BY_NAME[hint], f"{why}; {facts}")
+        if _HASHABLE.match(p.type) and hint != "national_id":
+            return Proposal(p.name, "{kind: hash}", f"{why}, a {p.type} (keyed pseudonym); {facts}")
+        return Proposal(p.name, "{kind: drop}", f"review: {why}, a {p.type}; {facts}")
+    if hint == "person":
+        if p.type == "string":
+            return Proposal(p.name, ACTIONS["person"], f"named like a person's name; {facts}")
+        return Proposal(p.name, "{kind: drop}", f"review: named like a name, a {p.type}; {facts}")
     if hint == "birth":
-        return Proposal(p.name, "{kind: drop}", f"named like a birth date; {facts}")
-    if hint == "postal" and p.type == "string":
-        why = "a postal code, to its 3-character prefix"
-        action = "{kind: generalize, method: prefix, length: 3}"
-        return Proposal(p.name, action, f"{why}; {facts}", "categorical")
+        if p.type == "date" or (text_source and p.type == "string"):
+            declared = "type: date, " if p.type == "string" else ""
+            action = f"{{{declared}kind: generalize, method: age, top: 90}}"
+            why = "a birth date, as an age (top-coded at 90)"
+            return Proposal(p.name, action, f"{why}; {facts}", "{type: numeric}", "_age")
+        return Proposal(p.name, "{kind: drop}", f"named like a birth date, a {p.type}; {facts}")
+    if hint == "postal":
+        if p.type == "string":
+            action = "{kind: generalize, method: prefix, length: 3}"
+            why = "a postal code, to its 3-character prefix"
+            return Proposal(p.name, action, f"{why}; {facts}", "{type: numeric}")
+        why = "quasi-identifier: a postal code stored as a number (coarsen it)"
+        return Proposal(p.name, "{kind: keep}", f"{why}; {facts}", "{type: numeric}")
     if hint == "gender":
-        return Proposal(p.name, "{kind: keep}", f"quasi-identifier; {facts}", "categorical")
-    if hint == "age" and p.type in _NUMERIC:
-        return Proposal(p.name, "{kind: keep}", f"quasi-identifier; {facts}", "numeric")
-    if hint == "id" and p.rows - p.nulls and p.distinct / (p.rows - p.nulls) >= 0.9:
+        qi = f"{{type: categorical, hierarchy: hierarchies/{p.name}.csv}}"
+        return Proposal(p.name, "{kind: keep}", f"quasi-identifier; {facts}", qi)
+    if hint == "age" and (_NUMERIC.match(p.type) or text_source):
+        declared = "{type: int, kind: keep}" if p.type == "string" else "{kind: keep}"
+        return Proposal(p.name, declared, f"quasi-identifier; {facts}", "{type: numeric}")
+    if hint == "id" and _HASHABLE.match(p.type):
         return Proposal(p.name, "{kind: hash}", f"an identifier (keyed pseudonym); {facts}",
-                        privacy_unit=True)  # fmt: skip
-    if p.type in ("date", "timestamp"):
-        why = "a date, quasi-identifier candidate"
-        return Proposal(p.name, "{kind: keep}", f"{why}; {facts}", "date")
+                        identifier=True)  # fmt: skip
+    if p.type in _DATES:
+        return Proposal(p.name, "{kind: keep}", f"a date, quasi-identifier candidate; {facts}",
+                        "{type: date}")  # fmt: skip
     return Proposal(p.name, "{kind: keep}", facts)
 
 
-_NUMERIC = ("tinyint", "smallint", "int", "bigint", "float", "double")
+#: The action a name rule gives a string column.
+_PII_BY_NAME = {
+    "email": ACTIONS["email"], "phone": ACTIONS["phone"], "iban": ACTIONS["iban"],
+    "national_id": "{kind: drop}", "credit_card": ACTIONS["credit_card"],
+    "ip": "{kind: hash}", "street_address": "{kind: redact}",
+}  # fmt: skip
 
 
 def key_of(name: str) -> str:
-    """A spec column key for a source column (a plain identifier; ``source_name`` keeps it).
+    """A spec column key for a source column: a plain ASCII identifier.
+
+    ``source_name`` keeps the original name.
 
     Args:
         name: The source column's name.
 
     Returns:
-        ``name`` if it is a plain identifier, else a sanitized one (``c_`` before a digit).
+        ``name`` if it is a plain identifier of at most 64 characters, else a sanitized
+        one (other characters as ``_``, ``c_`` before a digit or an empty name).
     """
-    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", name):
         return name
-    plain = re.sub(r"\W+", "_", name).strip("_") or "column"
+    plain = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_")[:60] or "column"
     return plain if re.match(r"[A-Za-z_]", plain) else f"c_{plain}"
 
 
@@ -279,58 +323,109 @@ def suggest(
     """A draft spec (YAML text with comments) that validates.
 
     Args:
-        profiles: The columns' profiles (:func:`profile`), the partition column excluded.
-        source: The ``source:`` mapping (``table`` or ``path`` and ``format``).
+        profiles: The columns' profiles (:func:`profile`); the partition column's is ignored.
+        source: The ``source:`` mapping (``table``, or ``path`` and ``format``).
         partition_column: The partition column.
         name: The pipeline's name (lower case, ``[a-z][a-z0-9_]*``).
 
     Returns:
         The spec text.
+
+    Raises:
+        SpecError: No column besides the partition column.
     """
-    proposals = [propose(p) for p in profiles if p.name != partition_column]
-    keys: dict[str, str] = {}
+    from pipelines.errors import SpecError
+
+    text_source = source.get("format") == "csv"
+    proposals = [propose(p, text_source) for p in profiles if p.name != partition_column]
+    if not proposals:
+        raise SpecError("the partition has no column besides the partition column")
+    keys = _keys([pr.column for pr in proposals], partition_column)
+    taken = set(keys.values()) | {partition_column}
+    renames: dict[str, str] = {}
     for pr in proposals:
-        key = key_of(pr.column)
-        while key in keys.values() or key == partition_column:
-            key += "_"
-        keys[pr.column] = key
-    unit = next((keys[pr.column] for pr in proposals if pr.privacy_unit), None)
-    unit = unit or next((keys[pr.column] for pr in proposals if "kind: hash" in pr.action), None)
+        if pr.rename:
+            out = keys[pr.column] + pr.rename
+            while out in taken:
+                out += "_"
+            taken.add(out)
+            renames[pr.column] = out
+    unit, unit_note = _privacy_unit(proposals, profiles, keys)
     if "table" in source:
-        sink = {"table": "anon." + source["table"].split(".")[-1]}
+        stem = source["table"].split(".")[-1]
+        table = f"anon.{stem}" if f"anon.{stem}" != source["table"] else f"anon.{stem}_anon"
+        sink = {"table": table}
     else:
         sink = {"path": source["path"].rstrip("/") + "_anonymized", "format": "parquet"}
     lines = [
         f"# Draft spec proposed by `anonymize spec suggest` from one partition of {_flow(source)}.",
         "# Review every column before running it: the evidence comments are shares of a sample",
         "# (never values); PII the engine cannot see (names off its lists, codes whose meaning",
-        "# only the business knows) needs a person's eye.",
+        "# only the business knows) needs a person's eye. Lines marked 'review' need a decision.",
         "version: 1",
         f"name: {name}",
         f"source: {_flow(source)}",
         f"sink: {_flow(sink)}",
         f"partition_column: {partition_column}",
+        f"privacy_unit: {unit}" + (f"   # review: {unit_note}" if unit_note else ""),
+        "keys:",
+        "  main: {env: ANONYMIZE_KEY}",
+        "undeclared: fail",
+        "columns:",
     ]
-    if unit is None:
-        unit = keys[proposals[0].column] if proposals else "id"
-        lines.append(f"privacy_unit: {unit}   # review: no identifier column was found")
-    else:
-        lines.append(f"privacy_unit: {unit}")
-    lines += ["keys:", "  main: {env: ANONYMIZE_KEY}", "undeclared: fail", "columns:"]
-    width = max((len(k) for k in keys.values()), default=0)
+    width = max(len(k) for k in keys.values())
     for pr in proposals:
         key = keys[pr.column]
-        action = pr.action
-        if key != pr.column:
-            action = "{source_name: " + json.dumps(pr.column) + ", " + action[1:]
+        extra = ([f"source_name: {json.dumps(pr.column)}"] if key != pr.column else []) + (
+            [f"rename: {renames[pr.column]}"] if pr.column in renames else []
+        )
+        action = pr.action if not extra else "{" + ", ".join(extra) + ", " + pr.action[1:]
         lines.append(f"  {key}:{' ' * (width - len(key))} {action}   # {pr.evidence}")
-    qis = [(pr.output or keys[pr.column], pr.quasi_identifier)
+    qis = [(renames.get(pr.column, keys[pr.column]), pr.quasi_identifier)
            for pr in proposals if pr.quasi_identifier]  # fmt: skip
     if qis:
-        lines += ["# Quasi-identifier candidates: uncomment to apply k-anonymity over them.",
-                  "# k_anonymity:", "#   k: 5", "#   quasi_identifiers:"]  # fmt: skip
-        lines += [f"#     {out}: {{type: {kind}}}" for out, kind in qis]
+        lines += [
+            "# Quasi-identifier candidates: uncomment to apply k-anonymity over them (a",
+            "# categorical one needs its ARX hierarchy file written first).",
+            "# k_anonymity:", "#   k: 5", "#   quasi_identifiers:",
+        ]  # fmt: skip
+        lines += [f"#     {out}: {qi}" for out, qi in qis]
     return "\n".join(lines) + "\n"
+
+
+def _keys(columns: list[str], partition_column: str) -> dict[str, str]:
+    """Source column -> spec key: plain names kept, others sanitized to an unused key."""
+    keys = {c: c for c in columns if key_of(c) == c}
+    taken = set(columns) | {partition_column}  # no key may be another column's source name
+    for c in columns:
+        if c not in keys:
+            key = key_of(c)
+            while key in taken:
+                key += "_"
+            keys[c] = key
+            taken.add(key)
+    return {c: keys[c] for c in columns}
+
+
+def _privacy_unit(
+    proposals: list[Proposal], profiles: Sequence[ColumnProfile], keys: dict[str, str]
+) -> tuple[str, str | None]:
+    """The privacy unit's key, and a note when a person must check it.
+
+    An identifier never null, one naming a person first (``customer_id``); else any
+    identifier or pseudonymized column never null; else the first column.
+    """
+    nulls = {p.name: p.nulls for p in profiles}
+    ids = [pr for pr in proposals if pr.identifier]
+    ordered = sorted(ids, key=lambda pr: _PERSON_ID.search(pr.column.lower()) is None)
+    for pr in ordered:
+        if not nulls.get(pr.column):
+            return keys[pr.column], None
+    for pr in proposals:
+        if "kind: hash" in pr.action and not nulls.get(pr.column):
+            return keys[pr.column], "no identifier column without nulls was found"
+    first = proposals[0].column
+    return keys[first], "no identifier or pseudonymized column without nulls was found"
 
 
 def _flow(mapping: dict[str, str]) -> str:

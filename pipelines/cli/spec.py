@@ -50,7 +50,9 @@ def spec_schema() -> None:
 
 @spec_app.command("suggest")
 def spec_suggest(
-    source: Annotated[str, typer.Option(help="Raw table (db.name) or path (with --format).")],
+    source: Annotated[
+        str, typer.Option(help="Raw table (db.name), or a path (holding a / or with --format).")
+    ],
     partition: Annotated[str, typer.Option(help="The partition to profile (YYYY-MM-DD).")],
     partition_column: Annotated[str, typer.Option(help="The partition column.")] = "dt",
     fmt: Annotated[
@@ -75,6 +77,7 @@ def spec_suggest(
     from pipelines.session import get_session, session_warehouse
     from pipelines.spec.tables import TableRef
     from pipelines.storage.base import open_table
+    from pipelines.storage.text import unpersist_source, without_flags
 
     setup_logging(False)
     try:
@@ -82,12 +85,23 @@ def spec_suggest(
             raise SpecError(f"--format: '{fmt}' is not parquet or csv")
         if name is not None and not re.fullmatch(r"[a-z][a-z0-9_]*", name):
             raise SpecError(f"--name: '{name}' is not a pipeline name (lower case, digits, _)")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", partition_column):
+            raise SpecError(f"--partition-column: '{partition_column}' is not a plain column name")
         is_path = fmt is not None or "/" in source
-        ref = TableRef(path=source, format=fmt or "parquet") if is_path else TableRef(table=source)
+        try:
+            ref = TableRef(path=source, format=fmt or "parquet") if is_path else None
+            ref = ref or TableRef(table=source)
+        except ValueError:
+            what = "is neither a table (db.name) nor a path (with a / or --format)"
+            raise SpecError(f"--source: '{source}' {what}") from None
         part = Partition.parse(partition_column, partition)
         spark = get_session(master=master, warehouse=warehouse)
         table = open_table(ref, partition_column, session_warehouse(spark), spark)
-        profiles = profile(table.read_partition(part), sample)
+        df = table.read_partition(part)
+        try:
+            profiles = profile(without_flags(df), sample)
+        finally:
+            unpersist_source(df)
         stem = re.sub(r"[^a-z0-9_]+", "_", source.rstrip("/").split("/")[-1].split(".")[-1].lower())
         pipeline = name or (stem.strip("_") if re.match(r"[a-z]", stem) else f"p_{stem}".strip("_"))
         source_map = {"path": source, "format": ref.format} if is_path else {"table": source}

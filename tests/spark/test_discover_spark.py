@@ -65,3 +65,30 @@ def test_suggest_drafts_a_spec_that_validates_runs_and_holds_no_value(spark, tmp
     cells = {str(v) for r in published for v in r}
     assert not cells & {str(v) for row in rows for v in row[1:3]}  # emails and names replaced
     assert all("+33 6" not in r["remarks"] for r in published)
+
+
+def test_suggest_on_a_csv_partition_declares_types_and_hides_internal_columns(spark, tmp_path):
+    """CSV columns are all strings: a birth date is declared ``type: date`` (then an age),
+    and the reader's malformed-row flag is not a column of the draft."""
+    rows = _rows(30)
+    schema = ("customer_id bigint, c17 string, `First Name` string, birthdate date, zip string, "
+              "remarks string, amount double, dt string")  # fmt: skip
+    raw = tmp_path / "raw_csv"
+    spark.createDataFrame(rows, schema).write.partitionBy("dt").option("header", "true").csv(str(raw))
+    res = runner.invoke(app, ["spec", "suggest", "--source", str(raw), "--format", "csv",
+                              "--partition", "2026-11-01", "--name", "csv_customers"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    spec = spec_from_dict(yaml.safe_load(res.stdout))
+    assert "__anon_malformed" not in res.stdout and spec.source.format == "csv"
+    birth = spec.columns["birthdate"]
+    assert (birth.kind, birth.type, birth.rename) == ("generalize", "date", "birthdate_age")
+
+
+def test_suggest_errors_are_one_line_naming_the_option(spark, tmp_path):
+    for args, option in [
+        (["--source", "raw-customers"], "--source"),
+        (["--source", "raw.t", "--partition-column", "bad-col"], "--partition-column"),
+        (["--source", "raw.t", "--format", "json"], "--format"),
+    ]:
+        res = runner.invoke(app, ["spec", "suggest", *args, "--partition", "2026-11-01"])
+        assert res.exit_code == 3 and option in res.output and res.output.count("\n") == 1, res.output

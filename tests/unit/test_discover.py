@@ -1,10 +1,12 @@
-"""Spec discovery's rules on hand-made profiles: each proposal, and a draft that validates."""
+"""Spec discovery's rules on hand-made profiles: each proposal, and drafts that validate."""
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from pipelines.discover import ColumnProfile, propose, suggest
+from pipelines.errors import SpecError
 from pipelines.spec import spec_from_dict
 
 
@@ -14,15 +16,30 @@ def col(name, type_="string", rows=1000, nulls=0, distinct=900, sampled=1000, hi
                          hits or {}, whole or {}, mean_length)  # fmt: skip
 
 
+def draft(profiles, source=None, partition_column="dt"):
+    text = suggest(profiles, source or {"table": "raw.t"}, partition_column, "t")
+    return text, spec_from_dict(yaml.safe_load(text))
+
+
 def test_a_column_whose_values_are_one_entity_gets_its_action_and_evidence():
     email = propose(col("c17", whole={"email": 980}, hits={"email": 990}, nulls=2))
     assert email.action == "{kind: hash, canonical: email}"
-    assert email.evidence == "98% EMAIL, 0% null, distinct 90%"
+    assert email.evidence == "98% EMAIL, 0.2% null, distinct 90%"
     assert propose(col("field_a", whole={"us_ssn": 700})).action == "{kind: drop}"
     assert propose(col("x", whole={"person": 600})).action == "{kind: surrogate, domain: person_name}"
     assert "keep_last: 4" in propose(col("x", whole={"credit_card": 999})).action
     # Under half: not enough to decide by values (a name may still decide).
     assert propose(col("x", whole={"email": 400})).action == "{kind: keep}"
+
+
+@pytest.mark.parametrize(("n", "of", "text"), [
+    (0, 1000, "0%"), (2, 1000, "0.2%"), (1, 100000, "<0.1%"), (996, 1000, "99.6%"),
+    (99999, 100000, ">99.9%"), (1000, 1000, "100%"), (1040, 1000, "100%"), (5, 0, "n/a"),
+])  # fmt: skip
+def test_shares_read_zero_and_all_only_when_they_are(n, of, text):
+    from pipelines.discover import _share
+
+    assert _share(n, of) == text
 
 
 def test_free_text_with_pii_is_scrubbed():
@@ -31,25 +48,46 @@ def test_free_text_with_pii_is_scrubbed():
     assert note.evidence.startswith("free text, mean length 140; EMAIL 4%, PHONE 2%")
     assert propose(col("comment", mean_length=20)).action == "{kind: scrub}"  # named like text
     assert propose(col("c4", mean_length=140)).action == "{kind: keep}"  # long, but no PII seen
+    assert propose(col("context", mean_length=12)).action == "{kind: keep}"  # not "text"
 
 
-def test_names_decide_when_values_do_not():
-    assert propose(col("customerEmail")).action == "{kind: hash, canonical: email}"
-    assert propose(col("ssn", "bigint")).action == "{kind: drop}"
-    assert propose(col("last_name")).action == "{kind: surrogate, domain: person_name}"
-    assert propose(col("zip_code")).action == "{kind: generalize, method: prefix, length: 3}"
+@pytest.mark.parametrize(("name", "type_", "action"), [
+    ("customerEmail", "string", "{kind: hash, canonical: email}"),
+    ("ssn", "bigint", "{kind: drop}"),
+    ("last_name", "string", "{kind: surrogate, domain: person_name}"),
+    ("zip_code", "string", "{kind: generalize, method: prefix, length: 3}"),
+    ("phone", "bigint", "{kind: hash}"),  # PII in a typed column: pseudonymized, not kept
+    ("card_number", "bigint", "{kind: hash}"),
+    ("emails", "array<string>", "{kind: drop}"),  # nested: dropped for review
+    ("email", "binary", "{kind: drop}"),
+    ("mac_address", "string", "{kind: hash}"),  # not a street address
+    ("customer_id", "bigint", "{kind: hash}"),  # a repeating foreign key is still a key
+    ("automobile", "string", "{kind: keep}"),  # not a mobile phone
+    ("product_name", "string", "{kind: keep}"),  # not a person's name
+    ("company_name", "string", "{kind: keep}"),
+    ("customer_type", "string", "{kind: keep}"),
+    ("status_code", "string", "{kind: keep}"),
+    ("amount", "double", "{kind: keep}"),
+])  # fmt: skip
+def test_names_decide_when_values_do_not(name, type_, action):
+    assert propose(col(name, type_, distinct=250)).action == action
+
+
+def test_quasi_identifier_candidates():
     birth = propose(col("date_of_birth", "date"))
-    assert birth.action == "{kind: generalize, method: age, top: 90, rename: date_of_birth_age}"
-    assert (birth.quasi_identifier, birth.output) == ("numeric", "date_of_birth_age")
-    assert propose(col("gender")).quasi_identifier == "categorical"
-    assert propose(col("order_id", "bigint", distinct=1000)).privacy_unit
-    assert not propose(col("status_id", "int", distinct=5)).privacy_unit  # not an identifier
-    assert propose(col("amount", "double")).action == "{kind: keep}"
+    assert birth.action == "{kind: generalize, method: age, top: 90}" and birth.rename == "_age"
+    assert birth.quasi_identifier == "{type: numeric}"
+    assert propose(col("dob", "string"), text_source=True).action.startswith("{type: date, ")
+    assert propose(col("gender")).quasi_identifier.startswith("{type: categorical, hierarchy: ")
+    assert propose(col("age", "decimal(5,1)")).quasi_identifier == "{type: numeric}"
+    assert propose(col("zip", "int")).quasi_identifier == "{type: numeric}"
+    assert propose(col("seen_at", "timestamp_ntz")).quasi_identifier == "{type: date}"
 
 
 def test_the_draft_validates_and_holds_no_value():
     profiles = [
-        col("customer_id", "bigint", distinct=1000),
+        col("order_id", "bigint", distinct=1000),
+        col("customer_id", "bigint", distinct=300),
         col("c1", whole={"email": 1000}),
         col("First Name"),
         col("birthdate", "date"),
@@ -58,20 +96,53 @@ def test_the_draft_validates_and_holds_no_value():
         col("amount", "double"),
         col("dt"),
     ]
-    text = suggest(profiles, {"table": "raw.customers"}, "dt", "customers")
-    spec = spec_from_dict(yaml.safe_load(text))
-    assert spec.privacy_unit == "customer_id" and spec.undeclared == "fail"
+    text, spec = draft(profiles, {"table": "raw.customers"})
+    assert spec.privacy_unit == "customer_id"  # the identifier naming a person
+    assert spec.undeclared == "fail" and spec.sink.table == "anon.customers"
     assert spec.columns["First_Name"].source_name == "First Name"
     assert spec.columns["c1"].kind == "hash" and spec.columns["notes"].kind == "scrub"
-    assert "dt" not in spec.columns and spec.sink.table == "anon.customers"
+    assert spec.columns["birthdate"].rename == "birthdate_age" and "dt" not in spec.columns
     assert "#     birthdate_age: {type: numeric}" in text  # QI candidates, commented out
-    assert "#     postal: {type: categorical}" in text
     assert spec.k_anonymity is None
 
 
-def test_a_draft_without_identifier_says_to_review_the_privacy_unit():
-    text = suggest([col("amount", "double"), col("city")], {"path": "raw/x", "format": "csv"},
-                   "dt", "x")  # fmt: skip
-    spec = spec_from_dict(yaml.safe_load(text))
-    assert spec.privacy_unit == "amount" and "review: no identifier column was found" in text
+def test_uncommenting_the_quasi_identifiers_gives_a_valid_block():
+    text, _ = draft([col("customer_id", "bigint"), col("birthdate", "date"), col("zip"),
+                     col("gender")])  # fmt: skip
+    lines = text.splitlines()
+    start = lines.index("# k_anonymity:")
+    uncommented = "\n".join(lines[:start] + [ln[2:] for ln in lines[start:]])
+    spec = spec_from_dict(yaml.safe_load(uncommented))
+    assert sorted(spec.k_anonymity.quasi_identifiers) == ["birthdate_age", "gender", "zip"]
+
+
+@pytest.mark.parametrize("names", [
+    ["prénom", "Straße", "名前"],  # non-ASCII names: ASCII keys, source_name keeps them
+    ["a b", "a_b"],  # a sanitized key must not be another column's name
+    ["!!!", "column"],
+    ["x" * 1100],  # longer than YAML's 1024-character simple key
+    ["#x", "a:b", 'q"uote', "{br}", "dob_age"],
+])  # fmt: skip
+def test_odd_column_names_still_give_a_valid_draft(names):
+    text, spec = draft([col("id", "bigint", distinct=1000)] + [col(n) for n in names])
+    assert sorted(c.source_name or k for k, c in spec.columns.items()) == sorted(["id", *names])
+
+
+def test_edge_cases_give_a_valid_draft_or_a_clear_error():
+    # The birth date's age must not take the partition column's name.
+    _, spec = draft([col("id", "bigint"), col("dob", "date")], partition_column="dob_age")
+    assert spec.columns["dob"].rename == "dob_age_"
+    # Source already named anon.*: the sink differs.
+    _, spec = draft([col("id", "bigint")], {"table": "anon.customers"})
+    assert spec.sink.table == "anon.customers_anon"
+    # Nothing but the partition column.
+    with pytest.raises(SpecError, match="no column besides the partition column"):
+        draft([col("dt")])
+
+
+def test_the_privacy_unit_is_never_null_or_flagged_for_review():
+    text, spec = draft([col("coupon_id", "bigint", nulls=900), col("user_id", "bigint")])
+    assert spec.privacy_unit == "user_id" and "privacy_unit: user_id\n" in text
+    text, spec = draft([col("amount", "double"), col("city")], {"path": "raw/x", "format": "csv"})
+    assert spec.privacy_unit == "amount" and "review: no identifier or pseudonymized" in text
     assert spec.sink.path == "raw/x_anonymized"
