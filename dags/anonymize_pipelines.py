@@ -38,7 +38,7 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.sdk import DAG, Asset, get_parsing_context
 from airflow.sdk.exceptions import AirflowFailException
 
-from pipelines import __version__
+from pipelines import __version__, jars
 from pipelines.desensitize.registry import label
 from pipelines.partition import Partition
 from pipelines.spec.loader import load_spec
@@ -130,7 +130,7 @@ def failure_summary(spec: PipelineSpec, context: Mapping[str, Any]) -> str:
     """
     ti = context.get("task_instance")
     ds, airflow_run = context.get("ds"), context.get("run_id") or ""
-    root = layout.table_dir(Path(WAREHOUSE), spec.sink.path, spec.sink.table)
+    root = layout.control_dir(Path(WAREHOUSE), spec.sink)
     try:
         part = Partition.parse(spec.partition_column, ds or "").dirname
     except ValueError:  # SpecError: a callback reports; it never fails itself
@@ -194,7 +194,9 @@ def _spark_task(spec: PipelineSpec, spec_file: Path, task_id: str, job: str, arg
         ],  # fmt: skip
         py_files=PY_FILES,
         conn_id=spec.schedule.spark_conn_id,
-        conf=dict(spec.schedule.spark_conf),
+        # Iceberg/Delta jars from this machine, shipped to the cluster (spark.jars is
+        # --jars); the spec's own spark_conf comes last.
+        conf={**jars.submit_conf(spec.table_formats()), **spec.schedule.spark_conf},
         name=f"anon__{spec.name}__{task_id}",
         outlets=outlets or [],
     )
@@ -233,7 +235,7 @@ def build_dag(spec: PipelineSpec, spec_file: Path) -> DAG:
     )
     with dag:
         tasks = []
-        if spec.source.path is not None:
+        if spec.source.path is not None and spec.source.format in ("parquet", "csv"):
             source = str(layout.table_dir(Path(WAREHOUSE), spec.source.path, None))
             tasks.append(PythonSensor(
                 task_id="wait_for_source",

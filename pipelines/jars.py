@@ -10,7 +10,9 @@ pin below. Sessions put them on the driver and executor classpath with
 resolves anything at run time (``spark.jars.packages``, Ivy resolution at start-up,
 is never used).
 
-Versions: Iceberg 1.11.0 and Delta Lake 4.4.0, both built against Spark 4.1. Delta
+Versions: Iceberg 1.11.0 and Delta Lake 4.4.0, both built against Spark 4.1; with
+Iceberg, its AWS bundle (``S3FileIO``) and the JDBC drivers its JDBC catalog uses
+(SQLite 3.54.1.0, PostgreSQL 42.7.14). Delta
 4.1.0 was reported binary-incompatible with Spark 4.1.2 and later; 4.4.0 works with
 the pinned 4.1.3 (``tests/e2e/test_table_formats.py`` commits a partition with each).
 Of Delta's dependencies only ``delta-storage`` is taken: the others (Delta Kernel,
@@ -26,6 +28,7 @@ dependencies left out on purpose above.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import sys
@@ -84,6 +87,15 @@ JARS: tuple[Jar, ...] = (
         "75a9400986853c061f5109f012547de2545a5759e5e752e5ef633dabe16a4f10", "delta"),
     Jar("io.delta", "delta-storage", "4.4.0",
         "c46735481fa8e326b0957be02b4420cbcab4b325bb08009b7f2045a95133f1cc", "delta"),
+    # Iceberg's own S3 client (S3FileIO with the AWS SDK v2, shaded): object-store tables
+    # without Hadoop's S3A, whose SDK bundle is ten times the size.
+    Jar("org.apache.iceberg", "iceberg-aws-bundle", "1.11.0",
+        "38f01da7e96850cdd05e6616d758b77b43314b712a8808e3f9a824d56976162f", "iceberg"),
+    # JDBC drivers of Iceberg's JDBC catalog (SQLite for one machine, PostgreSQL shared).
+    Jar("org.xerial", "sqlite-jdbc", "3.54.1.0",
+        "f8dce420a6016278497f4f0560f65602b9db858de141b541cf91a4644ebe4639", "iceberg"),
+    Jar("org.postgresql", "postgresql", "42.7.14",
+        "73914527305a40cce504b0d3d90b23caf565136912d607ae8ae7c5895512332c", "iceberg"),
 )  # fmt: skip
 
 #: Spark SQL extensions each format needs (``spark.sql.extensions``).
@@ -91,6 +103,10 @@ EXTENSIONS = {
     "iceberg": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
     "delta": "io.delta.sql.DeltaSparkSessionExtension",
 }
+
+
+#: The session catalog Delta Lake's catalog tables need (``spark.sql.catalog.spark_catalog``).
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 
 
 class JarChecksumError(PipelinesError):
@@ -116,7 +132,16 @@ def _sha256(path: Path) -> str:
 
 def _intact(path: Path, jar: Jar) -> bool:
     """Whether ``path`` is a file holding exactly the pinned artifact."""
-    return path.is_file() and _sha256(path) == jar.sha256
+    if not path.is_file():
+        return False
+    st = path.stat()
+    return _digest(str(path), st.st_size, st.st_mtime_ns) == jar.sha256
+
+
+@functools.lru_cache(maxsize=64)
+def _digest(path: str, size: int, mtime_ns: int) -> str:
+    """A file's SHA-256, once per (path, size, modification time) in a process."""
+    return _sha256(Path(path))
 
 
 def fetch(
@@ -215,6 +240,47 @@ def spark_conf(
         "spark.jars": ",".join(str(p) for p in classpath(formats, dest)),
         "spark.sql.extensions": ",".join(EXTENSIONS[f] for f in formats),
     }
+
+
+def submit_conf(formats: Sequence[str], dest: Path | None = None) -> dict[str, str]:
+    """Spark properties a spark-submit of a run using ``formats`` needs.
+
+    ``spark.jars`` is what ``--jars`` sets: the driver and every executor get the
+    jars from the submitting machine, so workers need no network.
+
+    Args:
+        formats: Table formats the run uses (none: no properties).
+        dest: The jar directory (default :func:`jar_dir`).
+
+    Returns:
+        ``spark.jars``, ``spark.sql.extensions`` and, with Delta, the session catalog.
+    """
+    if not formats:
+        return {}
+    conf = spark_conf(formats, dest)
+    if "delta" in formats:
+        conf["spark.sql.catalog.spark_catalog"] = DELTA_CATALOG
+    return conf
+
+
+def session_conf(dest: Path | None = None) -> dict[str, str]:
+    """What a new embedded session needs for the table formats whose jars are present.
+
+    Formats whose jars are missing are left out (a run that uses one then fails with
+    :func:`classpath`'s one-line error); with Delta present, the session catalog is
+    Delta's (it hands other tables on to the Hive catalog).
+
+    Args:
+        dest: The jar directory (default :func:`jar_dir`).
+
+    Returns:
+        ``spark.jars``, ``spark.sql.extensions`` and ``spark.sql.catalog.spark_catalog``,
+        or nothing when no format's jars are present.
+    """
+    dest = dest or jar_dir()
+    missing = {j.table_format for j in JARS if not (dest / j.filename).is_file()}
+    present = [f for f in EXTENSIONS if f not in missing]
+    return submit_conf(present, dest)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -34,6 +34,11 @@ from typing import Any
 
 from pipelines.records import GateResult, RunIdentity
 
+#: Optional fields a manifest leaves out while they are None.
+_OMITTED_WHEN_NONE = frozenset(
+    {"override", "restored_from", "republished_from", "table_version", "source_version"}
+)
+
 #: The version :meth:`Manifest.to_json` and :meth:`ReleaseManifest.to_json` write.
 MANIFEST_VERSION = 1
 
@@ -121,6 +126,10 @@ class Manifest:
         timings: Phase -> seconds.
         override: Who published a quarantined run despite its gate, when and why.
         restored_from: The run whose version a restore put back.
+        table_version: The table format's commit that published it (an Iceberg
+            snapshot id, a Delta table version); None for path and catalog tables.
+        source_version: The source table format's snapshot or version it was read at
+            (a re-run of the run reads the same); None for other sources.
         version: The format version it was read in (0: written before versioning);
             :meth:`to_json` always writes the current shape and version.
     """
@@ -143,6 +152,8 @@ class Manifest:
     timings: dict[str, float] = field(default_factory=dict)
     override: dict[str, Any] | None = None
     restored_from: str | None = None
+    table_version: str | None = None
+    source_version: str | None = None
     version: int = MANIFEST_VERSION
 
     @property
@@ -161,7 +172,7 @@ class Manifest:
             if f.name in ("identity", "version"):
                 continue
             value = getattr(self, f.name)
-            if f.name in ("override", "restored_from") and value is None:
+            if f.name in _OMITTED_WHEN_NONE and value is None:
                 continue
             out[f.name] = value.to_json() if isinstance(value, Quality) else value
         return out
@@ -205,6 +216,8 @@ class ReleaseManifest:
         quality: ``{"release": GateResult}``.
         output_schema: Column -> Spark type name.
         republished_from: The run whose stored release a republish copied.
+        table_version: The table format's commit that published it (see
+            :class:`Manifest`).
         version: The manifest format version.
     """
 
@@ -222,6 +235,7 @@ class ReleaseManifest:
     quality: dict[str, GateResult]
     output_schema: dict[str, str]
     republished_from: str | None = None
+    table_version: str | None = None
     version: int = MANIFEST_VERSION
 
     @property
@@ -240,7 +254,7 @@ class ReleaseManifest:
             if f.name in ("identity", "version"):
                 continue
             value = getattr(self, f.name)
-            if f.name == "republished_from" and value is None:
+            if f.name in _OMITTED_WHEN_NONE and value is None:
                 continue
             out[f.name] = (
                 {k: g.to_json() for k, g in value.items()} if f.name == "quality" else value

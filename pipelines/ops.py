@@ -104,7 +104,8 @@ def status(spec: PipelineSpec | str | Path, *, master: str | None = None,
 
     Returns:
         Rows with ``partition``, ``state`` (published, quarantined, staged or
-        missing), ``run_id``, ``at`` and, where they apply, ``status``, ``failed``,
+        missing), ``run_id``, ``at`` and, where they apply, ``status``,
+        ``table_version`` and ``source_version`` (table formats), ``failed``,
         ``later_quarantine``, ``staged`` (every staging directory of a run that has
         not published: in flight, waiting for its next step, or abandoned) and
         ``running`` (the run holding the partition's lease now).
@@ -127,6 +128,9 @@ def status(spec: PipelineSpec | str | Path, *, master: str | None = None,
         if manifest is not None:
             row.update(state="published", run_id=manifest.run_id, at=manifest.published_at,
                        status=manifest.status)  # fmt: skip
+            for name in ("table_version", "source_version"):  # table formats
+                if getattr(manifest, name, None) is not None:
+                    row[name] = getattr(manifest, name)
             if q is not None and q["run_id"] > manifest.run_id:
                 row["later_quarantine"] = q["run_id"]
         elif q is not None:
@@ -147,7 +151,7 @@ def status(spec: PipelineSpec | str | Path, *, master: str | None = None,
 
 def _lease_root(spec: PipelineSpec, sink: Table) -> Path:
     """Where the sink's leases are (as :func:`~pipelines.storage.lease.sink_lease` finds them)."""
-    return layout.table_dir(sink.warehouse, spec.sink.path, spec.sink.table)
+    return layout.control_dir(sink.warehouse, spec.sink)
 
 
 def _find(sink: Table, partition: Partition, run_id: str) -> Path:
@@ -223,7 +227,7 @@ def quarantine_release(
             "fix the source and run again"
         )
     note = QuarantineNote.from_json(json.loads((where / layout.GATE_NOTE).read_text()))
-    data = sink.spark.read.format(sink.ref.format).load(str(where / layout.QUARANTINED_DATA))
+    data = sink.spark.read.format(sink.stage_format).load(str(where / layout.QUARANTINED_DATA))
     rows = data.count()
     new_id = new_run_id()
     staged = sink.staged(new_id, part)
@@ -253,7 +257,9 @@ def restore(spec: PipelineSpec | str | Path, partition: str, run_id: str, *,
     """Publish a retained earlier version of a partition again.
 
     Path tables keep the version the last publish replaced; catalog tables the
-    published version and the one before it. The restore is itself a publish: a
+    published version and the one before it; Iceberg and Delta tables every publish
+    commit of the partition ``gc`` has not expired (read back by time travel). The
+    restore is itself a publish: a
     new run id, a manifest with ``status: restored`` and ``restored_from``. No
     retained version of that run raises MissingInputError (from the table).
 
@@ -300,7 +306,11 @@ def gc(spec: PipelineSpec | str | Path, older_than: str = "7d", *, dry_run: bool
     Removed when older than ``older_than`` (by modification time): staging
     directories of runs that never published (abandoned by a killed run, or by an
     orchestrated run that never went on), retained previous versions in ``_trash``
-    (path tables), and run key records under ``_runs``. A partition whose lease a
+    (path tables), and run key records under ``_runs``. On Iceberg and Delta tables
+    it also expires snapshots (Iceberg) or vacuums data files (Delta) older than
+    that, and removes files no snapshot references (a killed writer's orphans):
+    earlier versions older than ``older_than`` can then no longer be read or
+    restored. A partition whose lease a
     live run holds is skipped; gc holds the lease while it removes a partition's
     files, so no run can start on them meanwhile. Published data, manifests and
     quarantined runs are never touched.
@@ -330,6 +340,10 @@ def gc(spec: PipelineSpec | str | Path, older_than: str = "7d", *, dry_run: bool
         for d in sorted((root / kind).glob(f"{spec_obj.partition_column}=*")):
             found.setdefault(d.name, []).extend(sorted(d.iterdir()))
     removed = []
+    from pipelines.storage.formats import FormatTable
+
+    if isinstance(sink, FormatTable):  # old snapshots still hold old data: see the README
+        removed += sink.expire(age.total_seconds() / 3600, dry_run)
     for dirname, paths in sorted(found.items()):
         old = [p for p in paths if p.exists() and p.stat().st_mtime < cutoff]
         if not old:

@@ -207,6 +207,8 @@ class RunState:
         timings: Phase -> seconds so far.
         action_counts: Published column -> counted operator flag -> rows (dates nulled
             as out of range, sentinels kept).
+        source_version: The snapshot id or table version an Iceberg or Delta source
+            was read at (None for other sources).
     """
 
     identity: RunIdentity
@@ -221,6 +223,7 @@ class RunState:
     gates: dict[str, GateResult]
     timings: dict[str, float]
     action_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    source_version: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form.

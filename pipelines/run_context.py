@@ -89,6 +89,8 @@ class RunContext:
         docs_root: Where the Data Docs site goes (:func:`docs_root`).
         progress: Reports a step to the user (the CLI's status line).
         timings: Phase -> seconds of this step.
+        source_version: Read an Iceberg or Delta source as of this snapshot id or
+            version (None: the current one).
     """
 
     plan: RunPlan
@@ -99,6 +101,7 @@ class RunContext:
     docs_root: Path
     progress: Progress
     timings: dict[str, float] = field(default_factory=dict)
+    source_version: str | None = None
     _mark: float = field(default_factory=time.perf_counter)
 
     def lap(self, name: str) -> None:
@@ -200,7 +203,7 @@ def docs_root(spec: PipelineSpec, warehouse: Path, explicit: bool) -> Path:
     """
     from pipelines.storage import layout
 
-    if spec.sink.path is not None and not explicit:
+    if spec.sink.path is not None and spec.sink.format in ("parquet", "csv") and not explicit:
         return layout.table_dir(warehouse, spec.sink.path, None)
     return warehouse
 

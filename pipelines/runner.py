@@ -64,6 +64,7 @@ def run_partition(
     progress: Progress | None = None,
     step: str = "all",
     run_key: str | None = None,
+    source_version: str | None = None,
 ) -> RunResult:
     """Anonymize and publish one source partition.
 
@@ -90,6 +91,9 @@ def run_partition(
         progress: Reports steps to the user.
         step: ``all``, ``desensitize``, ``validate`` or ``publish``.
         run_key: The orchestrator's run id (required for single steps).
+        source_version: Read an Iceberg or Delta source as of this snapshot id or
+            table version (a previous run's ``source_version``: the same input again);
+            None reads the current one. The version read is in the manifest.
 
     Returns:
         What the run (or step) did.
@@ -110,6 +114,7 @@ def run_partition(
     with sink_lease(plan.spec.sink, plan.partition, warehouse, holder):
         with driver_errors():
             ctx = open_run(plan, master, conf, warehouse, progress)
+            ctx.source_version = source_version
             return _run_step(ctx, step, run_key, run_id)
 
 
@@ -164,7 +169,7 @@ def _discard_unpublished(ctx: RunContext, run_id: str | None) -> None:
     if run_id is None:
         return
     old = ctx.staged(run_id)
-    if old.path.exists() and old.path != ctx.sink.published_location(ctx.plan.partition):
+    if old.path.exists() and str(old.path) != ctx.sink.published_location(ctx.plan.partition):
         ctx.sink.discard(old)
 
 
@@ -212,7 +217,8 @@ def window_rows(ctx: RunContext) -> tuple[DataFrame | None, list[str]]:
     window, earlier = None, []
     for p in ctx.plan.window():
         if ctx.source.partition_exists(p):
-            rows = without_flags(ctx.source.read_partition(p, *ctx.plan.source_reading()))
+            reading = ctx.plan.source_reading()
+            rows = without_flags(ctx.source.read_partition(p, *reading, at=ctx.source_version))
             plan = ctx.plan.at(p).bind(rows.schema, f"{ctx.source.display} partition {p}")
             prev = rows.transform(with_desensitized(plan, count_flags=False))
             window = prev if window is None else window.unionByName(prev)
@@ -256,7 +262,7 @@ def _read_and_bind(ctx: RunContext, run_id: str) -> tuple[DataFrame, Any, RunSta
 
     partition, source, sink = ctx.plan.partition, ctx.source, ctx.sink
     ctx.progress(f"checking source {source.display}")
-    raw = source.read_partition(partition, *ctx.plan.source_reading())
+    raw = source.read_partition(partition, *ctx.plan.source_reading(), at=ctx.source_version)
     plan = ctx.plan = ctx.plan.bind(without_flags(raw).schema, source.display)
     contract = plan.bound
     in_suite = input_suite(plan, raw.schema, sink.input_history(partition))
@@ -270,7 +276,7 @@ def _read_and_bind(ctx: RunContext, run_id: str) -> tuple[DataFrame, Any, RunSta
         source_schema=contract.source_schema.json(),
         output_schema=contract.schema.json(),
         input_rows=0, output_rows=0, suppressed_rows=0, k_anonymity=None,
-        gates={}, timings={},
+        gates={}, timings={}, source_version=source.last_read_version,
     )  # fmt: skip
     return raw, in_suite, state
 
@@ -286,7 +292,10 @@ def _transform_and_write(ctx: RunContext, raw: DataFrame, state: RunState) -> Ru
     plan = ctx.plan
     # Row counts are observed on the first action over these plans (the staging
     # write, or the k-anonymity stage's first pass); the input gate read `raw` alone.
-    observed_in, observed_out = Observation("input"), Observation("output")
+    # Names of the run's own: Spark pairs observations with metrics by name, so runs
+    # at once in one session (threads) would otherwise read each other's counts.
+    run = state.identity.run_id
+    observed_in, observed_out = Observation(f"input_{run}"), Observation(f"output_{run}")
     out = without_flags(raw).observe(observed_in, F.count(F.lit(1)).alias("rows"))
     desensitize = with_desensitized(plan)
     out = out.transform(desensitize)
@@ -408,6 +417,7 @@ def manifest_of(ctx: RunContext, state: RunState, data_docs: Path | None) -> Man
             gates["input"], gates["output"], warnings, str(data_docs) if data_docs else None
         ),  # fmt: skip
         spark={"version": ctx.spark.version, "master": ctx.spark.sparkContext.master},
+        source_version=state.source_version,
     )
 
 

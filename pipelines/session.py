@@ -4,7 +4,8 @@ Under ``spark-submit`` the session already exists (master, resources and
 properties come from the command line or ``--properties-file conf/spark/*.conf``)
 and is reused as is. In-process runs build one: ``local[*]`` unless a master is
 given, Hive support with an embedded Derby metastore inside the warehouse root,
-so catalog tables work with nothing to install.
+so catalog tables work with nothing to install, and the Iceberg and Delta Lake
+jars and SQL extensions when ``make jars`` fetched them.
 """
 
 from __future__ import annotations
@@ -105,6 +106,8 @@ def get_session(
     """
     from pyspark.sql import SparkSession
 
+    from pipelines import jars
+
     active = SparkSession.getActiveSession()
     if active is not None:
         for k, v in (conf or {}).items():
@@ -127,6 +130,8 @@ def get_session(
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
+        # Iceberg and Delta Lake, when `make jars` fetched them (pipelines.jars).
+        **jars.session_conf(),
     }
     builder = SparkSession.builder.appName(app_name)
     for k, v in defaults.items():

@@ -37,6 +37,8 @@ def spark(warehouse: Path):
             "spark.sql.shuffle.partitions": "2",
             "spark.default.parallelism": "2",
             "spark.sql.adaptive.enabled": "false",
+            # Delta Lake rebuilds a table's snapshot with 50 tasks by default.
+            "spark.databricks.delta.snapshotPartitions": "2",
         },
         app_name="pipelines-tests",
     )

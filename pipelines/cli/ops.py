@@ -64,6 +64,11 @@ def status(
             if r.get("running"):
                 running = f"run {r['running']} holds it now"
                 note = f"{note}; {running}" if note else running
+            if r.get("table_version"):
+                commit = f"commit {r['table_version']}"
+                if r.get("source_version"):
+                    commit += f", source read at {r['source_version']}"
+                note = f"{note}; {commit}" if note else commit
             table.add_row(r["partition"], r["state"], r["run_id"] or "", r["at"] or "", note)
         out.print(table)
     if as_json:

@@ -45,6 +45,13 @@ def run(
         str | None,
         typer.Option(help="Ties the steps of one orchestrated run together (Airflow's run id)."),
     ] = None,
+    source_version: Annotated[
+        str | None,
+        typer.Option(
+            help="Read an Iceberg/Delta source as of this snapshot id or table version "
+            "(a manifest's source_version: the same input again)."
+        ),
+    ] = None,
 ) -> None:
     """Anonymize one source partition and publish it atomically."""
     setup_logging(verbose, log_level)
@@ -62,6 +69,7 @@ def run(
                 progress=lambda msg: status.update(f"{spec.name} {partition}: {msg}"),
                 step=step,
                 run_key=run_key,
+                source_version=source_version,
             )
     except Exception as exc:  # one line, never a stack of cell values
         fail(exc, "run")
@@ -81,11 +89,22 @@ def rerun(
     warehouse: WarehouseOption = None,
     as_json: JsonOption = False,
     log_level: LogLevelOption = None,
+    latest_source: Annotated[
+        bool,
+        typer.Option(
+            "--latest-source",
+            help="Read an Iceberg/Delta source as it is now, not at the version the "
+            "published run read.",
+        ),
+    ] = False,
 ) -> None:
     """Run a partition again and republish it atomically.
 
-    The previous version stays in the sink's _trash/ until the next publish. DP
-    releases are not part of it (``anonymize release``; never charged twice).
+    The previous version stays retained (see the README's storage section). An
+    Iceberg or Delta source is read at the snapshot the published run read (its
+    manifest's source_version), so the rerun sees the same input, unless
+    ``--latest-source``. DP releases are not part of it (``anonymize release``;
+    never charged twice).
     """
     from pipelines.ops import status as partition_status
 
@@ -96,10 +115,12 @@ def rerun(
     except Exception as exc:
         fail(exc, "rerun")
     prev = before.get(partition, {})
+    pinned = None if latest_source else prev.get("source_version")
+    at = f", source read at {pinned}" if pinned else ""
     err.print(f"{partition}: was {prev.get('state', 'missing')} "
-              f"(run {prev.get('run_id') or '-'})", highlight=False)  # fmt: skip
+              f"(run {prev.get('run_id') or '-'}{at})", highlight=False)  # fmt: skip
     run(spec, partition, master=master, conf=None, warehouse=warehouse, as_json=as_json,
-        verbose=False, log_level=log_level)  # fmt: skip
+        verbose=False, log_level=log_level, source_version=pinned)  # fmt: skip
 
 
 def _print_gate(gate: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
 from pipelines.desensitize.keyed import KeyRing
@@ -77,7 +78,9 @@ class Desensitize:
             raise InternalError(f"desensitized schema {produced} differs from {promised}")
         if not flags:
             return keyed.select(*exprs)
-        self._observation = Observation("desensitize_flags")
+        # A name of its own: Spark pairs an observation with its query's metrics by
+        # name, so two runs observing at once in one session would read each other's.
+        self._observation = Observation(f"desensitize_flags_{uuid.uuid4().hex}")
         sums = [F.sum(F.col(a).cast("long")).alias(a) for a in self._flags]
         return keyed.select(*exprs, *flags).observe(self._observation, *sums).drop(*self._flags)
 

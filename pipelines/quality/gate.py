@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -97,6 +98,9 @@ def _batch_definition() -> Any:
     return source.add_dataframe_asset("partition").add_batch_definition_whole_dataframe("all")
 
 
+_GATE_LOCK = threading.Lock()
+
+
 def run_gate(suite: Suite, df: DataFrame, name: str) -> tuple[GateResult, Any]:
     """Validate ``df`` against ``suite`` (the caller decides what a failure means).
 
@@ -120,12 +124,16 @@ def run_gate(suite: Suite, df: DataFrame, name: str) -> tuple[GateResult, Any]:
         meta = {"check": c.id, "severity": c.severity, "description": c.description}
         expectations.append(c.expectation.copy(update={"meta": meta}))  # GX models: pydantic v1
     gx_suite = gx.ExpectationSuite(name=f"{name}.{suite.stage}", expectations=expectations)
-    batch = _batch_definition().get_batch(batch_parameters={"dataframe": df})
-    pii.begin(suite.pii_countries, suite.allowed_pii)
-    try:
-        result = batch.validate(gx_suite, result_format=RESULT_FORMAT)
-    finally:
-        pii.begin()  # drop the confirmations (and the DataFrames they hold)
+    # One gate at a time per process: GX's in-memory context (one data source, one
+    # batch definition) and the PII check's confirmations are shared, so two runs in
+    # threads of one driver would validate each other's data.
+    with _GATE_LOCK:
+        batch = _batch_definition().get_batch(batch_parameters={"dataframe": df})
+        pii.begin(suite.pii_countries, suite.allowed_pii)
+        try:
+            result = batch.validate(gx_suite, result_format=RESULT_FORMAT)
+        finally:
+            pii.begin()  # drop the confirmations (and the DataFrames they hold)
     _sanitize(result)
     checks = []
     for r in result.results:

@@ -35,7 +35,7 @@ from pipelines.spec.dp import BudgetPolicy, Release, release_problems
 from pipelines.spec.kanon import KAnonymity, kanon_problems
 from pipelines.spec.quality import QualitySpec
 from pipelines.spec.schedule import Schedule
-from pipelines.spec.tables import KeyRef, TableRef
+from pipelines.spec.tables import TABLE_FORMATS, KeyRef, TableRef
 
 
 class PipelineSpec(Frozen):
@@ -67,6 +67,15 @@ class PipelineSpec(Frozen):
         """
         return {c: a.key for c, a in self.columns.items()
                 if a.kind in KEYED_KINDS and a.uses_key()}  # fmt: skip
+
+    def table_formats(self) -> list[str]:
+        """The table formats (Iceberg, Delta Lake) its source and sinks use.
+
+        Returns:
+            Sorted format names; empty when only parquet and csv tables are used.
+        """
+        refs = [self.source, self.sink, *(r.sink for r in self.releases.values())]
+        return sorted({r.format for r in refs} & set(TABLE_FORMATS))
 
     def quarantine_root(self, warehouse: Path, release: str | None = None) -> Path | None:
         """The directory quarantined runs of this pipeline go to, if ``quality.quarantine_dir``.

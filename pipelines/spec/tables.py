@@ -34,16 +34,60 @@ class KeyRef(Frozen):
         return self
 
 
-class TableRef(Frozen):
-    """A Spark catalog table (``table: db.name``) or a path with a ``format``.
+class CatalogRef(Frozen):
+    """The Iceberg catalog holding a table (``format: iceberg``).
 
-    Relative paths resolve against the warehouse root (``--warehouse``, the
-    ``ANONYMIZE_WAREHOUSE`` variable, or ``./warehouse``).
+    ``hadoop`` (the default) keeps the catalog's metadata in the table directories
+    under ``warehouse`` (default ``<warehouse root>/iceberg``): nothing to run, one
+    writer machine. ``jdbc`` keeps it in a database (``uri``: ``jdbc:sqlite:…`` or
+    ``jdbc:postgresql://…``, whose JDBC driver must be on the classpath) and ``rest``
+    asks an Iceberg REST catalog service (``uri``), the choices for production. The
+    catalog is registered in the session as Spark catalog ``name``; ``properties`` are
+    passed to it as ``spark.sql.catalog.<name>.<key>`` (``io-impl``, credentials by
+    reference such as ``client.region``). Source: the Apache Iceberg Spark
+    configuration, https://iceberg.apache.org/docs/latest/spark-configuration/.
+    """
+
+    type: Literal["hadoop", "jdbc", "rest"] = "hadoop"
+    name: str = Field("anonymize_iceberg", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    uri: str | None = Field(None, description="The JDBC URL or the REST service's URL.")
+    warehouse: str | None = Field(
+        None, description="Where table data goes (default <warehouse root>/iceberg)."
+    )
+    properties: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _uri_when_needed(self) -> CatalogRef:
+        if self.type != "hadoop" and not self.uri:
+            raise ValueError(f"a {self.type} catalog needs 'uri'")
+        if self.type == "hadoop" and self.uri:
+            raise ValueError("a hadoop catalog has no 'uri' (it lives in 'warehouse')")
+        if self.name == "spark_catalog":
+            raise ValueError("'spark_catalog' is the session catalog; name the catalog otherwise")
+        return self
+
+
+#: Formats whose tables commit atomically with snapshots (``pipelines.storage.formats``).
+TABLE_FORMATS = ("iceberg", "delta")
+
+
+class TableRef(Frozen):
+    """A table: a catalog table (``table:``) or a path, with its ``format``.
+
+    ``parquet`` and ``csv``: a Spark catalog table (``table: db.name``) or a
+    directory tree (``path:``). ``iceberg``: a table (``table: namespace.name``) of
+    the Iceberg ``catalog`` (a Hadoop catalog in the warehouse by default).
+    ``delta``: a Delta Lake table by path (``path:``) or in the session catalog
+    (``table: db.name``). Relative paths resolve against the warehouse root
+    (``--warehouse``, the ``ANONYMIZE_WAREHOUSE`` variable, or ``./warehouse``).
     """
 
     table: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
     path: str | None = None
-    format: Literal["parquet", "csv"] = "parquet"
+    format: Literal["parquet", "csv", "iceberg", "delta"] = "parquet"
+    catalog: CatalogRef | None = Field(
+        None, description="The Iceberg catalog (format: iceberg only; default: hadoop)."
+    )
     options: dict[str, str] = Field(
         default_factory=dict, description="Extra reader/writer options (e.g. CSV 'header')."
     )
@@ -52,9 +96,24 @@ class TableRef(Frozen):
     def _one_location(self) -> TableRef:
         if (self.table is None) == (self.path is None):
             raise ValueError("give exactly one of 'table' or 'path'")
+        if self.format == "iceberg" and self.table is None:
+            raise ValueError("an iceberg table is named by 'table: namespace.name', not a path")
+        if self.catalog is not None and self.format != "iceberg":
+            raise ValueError(f"'catalog' is for format: iceberg, not {self.format}")
+        if self.format in TABLE_FORMATS and self.options:
+            raise ValueError(f"'options' are for parquet and csv tables, not {self.format}")
         return self
 
     @property
+    def iceberg_catalog(self) -> CatalogRef:
+        """The Iceberg catalog (the default Hadoop catalog when none is given)."""
+        return self.catalog or CatalogRef()
+
+    @property
     def display(self) -> str:
-        """Human-readable location (table name or ``format:path``)."""
+        """Human-readable location (``db.name``, ``format:path``, ``iceberg:catalog.ns.name``)."""
+        if self.format == "iceberg":
+            return f"iceberg:{self.iceberg_catalog.name}.{self.table}"
+        if self.format == "delta":
+            return f"delta:{self.table or self.path}"
         return self.table if self.table else f"{self.format}:{self.path}"

@@ -54,13 +54,15 @@ class Version:
 
     Attributes:
         run_id: The run that produced it.
-        path: Where its files are.
+        path: Where its files are (None for a table format's snapshot).
         current: Whether it is the published version.
+        commit: The table format's snapshot id or table version (None for directories).
     """
 
     run_id: str
-    path: Path
+    path: Path | None
     current: bool
+    commit: str | None = None
 
 
 class Table(ABC):
@@ -85,6 +87,14 @@ class Table(ABC):
         self.warehouse = Path(warehouse)
         self.spark = spark
         self.quarantine_root = quarantine_root
+        #: The snapshot id or version the last read_partition read (table formats).
+        self.last_read_version: str | None = None
+        #: The version the next read is pinned to (``read_partition(at=…)``).
+        self.pinned: str | None = None
+        self._opened()
+
+    def _opened(self) -> None:  # noqa: B027 (optional hook)
+        """Check or prepare the session for this table (nothing by default)."""
 
     # ------------------------------------------------------------------ backend
 
@@ -158,14 +168,15 @@ class Table(ABC):
         """Make the staged partition the published one, atomically; return its location."""
 
     @abstractmethod
-    def published_location(self, partition: Partition) -> Path | None:
-        """The directory holding the published partition.
+    def published_location(self, partition: Partition) -> str | None:
+        """Where the published partition is, as messages and results show it.
 
         Args:
             partition: The partition.
 
         Returns:
-            The directory, or None when the partition is not published.
+            The directory holding it (path and catalog tables), the table and commit
+            (table formats), or None when the partition is not published.
         """
 
     @abstractmethod
@@ -210,6 +221,7 @@ class Table(ABC):
                 f"partition {partition}: no retained version of run {run_id} (retained: {have})"
             )
         version = kept[run_id]
+        assert version.path is not None  # directory tables; table formats override
         old = read_manifest(version.path / layout.MANIFEST)
         if not isinstance(old, Manifest):
             raise MissingInputError(f"partition {partition}: version {run_id} has no manifest")
@@ -243,6 +255,7 @@ class Table(ABC):
         partition: Partition,
         types: Mapping[str, str] | None = None,
         names: Mapping[str, str] | None = None,
+        at: str | None = None,
     ) -> DataFrame:
         """The partition's rows without the partition column.
 
@@ -260,13 +273,24 @@ class Table(ABC):
             types: Declared Spark types by column key (text formats only).
             names: Column key -> the source column's actual name, for columns the spec
                 renames on reading (``source_name:``); the frame uses the keys.
+            at: Read as of this snapshot id / table version (table formats only; the
+                version read is left in :attr:`last_read_version`).
 
         Returns:
             A DataFrame (lazy).
 
         Raises:
             MissingInputError: The table or the partition does not exist.
+            SpecError: ``at`` given for a table that is not Iceberg or Delta.
         """
+        from pipelines.errors import SpecError
+
+        if at is not None and self.ref.format not in ("iceberg", "delta"):
+            raise SpecError(
+                f"--source-version: {self.display} is not an Iceberg or Delta table; "
+                "only those keep earlier versions to read"
+            )
+        self.pinned = at
         if not self.exists():
             raise MissingInputError(f"source table {self.display} does not exist")
         if not self.partition_exists(partition):
@@ -292,6 +316,11 @@ class Table(ABC):
         part = F.col(self.partition_column).cast("string")
         return df.where(part == F.lit(partition.value)).drop(self.partition_column)
 
+    @property
+    def stage_format(self) -> str:
+        """The file format of staged (and quarantined) data: the table's own, or Parquet."""
+        return self.ref.format
+
     def _options(self) -> dict[str, str]:
         opts = {"header": "true"} if self.ref.format == "csv" else {}
         return {**opts, **self.ref.options}
@@ -303,7 +332,7 @@ class Table(ABC):
             df: The rows to stage (without the partition column).
             staged: Where (:meth:`staged`).
         """
-        writer = df.write.format(self.ref.format).options(**self._options())
+        writer = df.write.format(self.stage_format).options(**self._options())
         writer.mode("errorifexists").save(str(staged.path))
         match_modes(staged.path, self.control_root)
 
@@ -317,7 +346,7 @@ class Table(ABC):
         Returns:
             A DataFrame (lazy).
         """
-        reader = self.spark.read.format(self.ref.format).options(**self._options())
+        reader = self.spark.read.format(self.stage_format).options(**self._options())
         return reader.schema(schema).load(str(staged.path))
 
     def publish(self, staged: Staged, manifest: Manifest | ReleaseManifest) -> str:
@@ -359,8 +388,9 @@ class Table(ABC):
         Returns:
             The manifest, or None when the partition is not published.
         """
+        # Directory tables: the manifest swapped in with the data. Table formats override.
         location = self.published_location(partition)
-        return None if location is None else read_manifest(location / layout.MANIFEST)
+        return None if location is None else read_manifest(Path(location) / layout.MANIFEST)
 
     def input_history(self, before: Partition) -> list[int]:
         """Input row counts of the published partitions before ``before``, newest first.
@@ -475,6 +505,65 @@ class Table(ABC):
         return {"table": self.display, "root": str(self.control_root)}
 
 
+def staged_under(root: Path, run_id: str, partition: Partition) -> Staged:
+    """A staging location ``<root>/_staging/<run id>/<col>=<value>/``.
+
+    Args:
+        root: The table's root (path tables) or control root (table formats).
+        run_id: The run.
+        partition: The partition it stages.
+
+    Returns:
+        The handle.
+    """
+    return Staged(run_id, partition, root / layout.STAGING / run_id / partition.dirname)
+
+
+def staging_under(root: Path, partition_column: str) -> list[Staged]:
+    """Every ``<root>/_staging/<run id>/<col>=<value>/`` directory.
+
+    Args:
+        root: As for :func:`staged_under`.
+        partition_column: The partition column.
+
+    Returns:
+        The staged runs, sorted by partition and run id.
+    """
+    out = []
+    for d in root.glob(f"{layout.STAGING}/*/{partition_column}=*"):
+        partition = Partition.from_dirname(partition_column, d.name, str(d))
+        out.append(Staged(d.parent.name, partition, d))
+    return sorted(out, key=lambda st: (st.partition.value, st.run_id))
+
+
+def refuse_schema_change(
+    table: str, existing: StructType, new: StructType, partition_column: str
+) -> None:
+    """Refuse to publish a schema other than an existing table's.
+
+    Args:
+        table: The table as messages name it.
+        existing: The table's schema (its partition column is ignored).
+        new: The staged output's schema (without the partition column).
+        partition_column: The partition column.
+
+    Raises:
+        PublishError: The column names or types differ (names the columns).
+    """
+    from pipelines.errors import PublishError
+
+    old = {
+        f.name: f.dataType.simpleString() for f in existing.fields if f.name != partition_column
+    }
+    got = {f.name: f.dataType.simpleString() for f in new.fields}
+    if old != got:
+        cols = sorted({name for name, _ in set(old.items()) ^ set(got.items())})
+        raise PublishError(
+            f"sink {table}: output schema differs from the published table in "
+            f"columns {', '.join(cols)}; publish to a new table or migrate this one first"
+        )
+
+
 def open_table(
     ref: TableRef,
     partition_column: str,
@@ -493,9 +582,16 @@ def open_table(
             ``<table root>/_quarantine``.
 
     Returns:
-        A :class:`~pipelines.storage.hive.CatalogTable` for ``table:``, a
+        An :class:`~pipelines.storage.formats.IcebergTable` or
+        :class:`~pipelines.storage.formats.DeltaTable` for those formats, else a
+        :class:`~pipelines.storage.hive.CatalogTable` for ``table:`` and a
         :class:`~pipelines.storage.path.PathTable` for ``path:``.
     """
+    if ref.format in ("iceberg", "delta"):
+        from pipelines.storage.formats import DeltaTable, IcebergTable
+
+        cls = IcebergTable if ref.format == "iceberg" else DeltaTable
+        return cls(ref, partition_column, warehouse, spark, quarantine)
     if ref.table is not None:
         from pipelines.storage.hive import CatalogTable
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from pipelines.errors import PublishError, SpecError
 from pipelines.partition import Partition, dirname_value
 from pipelines.storage import layout
-from pipelines.storage.base import Staged, Table, Version
+from pipelines.storage.base import Staged, Table, Version, refuse_schema_change
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -158,26 +158,12 @@ class CatalogTable(Table):
         """Refuse to publish into an existing table with a different schema.
 
         Args:
-            schema: The staged output's schema.
-
-        Raises:
-            PublishError: The column names or types differ (names the columns).
+            schema: The staged output's schema (:func:`refuse_schema_change` raises
+                PublishError naming the columns that differ).
         """
-        if not self.exists():
-            return
-        existing = {
-            f.name: f.dataType.simpleString()
-            for f in self.spark.table(self.name).schema.fields
-            if f.name != self.partition_column
-        }
-        new = {f.name: f.dataType.simpleString() for f in schema.fields}
-        if existing != new:
-            diff = sorted(set(existing.items()) ^ set(new.items()))
-            cols = sorted({name for name, _ in diff})
-            raise PublishError(
-                f"sink {self.name}: output schema differs from the published table in "
-                f"columns {', '.join(cols)}; publish to a new table or migrate this one first"
-            )
+        if self.exists():
+            refuse_schema_change(self.name, self.spark.table(self.name).schema, schema,
+                                 self.partition_column)  # fmt: skip
 
     def _create(self, schema: dict[str, str]) -> None:
         db = self.name.rpartition(".")[0]
@@ -196,7 +182,7 @@ class CatalogTable(Table):
     def _commit(self, staged: Staged, manifest: Manifest | ReleaseManifest) -> str:
         if not self.exists():
             self._create(manifest.output_schema)
-        previous = self.published_location(staged.partition)
+        previous = self._published_dir(staged.partition)
         table, spec, where = (
             sql_ident(self.name),
             self._spec(staged.partition),
@@ -215,7 +201,7 @@ class CatalogTable(Table):
                 shutil.rmtree(version, ignore_errors=True)
         return str(staged.path)
 
-    def published_location(self, partition: Partition) -> Path | None:
+    def published_location(self, partition: Partition) -> str | None:
         """The directory the metastore partition points at.
 
         Args:
@@ -231,8 +217,12 @@ class CatalogTable(Table):
         ).collect()
         for r in rows:
             if r[0].strip() == "Location":
-                return Path(r[1].strip().removeprefix("file:"))
+                return r[1].strip().removeprefix("file:")
         return None
+
+    def _published_dir(self, partition: Partition) -> Path | None:
+        location = self.published_location(partition)
+        return None if location is None else Path(location)
 
     def versions(self, partition: Partition) -> list[Version]:
         """The version directories that hold a manifest (published now or before).
@@ -243,7 +233,7 @@ class CatalogTable(Table):
         Returns:
             Oldest first.
         """
-        current = self.published_location(partition)
+        current = self._published_dir(partition)
         root = self.control_root / layout.VERSIONS / partition.dirname
         dirs = (
             sorted(d for d in root.iterdir() if (d / layout.MANIFEST).is_file())

@@ -4,8 +4,15 @@ No Spark import: the DAG factory's sensor and failure callback and the CLI use t
 too. A table's *control root* holds the product's own records beside (path and
 catalog tables) or apart from (table formats, later) its data:
 
+A table format's (Iceberg, Delta Lake) data may sit on an object store where no
+rename is atomic and no lock exists, so its control root is local, apart from the
+data: ``<warehouse>/_anonymize/<format>/…`` (:func:`control_dir`). The table's own
+commits say which run published a partition (their properties name the run); the
+control root keeps what a commit cannot: staged Parquet between steps, manifests,
+quarantined runs and leases.
+
 ``<control root>/``
-    ``_staging/<run id>/<col>=<value>/``   a path table's staged partition
+    ``_staging/<run id>/<col>=<value>/``   a path table's or table format's staged partition
     ``_versions/<col>=<value>/<run id>/``  a catalog table's versions (staged, published, kept)
     ``_trash/<col>=<value>/<run id>/``     a path table's previous version, kept one publish
     ``_manifests/<col>=<value>/<run id>.json``  the publish history
@@ -22,9 +29,14 @@ names starting with ``_``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pipelines.spec.tables import TableRef
 
 STAGING = "_staging"
 VERSIONS = "_versions"
@@ -47,6 +59,10 @@ DP = "_dp"
 LEDGER = "ledger.sqlite"
 DP_STORE = "store"
 RELEASE_MANIFEST = "_release_manifest.json"
+#: Table formats' control roots: ``<warehouse>/_anonymize/<format>/…``.
+FORMATS_CONTROL = "_anonymize"
+#: The default Hadoop catalog's warehouse for Iceberg tables: ``<warehouse>/iceberg``.
+ICEBERG_WAREHOUSE = "iceberg"
 #: The Data Docs site and its GX store: ``<warehouse>/_quality/``.
 QUALITY = "_quality"
 
@@ -66,6 +82,35 @@ def table_dir(warehouse: Path, path: str | None, table: str | None) -> Path:
         return Path(warehouse) / (path or "")  # an absolute path stays itself
     db, _, name = table.rpartition(".")
     return Path(warehouse) / f"{db or 'default'}.db" / name
+
+
+def control_dir(warehouse: Path, ref: TableRef) -> Path:
+    """A table's control root, computed without Spark or a metastore.
+
+    Args:
+        warehouse: The warehouse root.
+        ref: The spec's table reference.
+
+    Returns:
+        For parquet and csv tables, the table's directory (:func:`table_dir`); for
+        Iceberg ``<warehouse>/_anonymize/iceberg/<catalog>/<namespace>/<name>``; for
+        Delta ``<warehouse>/_anonymize/delta/<db>/<name>`` (catalog table) or
+        ``<warehouse>/_anonymize/delta/path/<path as a name>-<8 hex>`` (path table:
+        the hash keeps two paths that read alike apart).
+    """
+    if ref.format not in ("iceberg", "delta"):
+        return table_dir(warehouse, ref.path, ref.table)
+    base = Path(warehouse) / FORMATS_CONTROL / ref.format
+    if ref.format == "iceberg":
+        assert ref.table is not None
+        return base / ref.iceberg_catalog.name / Path(*ref.table.split("."))
+    if ref.table is not None:
+        db, _, name = ref.table.rpartition(".")
+        return base / (db or "default") / name
+    assert ref.path is not None
+    digest = hashlib.sha256(ref.path.encode()).hexdigest()[:8]
+    slug = re.sub(r"[^A-Za-z0-9_.=-]+", "_", ref.path.strip("/"))[-80:] or "_"
+    return base / "path" / f"{slug}-{digest}"
 
 
 def run_pointer(root: Path, partition_dirname: str, run_key: str) -> Path:

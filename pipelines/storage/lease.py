@@ -120,10 +120,10 @@ def sink_lease(
 ) -> contextlib.AbstractContextManager[None]:
     """The lease of one partition of a sink, found without Spark or a metastore.
 
-    The lease file lives under the table's directory as
-    :func:`~pipelines.storage.layout.table_dir` computes it (a path table's root; a
-    catalog table's default location under the warehouse), so every run of the same
-    table and warehouse agrees on it.
+    The lease file lives under the table's control root as
+    :func:`~pipelines.storage.layout.control_dir` computes it (a path table's root; a
+    catalog table's default location under the warehouse; a table format's local
+    control folder), so every run of the same table and warehouse agrees on it.
 
     Args:
         table: The sink's table reference (the spec's sink or a release's).
@@ -136,6 +136,6 @@ def sink_lease(
     """
     from pipelines.session import warehouse_root
 
-    root = layout.table_dir(warehouse_root(warehouse), table.path, table.table)
+    root = layout.control_dir(warehouse_root(warehouse), table)
     what = f"partition {partition.dirname} of {table.display}"
     return partition_lease(layout.lease_file(root, partition.dirname), holder, what)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from pipelines.partition import Partition, dirname_value
 from pipelines.storage import files, layout
-from pipelines.storage.base import Staged, Table, Version
+from pipelines.storage.base import Staged, Table, Version, staged_under, staging_under
 from pipelines.storage.text import read_text
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ class PathTable(Table):
         Returns:
             The handle.
         """
-        return Staged(run_id, partition, self.root / layout.STAGING / run_id / partition.dirname)
+        return staged_under(self.root, run_id, partition)
 
     def staging_dirs(self) -> list[Staged]:
         """Every ``_staging/<run id>/<col>=<value>/`` directory.
@@ -127,11 +127,7 @@ class PathTable(Table):
         Returns:
             The staged runs, sorted by partition and run id.
         """
-        out = []
-        for d in self.root.glob(f"{layout.STAGING}/*/{self.partition_column}=*"):
-            partition = Partition.from_dirname(self.partition_column, d.name, str(d))
-            out.append(Staged(d.parent.name, partition, d))
-        return sorted(out, key=lambda st: (st.partition.value, st.run_id))
+        return staging_under(self.root, self.partition_column)
 
     def _commit(self, staged: Staged, manifest: Manifest | ReleaseManifest) -> str:
         final = self.partition_dir(staged.partition)
@@ -175,7 +171,7 @@ class PathTable(Table):
     def _after_stage_moved(self, staged: Staged) -> None:
         files.remove_if_empty(staged.path.parent)
 
-    def published_location(self, partition: Partition) -> Path | None:
+    def published_location(self, partition: Partition) -> str | None:
         """The partition's directory, if it exists.
 
         Args:
@@ -185,7 +181,7 @@ class PathTable(Table):
             The directory or None.
         """
         d = self.partition_dir(partition)
-        return d if d.is_dir() else None
+        return str(d) if d.is_dir() else None
 
     def versions(self, partition: Partition) -> list[Version]:
         """The previous version in ``_trash`` (if kept) and the published one.
@@ -202,8 +198,8 @@ class PathTable(Table):
             manifest = d / layout.MANIFEST
             run_id = _run_of(manifest) or d.name
             out.append(Version(run_id, d, current=False))
-        current = self.published_location(partition)
-        if current is not None:
+        current = self.partition_dir(partition)
+        if current.is_dir():
             out.append(Version(_run_of(current / layout.MANIFEST) or "", current, current=True))
         return out
 

@@ -255,3 +255,28 @@ def test_public_keys_from_ranges_values_and_a_table(spark, tmp_path):
     spark.createDataFrame([("a",), ("b",), ("b",)], "region string").write.parquet(str(tmp_path / "k"))
     table = PublicKeys.model_validate({"table": {"path": "k"}})
     assert sorted(public_keys(table, ("region",), source, tmp_path).toPandas()["region"]) == ["a", "b"]
+
+
+@pytest.mark.parametrize("fmt", ["iceberg", "delta"])
+def test_a_release_publishes_to_a_table_format_charged_once(spark, release_spec, key_env, fmt):
+    """A DP release table as an Iceberg or Delta table: one commit per partition naming
+    the run; a re-run republishes nothing and charges nothing."""
+    from pipelines.dp.ledger import Ledger
+    from pipelines.dp.run import release_partition
+    from pipelines.partition import Partition
+    from pipelines.session import session_warehouse
+    from pipelines.storage.base import open_table
+
+    make, root = release_spec
+    sink = {"format": "iceberg", "table": f"dpf.{root.name}"} if fmt == "iceberg" else \
+        {"format": "delta", "path": f"{root.name}/by_region_delta"}  # fmt: skip
+    spec = make(sink=sink)
+    [first] = release_partition(spec, "2026-11-01")
+    [again] = release_partition(spec, "2026-11-01")
+    assert first.status == "published" and again.status == "already released"
+    assert again.charged is None and len(Ledger(root.parent / "_dp" / "ledger.sqlite").history(spec.name)) == 1
+    table = open_table(spec.releases["by_region"].sink, "dt", session_warehouse(spark), spark)
+    manifest = table.read_manifest(Partition.parse("dt", "2026-11-01"))
+    assert manifest.run_id == first.manifest.run_id and manifest.table_version is not None
+    rows = table.read_partition(Partition.parse("dt", "2026-11-01")).toPandas()
+    assert sorted(rows["region"]) == ["a", "b", "c"] and sorted(rows.columns) == sorted(["region", *METRICS])

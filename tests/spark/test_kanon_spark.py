@@ -316,3 +316,27 @@ def test_everything_suppressed_costs_one_per_cell_in_the_stage_summary(spark, wa
     assert summary["suppressed"] == 10
     assert summary["ncp"] == {"age": 1.0, "visit": 1.0} and summary["gcp"] == 1.0
     json.dumps(summary, allow_nan=False)
+
+
+def test_a_k_anonymized_partition_publishes_to_an_iceberg_table(spark, warehouse, key_env, tmp_path):
+    """The published Iceberg partition, read back by Spark, has every class of size >= k."""
+    import uuid
+
+    from pipelines.runner import run_partition
+    from pipelines.spec import spec_from_dict
+    from tests.specs import spec_data
+
+    pdf = synthetic(400, seed=5).drop(columns=["rid", "city"]).assign(
+        uid=[f"u{i}" for i in range(400)], dt="2026-11-20")  # fmt: skip
+    name = f"ki{uuid.uuid4().hex[:8]}"
+    spark.createDataFrame(pdf).write.partitionBy("dt").parquet(str(warehouse / name / "raw"))
+    columns = {"uid": {"kind": "hash", "length": 16}, "age": {"kind": "keep"},
+               "zip": {"kind": "keep"}, "sick": {"kind": "keep"}}  # fmt: skip
+    ka = {"k": 6, "quasi_identifiers": {"age": {"type": "numeric"}, "zip": {"type": "numeric"}}}
+    sink = {"format": "iceberg", "table": f"kanon.{name}"}
+    spec = spec_from_dict(spec_data(columns, source={"path": f"{name}/raw"}, sink=sink,
+                                    k_anonymity=ka))  # fmt: skip
+    res = run_partition(spec, "2026-11-20")
+    assert res.record.k_anonymity["smallest_class"] >= 6
+    published = spark.table(f"anonymize_iceberg.kanon.{name}").toPandas()
+    assert len(published) == 400 and published.groupby(["age", "zip"]).size().min() >= 6

@@ -1,0 +1,796 @@
+"""Table formats: Apache Iceberg and Delta Lake tables, published by one table commit.
+
+A run stages its partition as Parquet under the table's local control root
+(``<warehouse>/_anonymize/<format>/…/_staging/<run id>/<col>=<value>/``, see
+:func:`pipelines.storage.layout.control_dir`), where the gates read it and a
+failed run is quarantined, as on the other backends. Publishing is then **one
+atomic commit** of the table format that replaces exactly that partition:
+
+* Iceberg: ``DataFrameWriterV2.overwrite(<col> = <value>)``, an overwrite by the
+  partition filter (an empty partition replaces a full one: a delete commit);
+* Delta Lake: the same call, which Delta runs as ``replaceWhere``, checking that
+  every written row satisfies the condition.
+
+Readers get snapshot isolation: a query sees the table as of one snapshot (one
+table version), so the old partition or the new one, never an empty or mixed one;
+nothing is renamed, so it holds on object stores too. Concurrent writers are
+optimistic: commits to different partitions both land (the formats retry their
+metadata commit), and runs of one partition are serialized by the partition's
+lease before they start.
+
+Every publish commit carries the run's identity (``anonymize.run-id``,
+``anonymize.partition``, ``anonymize.pipeline``, ``anonymize.spec-hash``,
+``anonymize.code-version``, ``anonymize.key-fingerprints``): Iceberg as snapshot
+summary properties, Delta as the commit's ``userMetadata`` (a JSON object under
+``anonymize``). The published manifest of a partition is the one of the run
+named by the newest such commit in the table's current history; the manifest is
+kept in the control root's publish history (``_manifests/``) with the commit's
+snapshot id or version. Retained versions of a partition are its earlier publish
+commits not yet expired; a restore reads one by time travel and commits it again.
+
+Sources: Iceberg's Spark writes and metadata tables
+(https://iceberg.apache.org/docs/latest/spark-writes/,
+https://iceberg.apache.org/docs/latest/spark-queries/#inspecting-tables) and Delta
+Lake's selective overwrite and table history
+(https://docs.delta.io/latest/delta-batch.html#selective-overwrite,
+https://docs.delta.io/latest/delta-utility.html#retrieve-delta-table-history).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from abc import abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipelines import jars
+from pipelines.errors import MissingInputError, PublishError, SpecError
+from pipelines.manifest import Manifest, ReleaseManifest, read_manifest
+from pipelines.partition import Partition
+from pipelines.storage import layout
+from pipelines.storage.base import (
+    Staged,
+    Table,
+    Version,
+    refuse_schema_change,
+    staged_under,
+    staging_under,
+)
+from pipelines.storage.files import match_modes, remove_if_empty, write_json
+from pipelines.storage.hive import sql_ident
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+    from pyspark.sql.types import StructType
+
+_ICEBERG_CATALOG = "org.apache.iceberg.spark.SparkCatalog"
+_PREFIX = "anonymize."
+#: Files no snapshot references are removed only this many hours old or older,
+#: whatever the retention: a concurrent writer's files are unreferenced until its
+#: commit lands (Iceberg's procedure refuses less than 24 hours for that reason).
+ORPHAN_FLOOR_HOURS = 24.0
+
+
+@dataclass(frozen=True)
+class Commit:
+    """A publish commit of one partition.
+
+    Attributes:
+        run_id: The run it published.
+        version: Its Iceberg snapshot id or Delta table version.
+    """
+
+    run_id: str
+    version: str
+
+
+def commit_properties(manifest: Manifest | ReleaseManifest) -> dict[str, str]:
+    """What a publish commit records of its run (keys without the ``anonymize.`` prefix).
+
+    Args:
+        manifest: The run's manifest.
+
+    Returns:
+        ``run-id``, ``partition``, ``pipeline``, ``spec-hash``, ``code-version`` and
+        ``key-fingerprints`` (a JSON object of fingerprints, never keys).
+    """
+    identity = manifest.identity
+    fingerprints = getattr(manifest, "key_fingerprints", {}) or {}
+    return {
+        "run-id": identity.run_id,
+        "partition": identity.partition.value,
+        "pipeline": identity.pipeline,
+        "spec-hash": identity.spec_hash,
+        "code-version": identity.code_version,
+        "key-fingerprints": json.dumps(fingerprints, sort_keys=True),
+    }
+
+
+class FormatTable(Table):
+    """What Iceberg and Delta tables share: local staging, a commit per publish."""
+
+    fmt: str = ""
+
+    def _opened(self) -> None:
+        self._check_session()
+
+    def _check_session(self) -> None:
+        """Refuse, in one line, a session started without the format's jars."""
+        extensions = self.spark.conf.get("spark.sql.extensions", "") or ""
+        if jars.EXTENSIONS[self.fmt] not in extensions:
+            jars.classpath([self.fmt])  # missing or tampered jars: say so first
+            raise MissingInputError(
+                f"{self.display}: this Spark session was started without {self.fmt}'s jars "
+                f"and SQL extensions; start it with pipelines.session.get_session, or pass "
+                f"`--jars $(python -m pipelines.jars classpath)` and spark.sql.extensions="
+                f"{jars.EXTENSIONS[self.fmt]} to spark-submit"
+            )
+
+    # ------------------------------------------------------------------ per format
+
+    @property
+    @abstractmethod
+    def ident(self) -> str:
+        """The table as a Spark SQL identifier."""
+
+    @abstractmethod
+    def commits(self) -> list[tuple[Commit, str]]:
+        """Every publish commit in the table's current history, oldest first.
+
+        Returns:
+            ``(commit, partition value)`` pairs.
+        """
+
+    @abstractmethod
+    def _all_versions(self) -> set[str]:
+        """Every snapshot id / table version still readable by time travel."""
+
+    @abstractmethod
+    def current_version(self) -> str | None:
+        """The table's current snapshot id or version.
+
+        Returns:
+            It, or None before the first commit.
+        """
+
+    @abstractmethod
+    def _read_at(self, version: str | None) -> DataFrame:
+        """The whole table as of a snapshot or version (None: the current one)."""
+
+    @abstractmethod
+    def _write_commit(self, rows: DataFrame, partition: Partition, props: dict[str, str]) -> None:
+        """Replace exactly one partition with ``rows`` in one commit carrying ``props``."""
+
+    @abstractmethod
+    def expire(self, older_than_hours: float, dry_run: bool) -> list[str]:
+        """Remove what only snapshots/versions older than the retention still hold.
+
+        Args:
+            older_than_hours: The retention: snapshots (Iceberg) or removed data files
+                (Delta) older than this many hours go, the current one never.
+            dry_run: Only list what would go.
+
+        Returns:
+            One line per snapshot expired or file removed.
+        """
+
+    @abstractmethod
+    def _create_sql(self, columns: str) -> str:
+        """``CREATE TABLE IF NOT EXISTS`` for the table with ``columns`` (SQL column list)."""
+
+    # ------------------------------------------------------------------ Table
+
+    @property
+    def control_root(self) -> Path:
+        """``<warehouse>/_anonymize/<format>/…`` (local: see the module docstring)."""
+        return layout.control_dir(self.warehouse, self.ref)
+
+    @property
+    def stage_format(self) -> str:
+        """Staged and quarantined data are Parquet files."""
+        return "parquet"
+
+    def _options(self) -> dict[str, str]:
+        return {}
+
+    def exists(self) -> bool:
+        """Whether the catalog (or the path) has the table.
+
+        Returns:
+            True if it does.
+        """
+        return bool(self.spark.catalog.tableExists(self.ident))
+
+    def partition_values(self) -> set[str]:
+        """Partitions holding rows, and partitions published empty.
+
+        Returns:
+            Partition values.
+        """
+        if not self.exists():
+            return set()
+        rows = self._current().select(self.partition_column).distinct().collect()
+        values = {str(r[0]) for r in rows if r[0] is not None}
+        return values | {value for _, value in self.commits()}
+
+    def partition_exists(self, partition: Partition) -> bool:
+        """Whether the partition has rows or was published (possibly empty).
+
+        Args:
+            partition: The partition.
+
+        Returns:
+            True if it does.
+        """
+        if not self.exists():
+            return False
+        from pyspark.sql import functions as F
+
+        table = self._current()
+        part = F.col(self.partition_column).cast("string") == F.lit(partition.value)
+        has_rows = not table.where(part).limit(1).isEmpty()
+        return has_rows or self.published_commit(partition) is not None
+
+    def _current(self) -> DataFrame:
+        """The table as of now; refuses (SpecError) one without the partition column."""
+        table = self._read_at(None)
+        if self.partition_column not in table.columns:
+            raise SpecError(
+                f"partition_column: '{self.partition_column}' is not a column of {self.display}"
+            )
+        return table
+
+    def _read(self, partition: Partition, types: dict[str, str]) -> DataFrame:
+        version = self.pinned or self.current_version()
+        if self.pinned is not None and self.pinned not in self._all_versions():
+            raise MissingInputError(
+                f"--source-version: {self.display} has no snapshot or version {self.pinned} "
+                "(expired, or never made)"
+            )
+        self.last_read_version = version
+        return self._only(self._read_at(version), partition)
+
+    def staged(self, run_id: str, partition: Partition) -> Staged:
+        """``<control root>/_staging/<run id>/<col>=<value>/`` (Parquet).
+
+        Args:
+            run_id: The run.
+            partition: The partition it stages.
+
+        Returns:
+            The handle.
+        """
+        return staged_under(self.control_root, run_id, partition)
+
+    def staging_dirs(self) -> list[Staged]:
+        """Every staged run under the control root.
+
+        Returns:
+            The staged runs, sorted by partition and run id.
+        """
+        return staging_under(self.control_root, self.partition_column)
+
+    def _after_stage_moved(self, staged: Staged) -> None:
+        remove_if_empty(staged.path.parent)
+
+    def check_schema_compatible(self, schema: StructType) -> None:
+        """Refuse to publish into an existing table with a different schema.
+
+        Args:
+            schema: The staged output's schema.
+        """
+        if self.exists():
+            refuse_schema_change(self.display, self._read_at(None).schema, schema,
+                                 self.partition_column)  # fmt: skip
+
+    def _staged_rows(self, staged: Staged, manifest: Manifest | ReleaseManifest) -> DataFrame:
+        """The staged rows with the partition column, in the table's column order."""
+        from pyspark.sql import functions as F
+
+        ddl = ", ".join(f"`{n}` {t}" for n, t in manifest.output_schema.items())
+        rows = self.spark.read.schema(ddl).parquet(str(staged.path))
+        rows = rows.withColumn(self.partition_column, F.lit(staged.partition.value))
+        if self.exists():
+            return rows.select(*self._read_at(None).columns)
+        return rows
+
+    def _commit(self, staged: Staged, manifest: Manifest | ReleaseManifest) -> str:
+        props = commit_properties(manifest)
+        if not self.exists():
+            cols = ", ".join(f"`{n}` {t}" for n, t in manifest.output_schema.items())
+            self.spark.sql(self._create_sql(f"{cols}, `{self.partition_column}` STRING"))
+        self._write_commit(self._staged_rows(staged, manifest), staged.partition, props)
+        return self.display
+
+    def publish(self, staged: Staged, manifest: Manifest | ReleaseManifest) -> str:
+        """Commit the staged partition to the table, then record its manifest.
+
+        The manifest goes into the staged directory first (so a crash after the
+        commit still finds it there), then the commit, then the publish history
+        with the commit's version; the staged files go last.
+
+        Args:
+            staged: The staged partition.
+            manifest: Its manifest.
+
+        Returns:
+            ``<table> @ <snapshot id or version>``.
+
+        Raises:
+            PublishError: The commit landed but the table's history does not show it.
+        """
+        write_json(staged.path / layout.MANIFEST, manifest.to_json())
+        match_modes(staged.path, self.control_root)
+        self._commit(staged, manifest)
+        commit = self.published_commit(staged.partition)
+        if commit is None or commit.run_id != manifest.run_id:
+            raise PublishError(
+                f"partition {staged.partition} of {self.display}: the commit of run "
+                f"{manifest.run_id} is not the partition's latest publish commit"
+            )
+        record = dataclasses.replace(manifest, table_version=commit.version).to_json()
+        history = self.control_root / layout.MANIFESTS / staged.partition.dirname
+        write_json(history / f"{manifest.run_id}.json", record)
+        self.discard(staged)
+        return self._location(commit)
+
+    def _location(self, commit: Commit) -> str:
+        return f"{self.display} @ {commit.version}"
+
+    def published_commit(self, partition: Partition) -> Commit | None:
+        """The newest publish commit of the partition in the table's current history.
+
+        Args:
+            partition: The partition.
+
+        Returns:
+            The commit, or None when no run published the partition.
+        """
+        if not self.exists():
+            return None
+        mine = [c for c, value in self.commits() if value == partition.value]
+        return mine[-1] if mine else None
+
+    def published_location(self, partition: Partition) -> str | None:
+        """``<table> @ <snapshot id or version>`` of the partition's publish commit.
+
+        Args:
+            partition: The partition.
+
+        Returns:
+            The location, or None when the partition is not published.
+        """
+        commit = self.published_commit(partition)
+        return None if commit is None else self._location(commit)
+
+    def read_manifest(self, partition: Partition) -> Manifest | ReleaseManifest | None:
+        """The manifest of the run whose commit published the partition.
+
+        Args:
+            partition: The partition.
+
+        Returns:
+            The manifest with its commit's version, or None when not published (a
+            commit naming a run whose manifest is gone raises MissingInputError).
+        """
+        commit = self.published_commit(partition)
+        if commit is None:
+            return None
+        return self._manifest_of(partition, commit)
+
+    def _manifest_of(self, partition: Partition, commit: Commit) -> Manifest | ReleaseManifest:
+        history = self.control_root / layout.MANIFESTS / partition.dirname
+        manifest = read_manifest(history / f"{commit.run_id}.json") or read_manifest(
+            self.staged(commit.run_id, partition).path / layout.MANIFEST
+        )  # a crash between the commit and the history record left it staged
+        if manifest is None:
+            raise MissingInputError(
+                f"partition {partition} of {self.display}: commit {commit.version} published "
+                f"run {commit.run_id}, whose manifest is missing from {history}"
+            )
+        return dataclasses.replace(manifest, table_version=commit.version)
+
+    def versions(self, partition: Partition) -> list[Version]:
+        """The partition's publish commits still in the table's history, oldest first.
+
+        Args:
+            partition: The partition.
+
+        Returns:
+            Versions (no path: a snapshot or table version, read by time travel).
+        """
+        if not self.exists():
+            return []
+        mine = [c for c, value in self.commits() if value == partition.value]
+        return [
+            Version(c.run_id, None, current=i == len(mine) - 1, commit=c.version)
+            for i, c in enumerate(mine)
+        ]
+
+    def restore(self, partition: Partition, run_id: str, new_run_id: str, at: str) -> str:
+        """Commit an earlier published version of the partition again, as a new publish.
+
+        The partition's rows are read as of that run's commit (time travel), staged
+        and published with a copy of its manifest (``status: restored``).
+
+        Args:
+            partition: The partition.
+            run_id: The run whose version to restore.
+            new_run_id: The restore's own run id.
+            at: The publish time (UTC, ISO 8601).
+
+        Returns:
+            The published location.
+
+        Raises:
+            MissingInputError: No earlier commit of that run (or it is the published one).
+            BaseException: Whatever makes the publish fail, re-raised after the new
+                staging location is discarded.
+        """
+        kept = {v.run_id: v for v in self.versions(partition) if not v.current}
+        if run_id not in kept:
+            have = ", ".join(sorted(kept)) or "none"
+            raise MissingInputError(
+                f"partition {partition}: no retained version of run {run_id} (retained: {have})"
+            )
+        commit = Commit(run_id, kept[run_id].commit or "")
+        old = self._manifest_of(partition, commit)
+        if not isinstance(old, Manifest):
+            raise MissingInputError(f"partition {partition}: version {run_id} has no manifest")
+        staged = self.staged(new_run_id, partition)
+        try:
+            rows = self._only(self._read_at(commit.version), partition)
+            staged.path.parent.mkdir(parents=True, exist_ok=True)
+            self.write_staged(rows, staged)
+            manifest = dataclasses.replace(
+                old,
+                identity=dataclasses.replace(old.identity, run_id=new_run_id),
+                status="restored",
+                published_at=at,
+                restored_from=run_id,
+                table_version=None,
+            )
+            return self.publish(staged, manifest)
+        except BaseException:
+            self.discard(staged)
+            raise
+
+    def discard(self, staged: Staged) -> None:
+        """Remove a staged partition (published, or not to be published).
+
+        Args:
+            staged: The staged partition.
+        """
+        shutil.rmtree(staged.path, ignore_errors=True)
+        remove_if_empty(staged.path.parent)
+
+    def describe(self) -> dict[str, Any]:
+        """What a status report shows of the table.
+
+        Returns:
+            Its display name, control root, format and current snapshot or version.
+        """
+        current = self.current_version() if self.exists() else None
+        return {**super().describe(), "format": self.fmt, "current_version": current}
+
+
+class IcebergTable(FormatTable):
+    """An Iceberg table in a Hadoop, JDBC or REST catalog (``format: iceberg``)."""
+
+    fmt = "iceberg"
+
+    def _opened(self) -> None:
+        super()._opened()
+        self._register_catalog()
+
+    def _catalog_conf(self) -> dict[str, str]:
+        cat = self.ref.iceberg_catalog
+        prefix = f"spark.sql.catalog.{cat.name}"
+        warehouse = cat.warehouse or str(self.warehouse / layout.ICEBERG_WAREHOUSE)
+        if "://" not in warehouse and not Path(warehouse).is_absolute():
+            warehouse = str(self.warehouse / warehouse)
+        conf = {prefix: _ICEBERG_CATALOG, f"{prefix}.type": cat.type,
+                f"{prefix}.warehouse": warehouse}  # fmt: skip
+        if cat.uri:
+            conf[f"{prefix}.uri"] = cat.uri
+        if cat.type == "jdbc":  # the catalog schema with views (Spark asks for views)
+            conf[f"{prefix}.jdbc.schema-version"] = "V1"
+        conf.update({f"{prefix}.{k}": v for k, v in cat.properties.items()})
+        return conf
+
+    def _register_catalog(self) -> None:
+        """Set the catalog's properties in the session, or check they are already those.
+
+        Spark loads a catalog once per session from ``spark.sql.catalog.<name>.*``;
+        a second spec naming the same catalog differently would silently get the
+        first one's, so that is refused.
+        """
+        conf = self._catalog_conf()
+        name = self.ref.iceberg_catalog.name
+        for key, value in conf.items():
+            have = self.spark.conf.get(key, None)
+            if have is not None and have != value:
+                raise SpecError(
+                    f"catalog.name: Spark catalog '{name}' is already configured in this "
+                    f"session with {key.rsplit('.', 1)[-1]}={have!r}, not {value!r}; give this "
+                    f"catalog another name"
+                )
+        for key, value in conf.items():
+            self.spark.conf.set(key, value)
+
+    @property
+    def ident(self) -> str:
+        """``catalog.namespace.name``, quoted."""
+        assert self.ref.table is not None
+        return sql_ident(f"{self.ref.iceberg_catalog.name}.{self.ref.table}")
+
+    def _history(self) -> DataFrame:
+        from pyspark.sql import functions as F
+
+        snapshots = self.spark.table(f"{self.ident}.snapshots")
+        lineage = self.spark.table(f"{self.ident}.history").where(F.col("is_current_ancestor"))
+        return snapshots.join(lineage.select("snapshot_id"), "snapshot_id")
+
+    def commits(self) -> list[tuple[Commit, str]]:
+        """Publish commits among the current snapshot's ancestors, oldest first.
+
+        Returns:
+            ``(commit, partition value)`` pairs.
+        """
+        from pyspark.sql import functions as F
+
+        rows = (
+            self._history()
+            .where(F.col("summary").getItem(_PREFIX + "run-id").isNotNull())
+            .select(
+                "snapshot_id",
+                "committed_at",
+                F.col("summary").getItem(_PREFIX + "run-id").alias("run_id"),
+                F.col("summary").getItem(_PREFIX + "partition").alias("partition"),
+            )
+            .orderBy("committed_at", "snapshot_id")
+            .collect()
+        )
+        return [(Commit(r.run_id, str(r.snapshot_id)), r.partition) for r in rows]
+
+    def _all_versions(self) -> set[str]:
+        rows = self.spark.table(f"{self.ident}.snapshots").select("snapshot_id").collect()
+        return {str(r.snapshot_id) for r in rows}
+
+    def current_version(self) -> str | None:
+        """The current snapshot id.
+
+        Returns:
+            The id, or None for a table without snapshots.
+        """
+        from pyspark.sql import functions as F
+
+        row = self.spark.table(f"{self.ident}.history").where(F.col("is_current_ancestor"))
+        row = row.orderBy(F.col("made_current_at").desc()).select("snapshot_id").first()
+        return None if row is None else str(row.snapshot_id)
+
+    def _read_at(self, version: str | None) -> DataFrame:
+        reader = self.spark.read
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        return reader.table(self.ident)
+
+    def _write_commit(self, rows: DataFrame, partition: Partition, props: dict[str, str]) -> None:
+        from pyspark.sql import functions as F
+
+        writer = rows.writeTo(self.ident)
+        for key, value in props.items():
+            writer = writer.option(f"snapshot-property.{_PREFIX}{key}", value)
+        writer.overwrite(F.col(self.partition_column) == F.lit(partition.value))
+
+    def expire(self, older_than_hours: float, dry_run: bool) -> list[str]:
+        """Expire snapshots older than the retention, then delete orphan files.
+
+        Iceberg's ``expire_snapshots`` procedure drops the snapshots (never the
+        current one) and deletes the data files only they referenced;
+        ``remove_orphan_files`` deletes files no snapshot references (a killed
+        writer's) once :data:`ORPHAN_FLOOR_HOURS` old (or the retention, if longer),
+        so a commit in flight keeps its files.
+
+        Args:
+            older_than_hours: The retention in hours.
+            dry_run: Only list the snapshots and orphan files that would go.
+
+        Returns:
+            ``snapshot <id> (<committed at>)`` and ``orphan <file>`` lines.
+        """
+        import datetime as dt
+
+        from pyspark.sql import functions as F
+
+        if not self.exists():
+            return []
+        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(hours=older_than_hours)
+        stamp = cutoff.strftime("%Y-%m-%d %H:%M:%S.%f")
+        current = self.current_version()
+        old = (
+            self.spark.table(f"{self.ident}.snapshots")
+            .where(F.col("committed_at") < F.lit(stamp).cast("timestamp"))
+            .where(F.col("snapshot_id").cast("string") != F.lit(current))
+            .select("snapshot_id", "committed_at")
+            .orderBy("committed_at")
+            .collect()
+        )
+        lines = [f"snapshot {r.snapshot_id} ({r.committed_at:%Y-%m-%d %H:%M:%S})" for r in old]
+        catalog, _, table = self.ident.partition(".")
+        if not dry_run and old:
+            self.spark.sql(
+                f"CALL {catalog}.system.expire_snapshots(table => '{table.replace('`', '')}', "
+                f"older_than => TIMESTAMP '{stamp}', retain_last => 1)"
+            ).collect()
+        floor = dt.datetime.now(dt.UTC) - dt.timedelta(
+            hours=max(older_than_hours, ORPHAN_FLOOR_HOURS)
+        )
+        orphans = self.spark.sql(
+            f"CALL {catalog}.system.remove_orphan_files(table => '{table.replace('`', '')}', "
+            f"older_than => TIMESTAMP '{floor:%Y-%m-%d %H:%M:%S.%f}', "
+            f"dry_run => {str(dry_run).lower()})"
+        ).collect()
+        return lines + [f"orphan {r.orphan_file_location}" for r in orphans]
+
+    def _create_sql(self, columns: str) -> str:
+        namespace = self.ident.rpartition(".")[0]
+        self.spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {namespace}")
+        return (
+            f"CREATE TABLE IF NOT EXISTS {self.ident} ({columns}) USING iceberg "
+            f"PARTITIONED BY (`{self.partition_column}`)"
+        )
+
+    @property
+    def display(self) -> str:
+        """``iceberg:<catalog>.<namespace>.<name>``."""
+        return self.ref.display
+
+
+class DeltaTable(FormatTable):
+    """A Delta Lake table by path or in the session catalog (``format: delta``)."""
+
+    fmt = "delta"
+
+    def _check_session(self) -> None:
+        super()._check_session()
+        if self.spark.conf.get("spark.sql.catalog.spark_catalog", "") != jars.DELTA_CATALOG:
+            raise MissingInputError(
+                f"{self.display}: this Spark session's spark_catalog is not Delta's; start it "
+                f"with spark.sql.catalog.spark_catalog={jars.DELTA_CATALOG}"
+            )
+
+    @property
+    def path(self) -> Path | None:
+        """A path table's directory (relative paths resolve against the warehouse)."""
+        if self.ref.path is None:
+            return None
+        return layout.table_dir(self.warehouse, self.ref.path, None)
+
+    @property
+    def ident(self) -> str:
+        """``delta.`<path>``` or the quoted ``db.name``."""
+        if self.path is not None:
+            return f"delta.`{self.path}`"
+        assert self.ref.table is not None
+        return sql_ident(self.ref.table)
+
+    def exists(self) -> bool:
+        """Whether the path holds a Delta table, or the catalog has the table.
+
+        Returns:
+            True if it does.
+        """
+        if self.path is None:
+            return super().exists()
+        jvm = self.spark._jvm  # noqa: SLF001 (py4j: no Python API without the delta-spark wheel)
+        return bool(
+            jvm.io.delta.tables.DeltaTable.isDeltaTable(self.spark._jsparkSession, str(self.path))  # noqa: SLF001
+        )
+
+    def _history(self) -> DataFrame:
+        return self.spark.sql(f"DESCRIBE HISTORY {self.ident}")
+
+    def commits(self) -> list[tuple[Commit, str]]:
+        """Publish commits in the table's history (not yet cleaned up), oldest first.
+
+        Returns:
+            ``(commit, partition value)`` pairs.
+        """
+        from pyspark.sql import functions as F
+
+        meta = F.col("userMetadata")
+        rows = (
+            self._history()
+            .select(
+                "version",
+                F.get_json_object(meta, f"$.anonymize.{'run-id'}").alias("run_id"),
+                F.get_json_object(meta, "$.anonymize.partition").alias("partition"),
+            )
+            .where(F.col("run_id").isNotNull())
+            .orderBy("version")
+            .collect()
+        )
+        return [(Commit(r.run_id, str(r.version)), r.partition) for r in rows]
+
+    def _all_versions(self) -> set[str]:
+        return {str(r.version) for r in self._history().select("version").collect()}
+
+    def current_version(self) -> str | None:
+        """The current table version.
+
+        Returns:
+            The version, or None before the first commit.
+        """
+        from pyspark.sql import functions as F
+
+        row = self._history().agg(F.max("version").alias("v")).first()
+        return None if row is None or row.v is None else str(row.v)
+
+    def _read_at(self, version: str | None) -> DataFrame:
+        reader = self.spark.read
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        if self.path is not None:
+            return reader.format("delta").load(str(self.path))
+        return reader.table(self.ident)
+
+    def _write_commit(self, rows: DataFrame, partition: Partition, props: dict[str, str]) -> None:
+        from pyspark.sql import functions as F
+
+        metadata = json.dumps({"anonymize": props}, sort_keys=True)
+        writer = rows.writeTo(self.ident).option("userMetadata", metadata)
+        writer.overwrite(F.col(self.partition_column) == F.lit(partition.value))
+
+    def expire(self, older_than_hours: float, dry_run: bool) -> list[str]:
+        """``VACUUM``: delete data files no version newer than the retention needs.
+
+        One retention governs both the files of old versions and files no version
+        references (a killed writer's, or a concurrent writer's before its commit),
+        so it is never below :data:`ORPHAN_FLOOR_HOURS`. Versions older than it stay
+        in the history but can no longer be read (nor restored). Delta refuses a
+        retention under 7 days unless its check is off; an explicit shorter
+        ``--older-than`` turns it off for this command only (a reader running a
+        query longer than that may then fail).
+
+        Args:
+            older_than_hours: The retention in hours.
+            dry_run: Only list the files that would go.
+
+        Returns:
+            ``file <path>`` lines.
+        """
+        if not self.exists():
+            return []
+        hours = max(older_than_hours, ORPHAN_FLOOR_HOURS)
+        check = "spark.databricks.delta.retentionDurationCheck.enabled"
+        before = self.spark.conf.get(check, "true")
+        self.spark.conf.set(check, "false" if hours < 168 else before)
+        try:
+            vacuum = f"VACUUM {self.ident} RETAIN {hours:.6f} HOURS"
+            files = [r[0] for r in self.spark.sql(vacuum + " DRY RUN").collect()]
+            if not dry_run:
+                self.spark.sql(vacuum).collect()
+        finally:
+            self.spark.conf.set(check, before)
+        return [f"file {f}" for f in files]
+
+    def _create_sql(self, columns: str) -> str:
+        if self.path is None:
+            db = self.ref.table.rpartition(".")[0] if self.ref.table else ""
+            if db:
+                self.spark.sql(f"CREATE DATABASE IF NOT EXISTS `{db}`")
+        return (
+            f"CREATE TABLE IF NOT EXISTS {self.ident} ({columns}) USING delta "
+            f"PARTITIONED BY (`{self.partition_column}`)"
+        )
+
+    @property
+    def display(self) -> str:
+        """``delta:<path or db.name>``."""
+        return self.ref.display
+
+

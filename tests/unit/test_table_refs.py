@@ -1,0 +1,62 @@
+"""Table references of the table formats: validation and control roots (no Spark)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipelines.errors import SpecError
+from pipelines.spec import spec_from_dict
+from pipelines.spec.tables import TableRef
+from pipelines.storage import layout
+from tests.specs import spec_data
+
+COLUMNS = {"uid": {"kind": "hash"}}
+
+
+def spec_with(sink: dict):
+    return spec_from_dict(spec_data(COLUMNS, source={"path": "raw/t"}, sink=sink))
+
+
+@pytest.mark.parametrize(
+    ("sink", "message"),
+    [
+        ({"path": "anon/t", "format": "iceberg"}, r"sink: .*iceberg table is named by 'table: namespace\.name'"),
+        ({"table": "a.t", "format": "delta", "catalog": {}}, r"sink: .*'catalog' is for format: iceberg, not delta"),
+        ({"table": "a.t", "format": "iceberg", "options": {"x": "1"}}, r"sink: .*'options' are for parquet and csv"),
+        ({"table": "a.t", "format": "iceberg", "catalog": {"type": "jdbc"}}, r"sink\.catalog: .*a jdbc catalog needs 'uri'"),
+        ({"table": "a.t", "format": "iceberg", "catalog": {"type": "rest"}}, r"sink\.catalog: .*a rest catalog needs 'uri'"),
+        ({"table": "a.t", "format": "iceberg", "catalog": {"uri": "x"}}, r"sink\.catalog: .*hadoop catalog has no 'uri'"),
+        ({"table": "a.t", "format": "iceberg", "catalog": {"name": "spark_catalog"}}, r"sink\.catalog: .*session catalog"),
+        ({"table": "a.t", "format": "iceberg", "catalog": {"name": "my-cat"}}, r"sink\.catalog\.name"),
+        ({"table": "a.t", "format": "hudi"}, r"sink\.format"),
+    ],
+)
+def test_a_bad_table_format_reference_is_a_spec_error_at_its_path(sink, message):
+    with pytest.raises(SpecError, match=message):
+        spec_with(sink)
+
+
+def test_table_format_references_validate_and_display_their_format():
+    assert spec_with({"table": "ns.t", "format": "iceberg"}).sink.display == "iceberg:anonymize_iceberg.ns.t"
+    jdbc = {"type": "jdbc", "name": "prod", "uri": "jdbc:sqlite:/tmp/c.db"}
+    assert spec_with({"table": "ns.t", "format": "iceberg", "catalog": jdbc}).sink.display == "iceberg:prod.ns.t"
+    assert spec_with({"path": "anon/t", "format": "delta"}).sink.display == "delta:anon/t"
+    assert spec_with({"table": "db.t", "format": "delta"}).sink.display == "delta:db.t"
+
+
+def test_control_roots_of_table_formats_are_local_and_distinct(tmp_path):
+    wh = Path("/wh")
+    ice = TableRef(table="ns.t", format="iceberg")
+    assert layout.control_dir(wh, ice) == wh / "_anonymize/iceberg/anonymize_iceberg/ns/t"
+    other = TableRef(table="ns.t", format="iceberg", catalog={"name": "prod", "type": "rest", "uri": "http://x"})
+    assert layout.control_dir(wh, other) == wh / "_anonymize/iceberg/prod/ns/t"
+    assert layout.control_dir(wh, TableRef(table="db.t", format="delta")) == wh / "_anonymize/delta/db/t"
+    # Two paths that read alike as names stay apart; an object-store path gets a local root.
+    a = layout.control_dir(wh, TableRef(path="s3://b/x y", format="delta"))
+    b = layout.control_dir(wh, TableRef(path="s3://b/x_y", format="delta"))
+    assert a != b and a.parent == b.parent == wh / "_anonymize/delta/path"
+    # parquet and csv tables keep their records beside the data, as before.
+    assert layout.control_dir(wh, TableRef(path="anon/t")) == wh / "anon/t"
+    assert layout.control_dir(wh, TableRef(table="db.t")) == wh / "db.db/t"
