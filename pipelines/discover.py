@@ -42,6 +42,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from pipelines.spec.base import plain_key
 from pipelines.spec.quality import DEFAULT_COUNTRIES
 
 if TYPE_CHECKING:
@@ -296,24 +297,6 @@ _PII_BY_NAME = {
 }  # fmt: skip
 
 
-def key_of(name: str) -> str:
-    """A spec column key for a source column: a plain ASCII identifier.
-
-    ``source_name`` keeps the original name.
-
-    Args:
-        name: The source column's name.
-
-    Returns:
-        ``name`` if it is a plain identifier of at most 64 characters, else a sanitized
-        one (other characters as ``_``, ``c_`` before a digit or an empty name).
-    """
-    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", name):
-        return name
-    plain = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_")[:60] or "column"
-    return plain if re.match(r"[A-Za-z_]", plain) else f"c_{plain}"
-
-
 def suggest(
     profiles: Sequence[ColumnProfile],
     source: dict[str, str],
@@ -395,11 +378,11 @@ def suggest(
 
 def _keys(columns: list[str], partition_column: str) -> dict[str, str]:
     """Source column -> spec key: plain names kept, others sanitized to an unused key."""
-    keys = {c: c for c in columns if key_of(c) == c}
+    keys = {c: c for c in columns if plain_key(c) == c}
     taken = set(columns) | {partition_column}  # no key may be another column's source name
     for c in columns:
         if c not in keys:
-            key = key_of(c)
+            key = plain_key(c)
             while key in taken:
                 key += "_"
             keys[c] = key

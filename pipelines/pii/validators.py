@@ -343,13 +343,15 @@ def us_ssn(text: str) -> bool:
 #: Discover, UnionPay 6, 81; American Express 34, 37, Diners Club 30, 36, 38, 39 and
 #: JCB 35 (3 is travel and entertainment: every 3x prefix), and JCB's 15-digit 2131,
 #: 1800. Maestro numbers may have 12 digits.
-_IIN = re.compile(r"^(4|5[0-8]|2(2[2-9][1-9]|2[3-9]|[3-6]|7[01]|720)|3|6|81|2131|1800)")
+#: Mastercard's 2-series, 2221-2720.
+_MASTERCARD_2 = r"2(2[2-9][1-9]|2[3-9]|[3-6]|7[01]|720)"
+_IIN = re.compile(rf"^(4|5[0-8]|{_MASTERCARD_2}|3|6|81|2131|1800)")
 _MAESTRO = re.compile(r"^(5[06-9]|6)")
 #: Networks whose numbers have fixed lengths (the card brands' published rules): Amex
 #: 15 digits, Visa 13, 16 or 19, Mastercard 16. Without them an 18-digit run starting
 #: 37 (the digits of a mistyped IBAN) passed as a card one time in ten (Luhn).
 _LENGTHS = ((re.compile(r"^3[47]"), {15}), (re.compile(r"^4"), {13, 16, 19}),
-            (re.compile(r"^(5[1-5]|2(2[2-9][1-9]|2[3-9]|[3-6]|7[01]|720))"), {16}))  # fmt: skip
+            (re.compile(rf"^(5[1-5]|{_MASTERCARD_2})"), {16}))  # fmt: skip
 
 
 def credit_card(text: str) -> bool:

@@ -30,7 +30,7 @@ from typing import Literal
 from pydantic import Field
 
 from pipelines.desensitize.registry import KEYED_KINDS, ColumnAction
-from pipelines.spec.base import IDENT, Frozen
+from pipelines.spec.base import IDENT, Frozen, plain_key
 from pipelines.spec.dp import BudgetPolicy, Release, release_problems
 from pipelines.spec.kanon import KAnonymity, kanon_problems
 from pipelines.spec.quality import QualitySpec
@@ -153,8 +153,7 @@ def _column_problems(spec: PipelineSpec) -> list[tuple[str, str]]:
             )
     for column in spec.columns:
         if not re.match(IDENT, column):
-            plain = re.sub(r"\W+", "_", column).strip("_") or "column"
-            plain = plain if re.match(IDENT, plain) else f"c_{plain}"
+            plain = plain_key(column)
             problems.append((
                 f"columns.{column}",
                 "column keys must be plain identifiers (letters, digits, _); keep the source "

@@ -272,3 +272,11 @@ def test_releases_block_is_validated_with_paths():
     public = {**rel, "keys": {"values": {"amount": [1]}}}
     with pytest.raises(SpecError, match=r"releases\.x\.keys: public keys must give values"):
         spec_from_dict(spec_data(cols, releases={"x": public}, dp_budget={"epsilon": 5}))
+
+
+def test_the_hint_for_a_non_identifier_column_key_is_itself_a_valid_ascii_key():
+    """The hint once kept non-ASCII letters (Unicode \\W), proposing a key the spec refuses."""
+    with pytest.raises(SpecError, match=r"Stra_e: \{source_name: 'Straße'") as err:
+        spec_from_dict(base(columns={"cid": {"kind": "hash"}, "Straße": {"kind": "drop"}}))
+    hint = re.search(r"e\.g\. (\w+):", str(err.value), re.ASCII).group(1)
+    spec_from_dict(base(columns={"cid": {"kind": "hash"}, hint: {"kind": "drop", "source_name": "Straße"}}))
