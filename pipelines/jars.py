@@ -242,7 +242,9 @@ def spark_conf(
     }
 
 
-def submit_conf(formats: Sequence[str], dest: Path | None = None) -> dict[str, str]:
+def submit_conf(
+    formats: Sequence[str], dest: Path | None = None, verify: bool = True
+) -> dict[str, str]:
     """Spark properties a spark-submit of a run using ``formats`` needs.
 
     ``spark.jars`` is what ``--jars`` sets: the driver and every executor get the
@@ -251,13 +253,21 @@ def submit_conf(formats: Sequence[str], dest: Path | None = None) -> dict[str, s
     Args:
         formats: Table formats the run uses (none: no properties).
         dest: The jar directory (default :func:`jar_dir`).
+        verify: Check the jars are present and intact (the DAG file skips it: a
+            parse must not hash 100+ MB, nor fail every DAG when jars are missing;
+            spark-submit then names a missing jar itself).
 
     Returns:
         ``spark.jars``, ``spark.sql.extensions`` and, with Delta, the session catalog.
     """
     if not formats:
         return {}
-    conf = spark_conf(formats, dest)
+    if verify:
+        conf = spark_conf(formats, dest)
+    else:
+        paths = [(dest or jar_dir()) / j.filename for j in JARS if j.table_format in formats]
+        conf = {"spark.jars": ",".join(map(str, paths)),
+                "spark.sql.extensions": ",".join(EXTENSIONS[f] for f in formats)}  # fmt: skip
     if "delta" in formats:
         conf["spark.sql.catalog.spark_catalog"] = DELTA_CATALOG
     return conf

@@ -263,6 +263,7 @@ def _read_and_bind(ctx: RunContext, run_id: str) -> tuple[DataFrame, Any, RunSta
     partition, source, sink = ctx.plan.partition, ctx.source, ctx.sink
     ctx.progress(f"checking source {source.display}")
     raw = source.read_partition(partition, *ctx.plan.source_reading(), at=ctx.source_version)
+    ctx.source_version = source.last_read_version  # the window's reads: the same snapshot
     plan = ctx.plan = ctx.plan.bind(without_flags(raw).schema, source.display)
     contract = plan.bound
     in_suite = input_suite(plan, raw.schema, sink.input_history(partition))

@@ -39,6 +39,7 @@ def spark(warehouse: Path):
             "spark.sql.adaptive.enabled": "false",
             # Delta Lake rebuilds a table's snapshot with 50 tasks by default.
             "spark.databricks.delta.snapshotPartitions": "2",
+            "spark.sql.sources.parallelPartitionDiscovery.parallelism": "4",
         },
         app_name="pipelines-tests",
     )

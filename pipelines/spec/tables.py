@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -34,6 +35,11 @@ class KeyRef(Frozen):
         return self
 
 
+_SECRET_PROPERTY = re.compile(r"(?i)password|secret|token|credential|private")
+_URI_PASSWORD = re.compile(r"(?i)://[^/@:]+:[^/@]+@|[?&;]password=")
+_OBJECT_STORE = re.compile(r"(?i)^(s3a?|gs|abfss?|wasbs?|oss)://")
+
+
 class CatalogRef(Frozen):
     """The Iceberg catalog holding a table (``format: iceberg``).
 
@@ -43,8 +49,10 @@ class CatalogRef(Frozen):
     ``jdbc:postgresql://…``, whose JDBC driver must be on the classpath) and ``rest``
     asks an Iceberg REST catalog service (``uri``), the choices for production. The
     catalog is registered in the session as Spark catalog ``name``; ``properties`` are
-    passed to it as ``spark.sql.catalog.<name>.<key>`` (``io-impl``, credentials by
-    reference such as ``client.region``). Source: the Apache Iceberg Spark
+    passed to it as ``spark.sql.catalog.<name>.<key>`` (``io-impl``, ``s3.endpoint``,
+    ``client.region``). A secret (a key naming a password, secret, token, credential
+    or private key) is given by reference, ``{env: VAR}`` or ``{file: PATH}``, never
+    inline, and a ``uri`` carries no password. Source: the Apache Iceberg Spark
     configuration, https://iceberg.apache.org/docs/latest/spark-configuration/.
     """
 
@@ -54,10 +62,26 @@ class CatalogRef(Frozen):
     warehouse: str | None = Field(
         None, description="Where table data goes (default <warehouse root>/iceberg)."
     )
-    properties: dict[str, str] = Field(default_factory=dict)
+    properties: dict[str, str | KeyRef] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _uri_when_needed(self) -> CatalogRef:
+        for key, value in self.properties.items():
+            if isinstance(value, str) and _SECRET_PROPERTY.search(key):
+                raise ValueError(
+                    f"properties.{key}: give a secret by reference ({{env: VAR}} or "
+                    "{file: PATH}), never inline"
+                )
+        if self.uri and _URI_PASSWORD.search(self.uri):
+            raise ValueError(
+                "uri: holds a password; give it by reference in properties (e.g. "
+                "jdbc.password: {env: VAR})"
+            )
+        if self.type == "hadoop" and self.warehouse and _OBJECT_STORE.match(self.warehouse):
+            raise ValueError(
+                "warehouse: a hadoop catalog needs a filesystem with atomic rename; on an "
+                "object store use a jdbc or rest catalog"
+            )
         if self.type != "hadoop" and not self.uri:
             raise ValueError(f"a {self.type} catalog needs 'uri'")
         if self.type == "hadoop" and self.uri:
@@ -100,6 +124,11 @@ class TableRef(Frozen):
             raise ValueError("an iceberg table is named by 'table: namespace.name', not a path")
         if self.catalog is not None and self.format != "iceberg":
             raise ValueError(f"'catalog' is for format: iceberg, not {self.format}")
+        if self.format == "delta" and self.path and _OBJECT_STORE.match(self.path):
+            raise ValueError(
+                "path: Delta on an object store needs Hadoop's S3A and a log store, which are "
+                "not shipped; use format: iceberg with a jdbc or rest catalog there"
+            )
         if self.format in TABLE_FORMATS and self.options:
             raise ValueError(f"'options' are for parquet and csv tables, not {self.format}")
         return self

@@ -40,6 +40,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import re
 import shutil
 from abc import abstractmethod
 from dataclasses import dataclass
@@ -49,7 +51,8 @@ from typing import TYPE_CHECKING, Any
 from pipelines import jars
 from pipelines.errors import MissingInputError, PublishError, SpecError
 from pipelines.manifest import Manifest, ReleaseManifest, read_manifest
-from pipelines.partition import Partition
+from pipelines.partition import Partition, dirname_value
+from pipelines.spec.tables import KeyRef
 from pipelines.storage import layout
 from pipelines.storage.base import (
     Staged,
@@ -68,6 +71,11 @@ if TYPE_CHECKING:
 
 _ICEBERG_CATALOG = "org.apache.iceberg.spark.SparkCatalog"
 _PREFIX = "anonymize."
+#: What the formats raise when a concurrent commit conflicts with ours.
+_CONFLICT = re.compile(
+    r"ValidationException: Found conflicting files|Concurrent(Append|DeleteRead|DeleteDelete|"
+    r"Transaction|Write)Exception|DELTA_CONCURRENT_"
+)
 #: Files no snapshot references are removed only this many hours old or older,
 #: whatever the retention: a concurrent writer's files are unreferenced until its
 #: commit lands (Iceberg's procedure refuses less than 24 hours for that reason).
@@ -214,7 +222,9 @@ class FormatTable(Table):
             return set()
         rows = self._current().select(self.partition_column).distinct().collect()
         values = {str(r[0]) for r in rows if r[0] is not None}
-        return values | {value for _, value in self.commits()}
+        history = self.control_root / layout.MANIFESTS
+        recorded = {dirname_value(self.partition_column, d.name) for d in history.glob("*=*")}
+        return values | {value for _, value in self.commits()} | (recorded - {None})
 
     def partition_exists(self, partition: Partition) -> bool:
         """Whether the partition has rows or was published (possibly empty).
@@ -231,8 +241,10 @@ class FormatTable(Table):
 
         table = self._current()
         part = F.col(self.partition_column).cast("string") == F.lit(partition.value)
-        has_rows = not table.where(part).limit(1).isEmpty()
-        return has_rows or self.published_commit(partition) is not None
+        if not table.where(part).limit(1).isEmpty():
+            return True
+        recorded = (self.control_root / layout.MANIFESTS / partition.dirname).is_dir()
+        return recorded or self.published_commit(partition) is not None
 
     def _current(self) -> DataFrame:
         """The table as of now; refuses (SpecError) one without the partition column."""
@@ -266,12 +278,27 @@ class FormatTable(Table):
         return staged_under(self.control_root, run_id, partition)
 
     def staging_dirs(self) -> list[Staged]:
-        """Every staged run under the control root.
+        """Every staged run under the control root that the table has not committed.
+
+        A staged run the table did commit (its process died, or failed, between the
+        commit and the publish history) has its manifest moved into the history
+        here, and is not listed: it is published, not abandoned.
 
         Returns:
             The staged runs, sorted by partition and run id.
         """
-        return staging_under(self.control_root, self.partition_column)
+        staged = staging_under(self.control_root, self.partition_column)
+        committed = self._committed_runs() if staged else set()
+        out = []
+        for st in staged:
+            manifest = read_manifest(st.path / layout.MANIFEST)
+            if st.run_id in committed and manifest is not None:
+                self._record(st.partition, manifest)
+                shutil.rmtree(st.path, ignore_errors=True)
+                remove_if_empty(st.path.parent)
+            else:
+                out.append(st)
+        return out
 
     def _after_stage_moved(self, staged: Staged) -> None:
         remove_if_empty(staged.path.parent)
@@ -302,15 +329,26 @@ class FormatTable(Table):
         if not self.exists():
             cols = ", ".join(f"`{n}` {t}" for n, t in manifest.output_schema.items())
             self.spark.sql(self._create_sql(f"{cols}, `{self.partition_column}` STRING"))
-        self._write_commit(self._staged_rows(staged, manifest), staged.partition, props)
+        try:
+            self._write_commit(self._staged_rows(staged, manifest), staged.partition, props)
+        except Exception as exc:
+            if _CONFLICT.search(f"{type(exc).__name__} {exc}"):
+                raise PublishError(
+                    f"partition {staged.partition} of {self.display}: another writer committed "
+                    f"to it while run {manifest.run_id} was publishing; nothing of this run "
+                    "was committed: run it again"
+                ) from None
+            raise
         return self.display
 
     def publish(self, staged: Staged, manifest: Manifest | ReleaseManifest) -> str:
         """Commit the staged partition to the table, then record its manifest.
 
-        The manifest goes into the staged directory first (so a crash after the
-        commit still finds it there), then the commit, then the publish history
-        with the commit's version; the staged files go last.
+        The manifest goes into the staged directory first, then the commit, then the
+        publish history with the commit's version; the staged files go last. Once
+        the commit has landed nothing undoes it: a crash or an error before the
+        history record leaves the staged manifest, which :meth:`discard` keeps and
+        :meth:`staging_dirs` (``status``, ``gc``) moves into the history.
 
         Args:
             staged: The staged partition.
@@ -318,24 +356,23 @@ class FormatTable(Table):
 
         Returns:
             ``<table> @ <snapshot id or version>``.
-
-        Raises:
-            PublishError: The commit landed but the table's history does not show it.
         """
         write_json(staged.path / layout.MANIFEST, manifest.to_json())
         match_modes(staged.path, self.control_root)
         self._commit(staged, manifest)
-        commit = self.published_commit(staged.partition)
-        if commit is None or commit.run_id != manifest.run_id:
-            raise PublishError(
-                f"partition {staged.partition} of {self.display}: the commit of run "
-                f"{manifest.run_id} is not the partition's latest publish commit"
-            )
-        record = dataclasses.replace(manifest, table_version=commit.version).to_json()
-        history = self.control_root / layout.MANIFESTS / staged.partition.dirname
-        write_json(history / f"{manifest.run_id}.json", record)
+        mine = [c for c, value in self.commits()
+                if value == staged.partition.value and c.run_id == manifest.run_id]  # fmt: skip
+        version = mine[-1].version if mine else None
+        self._record(staged.partition, dataclasses.replace(manifest, table_version=version))
         self.discard(staged)
-        return self._location(commit)
+        return self._location(Commit(manifest.run_id, version or "?"))
+
+    def _record(self, partition: Partition, manifest: Manifest | ReleaseManifest) -> None:
+        history = self.control_root / layout.MANIFESTS / partition.dirname
+        write_json(history / f"{manifest.run_id}.json", manifest.to_json())
+
+    def _committed_runs(self) -> set[str]:
+        return {c.run_id for c, _ in self.commits()} if self.exists() else set()
 
     def _location(self, commit: Commit) -> str:
         return f"{self.display} @ {commit.version}"
@@ -377,9 +414,15 @@ class FormatTable(Table):
             commit naming a run whose manifest is gone raises MissingInputError).
         """
         commit = self.published_commit(partition)
-        if commit is None:
+        if commit is not None:
+            return self._manifest_of(partition, commit)
+        # No publish commit retained (gc expired them, or Delta cleaned up its log):
+        # the newest record of the publish history, if the table still exists.
+        history = self.control_root / layout.MANIFESTS / partition.dirname
+        records = [m for m in map(read_manifest, history.glob("*.json")) if m is not None]
+        if not records or not self.exists():
             return None
-        return self._manifest_of(partition, commit)
+        return max(records, key=lambda m: (m.published_at, m.run_id))
 
     def _manifest_of(self, partition: Partition, commit: Commit) -> Manifest | ReleaseManifest:
         history = self.control_root / layout.MANIFESTS / partition.dirname
@@ -391,6 +434,8 @@ class FormatTable(Table):
                 f"partition {partition} of {self.display}: commit {commit.version} published "
                 f"run {commit.run_id}, whose manifest is missing from {history}"
             )
+        if manifest.table_version is None and history.joinpath(f"{commit.run_id}.json").is_file():
+            self._record(partition, dataclasses.replace(manifest, table_version=commit.version))
         return dataclasses.replace(manifest, table_version=commit.version)
 
     def versions(self, partition: Partition) -> list[Version]:
@@ -444,7 +489,7 @@ class FormatTable(Table):
         try:
             rows = self._only(self._read_at(commit.version), partition)
             staged.path.parent.mkdir(parents=True, exist_ok=True)
-            self.write_staged(rows, staged)
+            self._stage_old(rows, staged, commit)
             manifest = dataclasses.replace(
                 old,
                 identity=dataclasses.replace(old.identity, run_id=new_run_id),
@@ -458,12 +503,30 @@ class FormatTable(Table):
             self.discard(staged)
             raise
 
+    def _stage_old(self, rows: DataFrame, staged: Staged, commit: Commit) -> None:
+        """Stage an earlier version's rows; one line if gc removed its files."""
+        try:
+            self.write_staged(rows, staged)
+        except Exception as exc:
+            if "FileNotFound" not in f"{type(exc).__name__} {exc}":
+                raise
+            gone = MissingInputError(
+                f"partition {staged.partition}: version {commit.version} of run "
+                f"{commit.run_id} can no longer be read (gc removed its files)"
+            )
+            raise gone from None
+
     def discard(self, staged: Staged) -> None:
-        """Remove a staged partition (published, or not to be published).
+        """Remove a staged partition, unless the table committed it without its record.
 
         Args:
             staged: The staged partition.
         """
+        history = self.control_root / layout.MANIFESTS / staged.partition.dirname
+        if (staged.path / layout.MANIFEST).is_file() and not (
+            history / f"{staged.run_id}.json"
+        ).is_file() and staged.run_id in self._committed_runs():
+            return  # the only record of a published run: staging_dirs moves it
         shutil.rmtree(staged.path, ignore_errors=True)
         remove_if_empty(staged.path.parent)
 
@@ -475,6 +538,22 @@ class FormatTable(Table):
         """
         current = self.current_version() if self.exists() else None
         return {**super().describe(), "format": self.fmt, "current_version": current}
+
+
+def _property(catalog: str, key: str, value: str | KeyRef) -> str:
+    """A catalog property's value; a secret reference is read from its variable or file."""
+    if isinstance(value, str):
+        return value
+    where = f"catalog {catalog} properties.{key}"
+    if value.env is not None:
+        text = os.environ.get(value.env)
+        if not text:
+            raise SpecError(f"{where}: environment variable {value.env} is not set")
+        return text.strip()
+    try:
+        return Path(value.file or "").read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise SpecError(f"{where}: cannot read {value.file} ({exc.strerror})") from None
 
 
 class IcebergTable(FormatTable):
@@ -498,7 +577,7 @@ class IcebergTable(FormatTable):
             conf[f"{prefix}.uri"] = cat.uri
         if cat.type == "jdbc":  # the catalog schema with views (Spark asks for views)
             conf[f"{prefix}.jdbc.schema-version"] = "V1"
-        conf.update({f"{prefix}.{k}": v for k, v in cat.properties.items()})
+        conf.update({f"{prefix}.{k}": _property(cat.name, k, v) for k, v in cat.properties.items()})
         return conf
 
     def _register_catalog(self) -> None:
@@ -512,11 +591,11 @@ class IcebergTable(FormatTable):
         name = self.ref.iceberg_catalog.name
         for key, value in conf.items():
             have = self.spark.conf.get(key, None)
-            if have is not None and have != value:
+            if have is not None and have != value:  # values may be secrets: never shown
+                setting = key.removeprefix(f"spark.sql.catalog.{name}").lstrip(".") or "class"
                 raise SpecError(
                     f"catalog.name: Spark catalog '{name}' is already configured in this "
-                    f"session with {key.rsplit('.', 1)[-1]}={have!r}, not {value!r}; give this "
-                    f"catalog another name"
+                    f"session with another '{setting}'; give this catalog another name"
                 )
         for key, value in conf.items():
             self.spark.conf.set(key, value)
@@ -584,6 +663,13 @@ class IcebergTable(FormatTable):
         writer = rows.writeTo(self.ident)
         for key, value in props.items():
             writer = writer.option(f"snapshot-property.{_PREFIX}{key}", value)
+        # Serializable: a commit to this partition by another writer since the
+        # snapshot this write started from fails it (Iceberg's ValidationException)
+        # rather than one publish silently replacing the other.
+        base = self.current_version()
+        writer = writer.option("isolation-level", "serializable")
+        if base is not None:
+            writer = writer.option("validate-from-snapshot-id", base)
         writer.overwrite(F.col(self.partition_column) == F.lit(partition.value))
 
     def expire(self, older_than_hours: float, dry_run: bool) -> list[str]:
@@ -609,7 +695,7 @@ class IcebergTable(FormatTable):
         if not self.exists():
             return []
         cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(hours=older_than_hours)
-        stamp = cutoff.strftime("%Y-%m-%d %H:%M:%S.%f")
+        stamp = self._local(cutoff)
         current = self.current_version()
         old = (
             self.spark.table(f"{self.ident}.snapshots")
@@ -631,10 +717,17 @@ class IcebergTable(FormatTable):
         )
         orphans = self.spark.sql(
             f"CALL {catalog}.system.remove_orphan_files(table => '{table.replace('`', '')}', "
-            f"older_than => TIMESTAMP '{floor:%Y-%m-%d %H:%M:%S.%f}', "
+            f"older_than => TIMESTAMP '{self._local(floor)}', "
             f"dry_run => {str(dry_run).lower()})"
         ).collect()
         return lines + [f"orphan {r.orphan_file_location}" for r in orphans]
+
+    def _local(self, when: Any) -> str:
+        """A UTC time as a timestamp literal in the session's time zone (how Spark reads it)."""
+        from zoneinfo import ZoneInfo
+
+        zone = ZoneInfo(self.spark.conf.get("spark.sql.session.timeZone", "UTC") or "UTC")
+        return when.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S.%f")
 
     def _create_sql(self, columns: str) -> str:
         namespace = self.ident.rpartition(".")[0]
@@ -674,7 +767,7 @@ class DeltaTable(FormatTable):
     def ident(self) -> str:
         """``delta.`<path>``` or the quoted ``db.name``."""
         if self.path is not None:
-            return f"delta.`{self.path}`"
+            return "delta.`" + str(self.path).replace("`", "``") + "`"
         assert self.ref.table is not None
         return sql_ident(self.ref.table)
 
@@ -743,7 +836,15 @@ class DeltaTable(FormatTable):
 
         metadata = json.dumps({"anonymize": props}, sort_keys=True)
         writer = rows.writeTo(self.ident).option("userMetadata", metadata)
-        writer.overwrite(F.col(self.partition_column) == F.lit(partition.value))
+        # An overwrite that removes and adds no file (an empty partition over nothing)
+        # must still commit: the commit is the publish record.
+        skip = "spark.databricks.delta.skipRecordingEmptyCommits"
+        before = self.spark.conf.get(skip, "true")
+        self.spark.conf.set(skip, "false")
+        try:
+            writer.overwrite(F.col(self.partition_column) == F.lit(partition.value))
+        finally:
+            self.spark.conf.set(skip, before)
 
     def expire(self, older_than_hours: float, dry_run: bool) -> list[str]:
         """``VACUUM``: delete data files no version newer than the retention needs.
@@ -761,21 +862,39 @@ class DeltaTable(FormatTable):
             dry_run: Only list the files that would go.
 
         Returns:
-            ``file <path>`` lines.
+            ``file <path>`` lines of a dry run; one ``vacuumed`` line otherwise.
         """
         if not self.exists():
             return []
         hours = max(older_than_hours, ORPHAN_FLOOR_HOURS)
-        check = "spark.databricks.delta.retentionDurationCheck.enabled"
-        before = self.spark.conf.get(check, "true")
-        self.spark.conf.set(check, "false" if hours < 168 else before)
+        # VACUUM lists the table's directories with Spark's partition-discovery
+        # parallelism (10,000 tasks by default: minutes of empty tasks on a small
+        # machine); a few tasks per core list as fast.
+        check = "false" if hours < 168 else None  # None: leave Delta's check as it is
+        settings = {
+            "spark.databricks.delta.retentionDurationCheck.enabled": check,
+            "spark.sql.sources.parallelPartitionDiscovery.parallelism":
+                str(max(8, 4 * self.spark.sparkContext.defaultParallelism)),
+        }  # fmt: skip
+        before = {k: self.spark.conf.get(k, None) for k in settings}
+        for key, value in settings.items():
+            if value is not None:
+                self.spark.conf.set(key, value)
         try:
             vacuum = f"VACUUM {self.ident} RETAIN {hours:.6f} HOURS"
-            files = [r[0] for r in self.spark.sql(vacuum + " DRY RUN").collect()]
-            if not dry_run:
+            if dry_run:
+                files = [r[0] for r in self.spark.sql(vacuum + " DRY RUN").collect()]
+            else:
                 self.spark.sql(vacuum).collect()
+                files = []
         finally:
-            self.spark.conf.set(check, before)
+            for key, value in before.items():
+                if value is None:
+                    self.spark.conf.unset(key)
+                else:
+                    self.spark.conf.set(key, value)
+        if not dry_run:
+            return [f"vacuumed {self.display} (retention {hours:g} h)"]
         return [f"file {f}" for f in files]
 
     def _create_sql(self, columns: str) -> str:

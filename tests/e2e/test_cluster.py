@@ -1,7 +1,9 @@
 """A real Spark standalone cluster on 127.0.0.1 (master + two workers, started here with
 the pip-installed ``spark-class``, no Docker): spark-submit of ``jobs/anonymize.py``
-with the package zip publishes the same partition as local mode, and the work ran on
-executors, not on the driver. The test stops the processes it started, by pid."""
+with the package zip, and the Iceberg jars shipped with ``--jars``, publishes to an
+Iceberg table the same partition as local mode publishes to a path table, and the
+work ran on executors, not on the driver. The test stops the processes it started,
+by pid."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines import jars
 from pipelines.packaging import build_zip
 from pipelines.runner import run_partition
 from tests.conftest import TEST_KEY
@@ -96,6 +99,14 @@ def test_standalone_cluster_publishes_what_local_mode_publishes(spark, standalon
     local_spec, cluster_spec = source_and_specs(spark, warehouse / "cluster" / "raw", tmp_path,
                                                 "cluster", rows=400, users=7, files=4)  # fmt: skip
     run_partition(local_spec, "2026-11-25")
+    # The cluster run publishes to an Iceberg table (Hadoop catalog on this machine's
+    # disk, which the workers share), its jars shipped by --jars from the driver.
+    ice = tmp_path / "ice"
+    sink = f"sink: {{format: iceberg, table: anon.cluster, catalog: {{name: cluster_ice, warehouse: '{ice}'}}}}"
+    text = Path(cluster_spec).read_text()
+    Path(cluster_spec).write_text("\n".join(sink if ln.startswith("sink:") else ln
+                                            for ln in text.splitlines()) + "\n")  # fmt: skip
+    fmt = jars.submit_conf(["iceberg"])
 
     z = build_zip(tmp_path / "dist")
     events = tmp_path / "events"
@@ -108,6 +119,7 @@ def test_standalone_cluster_publishes_what_local_mode_publishes(spark, standalon
          "--conf", "spark.cores.max=2", "--conf", "spark.sql.shuffle.partitions=4",
          "--conf", "spark.eventLog.enabled=true", "--conf", f"spark.eventLog.dir={events}",
          "--conf", "spark.eventLog.compress=false", "--conf", "spark.eventLog.rolling.enabled=false",
+         "--jars", fmt["spark.jars"], "--conf", f"spark.sql.extensions={fmt['spark.sql.extensions']}",
          "--py-files", str(z), str(ROOT / "jobs" / "anonymize.py"), str(cluster_spec),
          "--partition", "2026-11-25", "--warehouse", str(tmp_path / "wh"), "--json"],
         capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path,
@@ -123,5 +135,8 @@ def test_standalone_cluster_publishes_what_local_mode_publishes(spark, standalon
                 executors.add(event["Task Info"]["Executor ID"])
     assert executors and "driver" not in executors, executors
     a = sorted(map(tuple, spark.read.parquet(str(tmp_path / "local_out")).collect()))
-    b = sorted(map(tuple, spark.read.parquet(str(tmp_path / "cluster_out")).collect()))
+    spark.conf.set("spark.sql.catalog.cluster_ice", "org.apache.iceberg.spark.SparkCatalog")
+    spark.conf.set("spark.sql.catalog.cluster_ice.type", "hadoop")
+    spark.conf.set("spark.sql.catalog.cluster_ice.warehouse", str(ice))
+    b = sorted(map(tuple, spark.table("cluster_ice.anon.cluster").collect()))
     assert a == b and len(a) == 400

@@ -100,9 +100,23 @@ def test_publish_writes_rows_and_a_manifest_naming_the_commit(spark, backend):
     assert len(rows) == 50 and not any("@mail.com" in r[1] for r in rows)
     assert not sink.staging_dirs()  # nothing left staged
     if backend.backend in ("iceberg", "delta"):
-        assert manifest.table_version is not None and manifest.table_version in res.published
+        # The table's own newest commit, read without the product's code: its version
+        # is the manifest's and it carries the run's identity.
+        if backend.backend == "iceberg":
+            last = spark.sql(f"SELECT snapshot_id, summary FROM anonymize_iceberg.{backend.spec.sink.table}"
+                             ".snapshots ORDER BY committed_at DESC LIMIT 1").first()  # fmt: skip
+            version, props = str(last.snapshot_id), {k.removeprefix("anonymize."): v
+                                                     for k, v in last.summary.items()}  # fmt: skip
+        else:
+            last = spark.sql(f"DESCRIBE HISTORY delta.`{sink.path}` LIMIT 1").first()
+            version, props = str(last.version), json.loads(last.userMetadata)["anonymize"]
+        assert manifest.table_version == version and res.published.endswith(f"@ {version}")
+        assert props["run-id"] == res.run_id and props["partition"] == "2026-11-25"
+        assert props["spec-hash"] == manifest.identity.spec_hash
+        assert props["code-version"] == manifest.identity.code_version
+        assert json.loads(props["key-fingerprints"]) == manifest.key_fingerprints
         history = sink.control_root / "_manifests" / "dt=2026-11-25" / f"{res.run_id}.json"
-        assert json.loads(history.read_text())["table_version"] == manifest.table_version
+        assert json.loads(history.read_text())["table_version"] == version
 
 
 def test_rerun_replaces_only_its_partition_with_the_same_rows(spark, backend):
@@ -133,6 +147,9 @@ def test_an_empty_partition_replaces_a_full_one(spark, backend):
     sink = backend.sink(spark)
     assert "2026-11-25" in sink.partition_values()  # published, empty
     assert sink.read_manifest(Partition.parse("dt", "2026-11-25")).run_id == res.run_id
+    # Empty over empty: a commit that changes no file still records the publish.
+    again = run_partition(spec, "2026-11-25")
+    assert sink.read_manifest(Partition.parse("dt", "2026-11-25")).run_id == again.run_id
 
 
 def test_a_failed_commit_leaves_the_table_as_it_was(spark, backend, monkeypatch):
@@ -311,7 +328,9 @@ def test_gc_expires_old_versions_and_orphans_and_keeps_the_published_one(spark, 
     os.utime(old_orphan, (two_days_ago, two_days_ago))
     published = fmt.rows(spark, "2026-11-25")
 
-    assert gc(fmt.spec, "7d") == []  # nothing that old
+    kept = gc(fmt.spec, "7d")  # nothing that old (Delta: VACUUM ran, removing nothing)
+    assert kept == [] if fmt.backend == "iceberg" else [r.startswith("vacuumed ") for r in kept] == [True]
+    assert old_orphan.exists() and fmt.rows(spark, "2026-11-25") == published
     if fmt.backend == "iceberg":
         removed = gc(fmt.spec, "0s", dry_run=True)
         assert any(str(old_orphan) in r for r in removed), removed
@@ -384,3 +403,66 @@ def test_an_iceberg_jdbc_catalog_over_sqlite_publishes_and_restores(spark, wareh
     manifest = open_table(spec.sink, "dt", session_warehouse(spark), spark).read_manifest(
         Partition.parse("dt", "2026-11-25"))
     assert manifest.restored_from == first.run_id
+
+
+def test_a_crash_after_the_commit_keeps_the_published_runs_manifest(spark, fmt, monkeypatch):
+    """The commit landed, then recording the manifest failed: the run is published
+    (status says so, its manifest is found) and gc does not take it for abandoned."""
+    from pipelines.ops import gc, status
+
+    cls = type(fmt.sink(spark))
+    real = cls._record
+
+    def fail_once(self, partition, manifest):
+        monkeypatch.setattr(cls, "_record", real)
+        raise OSError("injected: disk full after the commit")
+
+    monkeypatch.setattr(cls, "_record", fail_once)
+    with pytest.raises(OSError, match="injected"):
+        run_partition(fmt.spec, "2026-11-25")
+    [row] = [r for r in status(fmt.spec) if r["partition"] == "2026-11-25"]
+    assert row["state"] == "published" and "staged" not in row
+    assert len(fmt.rows(spark, "2026-11-25")) == 50
+    assert gc(fmt.spec, "0s", dry_run=True) == []  # nothing abandoned, nothing unreferenced
+    assert fmt.sink(spark).read_manifest(Partition.parse("dt", "2026-11-25")).run_id == row["run_id"]
+
+
+def test_manifests_outlive_expired_commits(spark, warehouse, key_env):
+    """After gc expired the snapshots that published a partition, status still shows
+    it published, from the publish history."""
+    from pipelines.ops import gc, status
+
+    name = f"x{uuid.uuid4().hex[:8]}"
+    raw = warehouse / name / "raw"
+    spark.createDataFrame(rows_for("2026-11-24", 6) + rows_for("2026-11-25", 9), DDL) \
+        .write.partitionBy("dt").parquet(str(raw))  # fmt: skip
+    spec = spec_from_dict(spec_data(COLUMNS, source={"path": str(raw)}, sink=sink_ref("iceberg", name)))
+    first = run_partition(spec, "2026-11-24")
+    run_partition(spec, "2026-11-25")
+    run_partition(spec, "2026-11-25")
+    gc(spec, "0s")  # expires every snapshot but the current one, which published 11-25
+    rows = {r["partition"]: r for r in status(spec)}
+    assert rows["2026-11-24"]["state"] == "published" and rows["2026-11-24"]["run_id"] == first.run_id
+
+
+@pytest.mark.parametrize("fmt", ["iceberg"], indirect=True)
+def test_a_concurrent_commit_to_the_same_partition_fails_the_later_publish_clearly(spark, fmt, monkeypatch):
+    """Iceberg validates from the snapshot the write started at: another writer's commit
+    to the partition since then fails this publish (PublishError, one line), nothing
+    of it committed. (Delta checks conflicts inside its own transaction, which a test
+    cannot interleave from outside.)"""
+    from pipelines.errors import PublishError
+
+    run_partition(fmt.spec, "2026-11-25")
+    sink = fmt.sink(spark)
+    start = sink.current_version()
+    second = run_partition(fmt.spec, "2026-11-25")  # "the other writer", committed since
+    before = fmt.version(spark)
+    cls = type(sink)
+    monkeypatch.setattr(cls, "current_version", lambda self: start)  # this write began before it
+    with pytest.raises(PublishError) as err:
+        run_partition(fmt.spec, "2026-11-25")
+    monkeypatch.undo()
+    assert "another writer committed to it" in str(err.value) and "\n" not in str(err.value)
+    assert fmt.version(spark) == before
+    assert sink.read_manifest(Partition.parse("dt", "2026-11-25")).run_id == second.run_id

@@ -140,3 +140,28 @@ def test_failure_callback_line_names_the_run_and_the_quarantine(tmp_path, monkey
     quarantined.mkdir(parents=True)
     assert f"quarantine {quarantined}" in m.failure_summary(spec, context)
     assert "\n" not in m.failure_summary(spec, context)
+
+
+def test_a_table_format_spec_ships_its_jars_and_extensions_to_spark_submit(tmp_path, monkeypatch):
+    """The cluster gets the Iceberg jars from the Airflow machine (spark.jars is what
+    --jars sets) and the SQL extensions; a parquet spec gets neither; the spec's own
+    spark_conf still wins."""
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))
+    monkeypatch.syspath_prepend(str(DAGS))
+    import anonymize_pipelines as m
+
+    from pipelines import jars
+    from pipelines.spec import load_spec, spec_from_dict
+
+    demo = load_spec(ROOT / "conf" / "pipelines" / "demo.yaml")
+    data = demo.model_dump(mode="json", exclude_none=True)
+    data["sink"] = {"format": "iceberg", "table": "anon.customer_events"}
+    data["schedule"]["spark_conf"] = {"spark.executor.memory": "2g"}
+    spec = spec_from_dict(data)
+    task = m._spark_task(spec, tmp_path / "s.yaml", "anonymize", "anonymize.py", [])
+    shipped = task.conf["spark.jars"].split(",")
+    assert [Path(p).name for p in shipped] == [j.filename for j in jars.JARS if j.table_format == "iceberg"]
+    assert task.conf["spark.sql.extensions"] == jars.EXTENSIONS["iceberg"]
+    assert task.conf["spark.executor.memory"] == "2g"
+    plain = m._spark_task(demo, tmp_path / "d.yaml", "anonymize", "anonymize.py", [])
+    assert "spark.jars" not in plain.conf

@@ -31,6 +31,15 @@ def spec_with(sink: dict):
         ({"table": "a.t", "format": "iceberg", "catalog": {"name": "spark_catalog"}}, r"sink\.catalog: .*session catalog"),
         ({"table": "a.t", "format": "iceberg", "catalog": {"name": "my-cat"}}, r"sink\.catalog\.name"),
         ({"table": "a.t", "format": "hudi"}, r"sink\.format"),
+        ({"table": "a.t", "format": "iceberg", "catalog": {"type": "jdbc", "uri": "jdbc:x",
+          "properties": {"jdbc.password": "hunter2"}}}, r"sink\.catalog: .*properties\.jdbc\.password: give a secret by reference"),
+        ({"table": "a.t", "format": "iceberg", "catalog": {"type": "rest", "uri": "https://u:hunter2@cat/api"}},
+         r"sink\.catalog: .*uri: holds a password"),
+        ({"table": "a.t", "format": "iceberg", "catalog": {"type": "jdbc", "uri": "jdbc:postgresql://h/db?user=a&password=hunter2"}},
+         r"sink\.catalog: .*uri: holds a password"),
+        ({"path": "s3a://bucket/t", "format": "delta"}, r"sink: path: Delta on an object store"),
+        ({"table": "a.t", "format": "iceberg", "catalog": {"warehouse": "s3://bucket/wh"}},
+         r"sink\.catalog: .*hadoop catalog needs a filesystem with atomic rename"),
     ],
 )
 def test_a_bad_table_format_reference_is_a_spec_error_at_its_path(sink, message):
@@ -53,10 +62,19 @@ def test_control_roots_of_table_formats_are_local_and_distinct(tmp_path):
     other = TableRef(table="ns.t", format="iceberg", catalog={"name": "prod", "type": "rest", "uri": "http://x"})
     assert layout.control_dir(wh, other) == wh / "_anonymize/iceberg/prod/ns/t"
     assert layout.control_dir(wh, TableRef(table="db.t", format="delta")) == wh / "_anonymize/delta/db/t"
-    # Two paths that read alike as names stay apart; an object-store path gets a local root.
-    a = layout.control_dir(wh, TableRef(path="s3://b/x y", format="delta"))
-    b = layout.control_dir(wh, TableRef(path="s3://b/x_y", format="delta"))
+    # Two paths that read alike as names stay apart.
+    a = layout.control_dir(wh, TableRef(path="/mnt/b/x y", format="delta"))
+    b = layout.control_dir(wh, TableRef(path="/mnt/b/x_y", format="delta"))
     assert a != b and a.parent == b.parent == wh / "_anonymize/delta/path"
     # parquet and csv tables keep their records beside the data, as before.
     assert layout.control_dir(wh, TableRef(path="anon/t")) == wh / "anon/t"
     assert layout.control_dir(wh, TableRef(table="db.t")) == wh / "db.db/t"
+
+
+def test_a_secret_catalog_property_by_reference_validates_and_never_shows_its_value():
+    catalog = {"type": "jdbc", "uri": "jdbc:postgresql://h/db", "properties": {"jdbc.password": {"env": "CAT_PW"}}}
+    spec = spec_with({"table": "a.t", "format": "iceberg", "catalog": catalog})
+    assert spec.sink.catalog.properties["jdbc.password"].env == "CAT_PW"
+    with pytest.raises(SpecError) as err:
+        spec_with({"table": "a.t", "format": "iceberg", "catalog": {**catalog, "properties": {"s3.secret-access-key": "hunter2"}}})
+    assert "hunter2" not in str(err.value)
