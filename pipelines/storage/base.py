@@ -212,8 +212,6 @@ class Table(ABC):
             BaseException: Whatever makes the publish fail, re-raised after the new staging
                 location is discarded.
         """
-        import dataclasses
-
         kept = {v.run_id: v for v in self.versions(partition) if not v.current}
         if run_id not in kept:
             have = ", ".join(sorted(kept)) or "none"
@@ -228,13 +226,7 @@ class Table(ABC):
         staged = self.staged(new_run_id, partition)
         staged.path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copytree(version.path, staged.path, ignore=shutil.ignore_patterns(layout.MANIFEST))
-        manifest = dataclasses.replace(
-            old,
-            identity=dataclasses.replace(old.identity, run_id=new_run_id),
-            status="restored",
-            published_at=at,
-            restored_from=run_id,
-        )
+        manifest = restored_manifest(old, new_run_id, at, run_id)
         try:
             return self.publish(staged, manifest)
         except BaseException:
@@ -503,6 +495,29 @@ class Table(ABC):
             Its display name and control root.
         """
         return {"table": self.display, "root": str(self.control_root)}
+
+
+def restored_manifest(old: Manifest, new_run_id: str, at: str, run_id: str) -> Manifest:
+    """The manifest of a restore: the restored version's, as a new publish.
+
+    Args:
+        old: The restored version's manifest.
+        new_run_id: The restore's own run id.
+        at: The publish time (UTC, ISO 8601).
+        run_id: The run whose version is restored.
+
+    Returns:
+        ``old`` with the new run id and time, ``status: restored``, ``restored_from``.
+    """
+    import dataclasses
+
+    return dataclasses.replace(
+        old,
+        identity=dataclasses.replace(old.identity, run_id=new_run_id),
+        status="restored",
+        published_at=at,
+        restored_from=run_id,
+    )
 
 
 def staged_under(root: Path, run_id: str, partition: Partition) -> Staged:

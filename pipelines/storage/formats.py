@@ -59,6 +59,7 @@ from pipelines.storage.base import (
     Table,
     Version,
     refuse_schema_change,
+    restored_manifest,
     staged_under,
     staging_under,
 )
@@ -186,10 +187,15 @@ class FormatTable(Table):
         """
 
     @abstractmethod
-    def _create_sql(self, columns: str) -> str:
-        """``CREATE TABLE IF NOT EXISTS`` for the table with ``columns`` (SQL column list)."""
+    def _create_container(self) -> None:
+        """Create the namespace or database the table goes in, if it has one."""
 
     # ------------------------------------------------------------------ Table
+
+    @property
+    def display(self) -> str:
+        """``iceberg:<catalog>.<namespace>.<name>`` or ``delta:<path or db.name>``."""
+        return self.ref.display
 
     @property
     def control_root(self) -> Path:
@@ -328,7 +334,11 @@ class FormatTable(Table):
         props = commit_properties(manifest)
         if not self.exists():
             cols = ", ".join(f"`{n}` {t}" for n, t in manifest.output_schema.items())
-            self.spark.sql(self._create_sql(f"{cols}, `{self.partition_column}` STRING"))
+            self._create_container()
+            self.spark.sql(
+                f"CREATE TABLE IF NOT EXISTS {self.ident} ({cols}, `{self.partition_column}` "
+                f"STRING) USING {self.fmt} PARTITIONED BY (`{self.partition_column}`)"
+            )
         try:
             self._write_commit(self._staged_rows(staged, manifest), staged.partition, props)
         except Exception as exc:
@@ -491,12 +501,7 @@ class FormatTable(Table):
             staged.path.parent.mkdir(parents=True, exist_ok=True)
             self._stage_old(rows, staged, commit)
             manifest = dataclasses.replace(
-                old,
-                identity=dataclasses.replace(old.identity, run_id=new_run_id),
-                status="restored",
-                published_at=at,
-                restored_from=run_id,
-                table_version=None,
+                restored_manifest(old, new_run_id, at, run_id), table_version=None
             )
             return self.publish(staged, manifest)
         except BaseException:
@@ -729,18 +734,9 @@ class IcebergTable(FormatTable):
         zone = ZoneInfo(self.spark.conf.get("spark.sql.session.timeZone", "UTC") or "UTC")
         return when.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S.%f")
 
-    def _create_sql(self, columns: str) -> str:
-        namespace = self.ident.rpartition(".")[0]
-        self.spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {namespace}")
-        return (
-            f"CREATE TABLE IF NOT EXISTS {self.ident} ({columns}) USING iceberg "
-            f"PARTITIONED BY (`{self.partition_column}`)"
-        )
+    def _create_container(self) -> None:
+        self.spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {self.ident.rpartition('.')[0]}")
 
-    @property
-    def display(self) -> str:
-        """``iceberg:<catalog>.<namespace>.<name>``."""
-        return self.ref.display
 
 
 class DeltaTable(FormatTable):
@@ -897,19 +893,10 @@ class DeltaTable(FormatTable):
             return [f"vacuumed {self.display} (retention {hours:g} h)"]
         return [f"file {f}" for f in files]
 
-    def _create_sql(self, columns: str) -> str:
-        if self.path is None:
-            db = self.ref.table.rpartition(".")[0] if self.ref.table else ""
-            if db:
-                self.spark.sql(f"CREATE DATABASE IF NOT EXISTS `{db}`")
-        return (
-            f"CREATE TABLE IF NOT EXISTS {self.ident} ({columns}) USING delta "
-            f"PARTITIONED BY (`{self.partition_column}`)"
-        )
+    def _create_container(self) -> None:
+        db = self.ref.table.rpartition(".")[0] if self.ref.table else ""
+        if db:  # a catalog table in a database (a path table has none)
+            self.spark.sql(f"CREATE DATABASE IF NOT EXISTS `{db}`")
 
-    @property
-    def display(self) -> str:
-        """``delta:<path or db.name>``."""
-        return self.ref.display
 
 
