@@ -53,6 +53,7 @@ def main() -> None:
     column = spec.partition_column
     tables = {name: open_table(ref, column, wh, spark) for name, ref in BACKENDS.items()}
     times: dict[str, list[float]] = {"plain parquet write": [], **{n: [] for n in tables}}
+    staging: dict[str, list[float]] = {n: [] for n in tables}
     for i in range(args.repeats + 1):  # the first round warms each path up, untimed
         target = work / "plain"
         shutil.rmtree(target, ignore_errors=True)
@@ -69,17 +70,23 @@ def main() -> None:
             staged = table.staged(run_id, partition)
             staged.path.parent.mkdir(parents=True, exist_ok=True)
             table.write_staged(frame, staged)
+            middle = time.perf_counter()
             table.publish(staged, manifest)
             if i:
                 times[name].append(time.perf_counter() - t)
+                staging[name].append(middle - t)
         print(f"round {i}/{args.repeats} done", file=sys.stderr)
     base = statistics.median(times["plain parquet write"])
     print(f"stage + publish of {rows:,} desensitized rows (one partition), "
           f"median of {args.repeats}")  # fmt: skip
-    print(f"{'backend':<22}{'seconds':>9}{'ratio':>8}")
+    print(f"{'backend':<22}{'seconds':>9}{'ratio':>8}{'stage s':>9}{'publish s':>11}")
     for name, samples in times.items():
         med = statistics.median(samples)
-        print(f"{name:<22}{med:>9.2f}{med / base:>8.2f}")
+        line = f"{name:<22}{med:>9.2f}{med / base:>8.2f}"
+        if name in staging:
+            stage = statistics.median(staging[name])
+            line += f"{stage:>9.2f}{med - stage:>11.2f}"
+        print(line)
 
 
 if __name__ == "__main__":

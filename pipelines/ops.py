@@ -334,16 +334,13 @@ def gc(spec: PipelineSpec | str | Path, older_than: str = "7d", *, dry_run: bool
     cutoff = dt.datetime.now(dt.UTC).timestamp() - age.total_seconds()
     root = sink.control_root
     found: dict[str, list[Path]] = {}
-    for st in sink.staging_dirs():
+    staged = {st.path: st for st in sink.staging_dirs()}
+    for st in staged.values():
         found.setdefault(st.partition.dirname, []).append(st.path)
     for kind in (layout.TRASH, layout.RUNS):
         for d in sorted((root / kind).glob(f"{spec_obj.partition_column}=*")):
             found.setdefault(d.name, []).extend(sorted(d.iterdir()))
     removed = []
-    from pipelines.storage.formats import FormatTable
-
-    if isinstance(sink, FormatTable):  # old snapshots still hold old data: see the README
-        removed += sink.expire(age.total_seconds() / 3600, dry_run)
     for dirname, paths in sorted(found.items()):
         old = [p for p in paths if p.exists() and p.stat().st_mtime < cutoff]
         if not old:
@@ -353,9 +350,17 @@ def gc(spec: PipelineSpec | str | Path, older_than: str = "7d", *, dry_run: bool
             with partition_lease(lease, "gc", f"partition {dirname} of {sink.display}"):
                 for p in old:
                     removed.append(str(p))
-                    if not dry_run:
+                    if dry_run:
+                        continue
+                    if p in staged:  # the table's discard: an Iceberg run's branch goes too
+                        sink.discard(staged[p])
+                    else:
                         shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink()
                         remove_if_empty(p.parent)
         except PartitionBusyError:
             continue  # a live run owns it
+    from pipelines.storage.formats import FormatTable
+
+    if isinstance(sink, FormatTable):  # old snapshots still hold old data: see the README
+        removed += sink.expire(age.total_seconds() / 3600, dry_run)
     return removed

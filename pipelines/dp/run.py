@@ -309,7 +309,7 @@ def _store(run: ReleaseRun, staged: Staged, manifest: ReleaseManifest) -> None:
     """Keep a copy of the staged release and its manifest under the DP store."""
     kept = run.store / manifest.run_id
     run.store.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(staged.path, kept)
+    run.sink.copy_staged(staged, kept)
     write_json(kept / layout.RELEASE_MANIFEST, manifest.to_json())
 
 

@@ -341,6 +341,15 @@ class Table(ABC):
         reader = self.spark.read.format(self.stage_format).options(**self._options())
         return reader.schema(schema).load(str(staged.path))
 
+    def copy_staged(self, staged: Staged, dest: Path) -> None:
+        """Copy a staged run's directory (data files and state) to ``dest``.
+
+        Args:
+            staged: The staged partition.
+            dest: A directory that does not exist yet.
+        """
+        shutil.copytree(staged.path, dest)
+
     def publish(self, staged: Staged, manifest: Manifest | ReleaseManifest) -> str:
         """Atomically make ``staged`` the partition, with its manifest.
 

@@ -1,13 +1,22 @@
 """Table formats: Apache Iceberg and Delta Lake tables, published by one table commit.
 
-A run stages its partition as Parquet under the table's local control root
+A run's state lives under the table's local control root
 (``<warehouse>/_anonymize/<format>/…/_staging/<run id>/<col>=<value>/``, see
-:func:`pipelines.storage.layout.control_dir`), where the gates read it and a
-failed run is quarantined, as on the other backends. Publishing is then **one
-atomic commit** of the table format that replaces exactly that partition:
+:func:`pipelines.storage.layout.control_dir`); its rows are staged
 
-* Iceberg: ``DataFrameWriterV2.overwrite(<col> = <value>)``, an overwrite by the
-  partition filter (an empty partition replaces a full one: a delete commit);
+* Iceberg, once the table exists partitioned by the partition column: in the
+  table, on a branch of the run's own that readers of ``main`` do not see (see
+  ``IcebergTable``'s staging section);
+* otherwise (Delta, and the publish that creates an Iceberg table): as Parquet
+  in that directory,
+
+where the gates read them and a failed run is quarantined (as Parquet), as on the
+other backends. Publishing is then **one atomic commit** of the table format that
+replaces exactly that partition:
+
+* Iceberg: an overwrite by the partition filter (an empty partition replaces a
+  full one: a delete commit), adding the branch's files (metadata only), or
+  ``DataFrameWriterV2.overwrite(<col> = <value>)`` of the staged Parquet;
 * Delta Lake: the same call, which Delta runs as ``replaceWhere``, checking that
   every written row satisfies the condition.
 
@@ -15,8 +24,9 @@ Readers get snapshot isolation: a query sees the table as of one snapshot (one
 table version), so the old partition or the new one, never an empty or mixed one;
 nothing is renamed, so it holds on object stores too. Concurrent writers are
 optimistic: commits to different partitions both land (the formats retry their
-metadata commit), and runs of one partition are serialized by the partition's
-lease before they start.
+metadata commit), runs of one partition are serialized by the partition's lease,
+and an Iceberg publish fails if another writer committed to its partition since
+its staging began.
 
 Every publish commit carries the run's identity (``anonymize.run-id``,
 ``anonymize.partition``, ``anonymize.pipeline``, ``anonymize.spec-hash``,
@@ -52,6 +62,7 @@ from pipelines import jars
 from pipelines.errors import MissingInputError, PublishError, SpecError
 from pipelines.manifest import Manifest, ReleaseManifest, read_manifest
 from pipelines.partition import Partition, dirname_value
+from pipelines.records import QuarantineNote
 from pipelines.spec.tables import KeyRef
 from pipelines.storage import layout
 from pipelines.storage.base import (
@@ -81,6 +92,8 @@ _CONFLICT = re.compile(
 #: whatever the retention: a concurrent writer's files are unreferenced until its
 #: commit lands (Iceberg's procedure refuses less than 24 hours for that reason).
 ORPHAN_FLOOR_HOURS = 24.0
+#: In a staged directory: the Iceberg branch holding the run's staged rows.
+_IN_TABLE = "_iceberg_branch.json"
 
 
 @dataclass(frozen=True)
@@ -122,6 +135,8 @@ class FormatTable(Table):
     """What Iceberg and Delta tables share: local staging, a commit per publish."""
 
     fmt: str = ""
+    #: The commit :meth:`_commit` just made, when it knows it without a history query.
+    _just_committed: Commit | None = None
 
     def _opened(self) -> None:
         self._check_session()
@@ -300,8 +315,7 @@ class FormatTable(Table):
             manifest = read_manifest(st.path / layout.MANIFEST)
             if st.run_id in committed and manifest is not None:
                 self._record(st.partition, manifest)
-                shutil.rmtree(st.path, ignore_errors=True)
-                remove_if_empty(st.path.parent)
+                self._remove_staged(st)
             else:
                 out.append(st)
         return out
@@ -342,14 +356,19 @@ class FormatTable(Table):
         try:
             self._write_commit(self._staged_rows(staged, manifest), staged.partition, props)
         except Exception as exc:
-            if _CONFLICT.search(f"{type(exc).__name__} {exc}"):
-                raise PublishError(
-                    f"partition {staged.partition} of {self.display}: another writer committed "
-                    f"to it while run {manifest.run_id} was publishing; nothing of this run "
-                    "was committed: run it again"
-                ) from None
+            self._raise_conflict(exc, staged, manifest)
             raise
         return self.display
+
+    def _raise_conflict(self, exc: Exception, staged: Staged,
+                        manifest: Manifest | ReleaseManifest) -> None:  # fmt: skip
+        """Raise a one-line PublishError if ``exc`` is the format's commit conflict."""
+        if _CONFLICT.search(f"{type(exc).__name__} {exc}"):
+            raise PublishError(
+                f"partition {staged.partition} of {self.display}: another writer committed "
+                f"to it while run {manifest.run_id} was staged or publishing; nothing of this "
+                "run was committed: run it again"
+            ) from None
 
     def publish(self, staged: Staged, manifest: Manifest | ReleaseManifest) -> str:
         """Commit the staged partition to the table, then record its manifest.
@@ -369,10 +388,14 @@ class FormatTable(Table):
         """
         write_json(staged.path / layout.MANIFEST, manifest.to_json())
         match_modes(staged.path, self.control_root)
+        self._just_committed = None
         self._commit(staged, manifest)
-        mine = [c for c, value in self.commits()
-                if value == staged.partition.value and c.run_id == manifest.run_id]  # fmt: skip
-        version = mine[-1].version if mine else None
+        if self._just_committed is not None and self._just_committed.run_id == manifest.run_id:
+            version: str | None = self._just_committed.version
+        else:  # look the commit up in the table's history
+            mine = [c for c, value in self.commits()
+                    if value == staged.partition.value and c.run_id == manifest.run_id]  # fmt: skip
+            version = mine[-1].version if mine else None
         self._record(staged.partition, dataclasses.replace(manifest, table_version=version))
         self.discard(staged)
         return self._location(Commit(manifest.run_id, version or "?"))
@@ -532,6 +555,10 @@ class FormatTable(Table):
             history / f"{staged.run_id}.json"
         ).is_file() and staged.run_id in self._committed_runs():
             return  # the only record of a published run: staging_dirs moves it
+        self._remove_staged(staged)
+
+    def _remove_staged(self, staged: Staged) -> None:
+        """Delete a staged run's directory (and whatever else holds its staged rows)."""
         shutil.rmtree(staged.path, ignore_errors=True)
         remove_if_empty(staged.path.parent)
 
@@ -675,7 +702,190 @@ class IcebergTable(FormatTable):
         writer = writer.option("isolation-level", "serializable")
         if base is not None:
             writer = writer.option("validate-from-snapshot-id", base)
+        # One partition value: nothing to cluster (the default hash distribution
+        # shuffles every row into one task per partition).
+        writer = writer.option("distribution-mode", "none")
         writer.overwrite(F.col(self.partition_column) == F.lit(partition.value))
+
+    # ------------------------------------------------------------------ staging in the table
+    #
+    # Once the table exists with a snapshot and is partitioned by the partition
+    # column (identity), a run stages its rows in the table itself, on a branch of
+    # its own (``anonymize_<run id>``) made at the current snapshot: readers of the
+    # table (its ``main`` branch) do not see it. The gates read the branch; the
+    # publish is then a commit of metadata only on ``main``, an overwrite by the
+    # partition filter that adds the data files the branch's write added (none for
+    # an empty partition), validated from the snapshot the branch began at, so a
+    # commit to this partition by any other writer since staging fails it. The rows
+    # are written once, not staged as Parquet and written again. The staged
+    # directory under the control root keeps the run's state and a marker naming
+    # the branch. The first publish (it creates the table) and tables partitioned
+    # otherwise stage Parquet as the other formats do.
+
+    def _java_table(self) -> Any:
+        """The table through Iceberg's Java API (py4j: pyspark has no Python one)."""
+        jvm = self.spark._jvm  # noqa: SLF001
+        return jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(
+            self.spark._jsparkSession, self.ident  # noqa: SLF001
+        )
+
+    def _stages_in_table(self) -> Any:
+        """The Java table, if runs stage in it; None otherwise.
+
+        They do once it has a snapshot and identity partitions on a string or date
+        partition column (an overwrite by the column's value then removes whole files).
+        """
+        if not self.exists():
+            return None
+        table = self._java_table()
+        table.refresh()  # the catalog may cache it: see other drivers' commits
+        field = table.schema().findField(self.partition_column)
+        if table.currentSnapshot() is None or field is None:
+            return None
+        if str(field.type().typeId().toString()) not in ("STRING", "DATE"):
+            return None
+        spec = table.spec().fields()
+        if not any(f.sourceId() == field.fieldId() and f.transform().isIdentity() for f in spec):
+            return None
+        return table
+
+    def _branch_ident(self, branch: str) -> str:
+        return f"{self.ident}.`branch_{branch}`"
+
+    @staticmethod
+    def _staged_branch(staged: Staged) -> dict[str, str] | None:
+        """The branch marker of a run staged in the table, or None (staged as Parquet)."""
+        marker = staged.path / _IN_TABLE
+        return json.loads(marker.read_text()) if marker.is_file() else None
+
+    def write_staged(self, df: DataFrame, staged: Staged) -> None:
+        """Stage the rows on a branch of the table, or as Parquet (see above).
+
+        Args:
+            df: The rows to stage (without the partition column).
+            staged: Where its state goes (:meth:`staged`).
+        """
+        from pyspark.sql import functions as F
+
+        table = self._stages_in_table()
+        if table is None:
+            super().write_staged(df, staged)
+            return
+        branch = "anonymize_" + re.sub(r"\W", "_", staged.run_id)
+        table.manageSnapshots().createBranch(branch).commit()  # at the current snapshot
+        table.refresh()
+        base = str(table.snapshot(branch).snapshotId())
+        staged.path.mkdir(parents=True, exist_ok=True)
+        write_json(staged.path / _IN_TABLE, {"branch": branch, "base": base})
+        match_modes(staged.path, self.control_root)
+        rows = df.withColumn(self.partition_column, F.lit(staged.partition.value))
+        rows = rows.select(*self._read_at(None).columns)
+        rows.writeTo(self._branch_ident(branch)).option("distribution-mode", "none").overwrite(
+            F.col(self.partition_column) == F.lit(staged.partition.value)
+        )
+
+    def read_staged(self, staged: Staged, schema: StructType) -> DataFrame:
+        """The staged rows (from the run's branch when staged in the table).
+
+        Args:
+            staged: The staged partition.
+            schema: Its schema.
+
+        Returns:
+            A DataFrame (lazy).
+        """
+        marker = self._staged_branch(staged)
+        if marker is None:
+            return super().read_staged(staged, schema)
+        rows = self._only(self.spark.table(self._branch_ident(marker["branch"])), staged.partition)
+        return rows.select(*schema.fieldNames())
+
+    def _commit(self, staged: Staged, manifest: Manifest | ReleaseManifest) -> str:
+        marker = self._staged_branch(staged)
+        if marker is None:
+            return super()._commit(staged, manifest)
+        table = self._java_table()
+        table.refresh()
+        head = table.snapshot(marker["branch"])
+        if head is None:
+            raise MissingInputError(
+                f"partition {staged.partition} of {self.display}: the branch "
+                f"{marker['branch']} holding run {manifest.run_id}'s staged rows is gone"
+            )
+        jvm = self.spark._jvm  # noqa: SLF001
+        where = jvm.org.apache.iceberg.expressions.Expressions.equal(
+            self.partition_column, staged.partition.value
+        )
+        op = table.newOverwrite().overwriteByRowFilter(where)
+        if str(head.snapshotId()) != marker["base"]:  # the branch's write committed files
+            files = head.addedDataFiles(table.io()).iterator()
+            while files.hasNext():
+                op = op.addFile(files.next())
+        op = op.validateFromSnapshot(int(marker["base"])).conflictDetectionFilter(where)
+        op = op.validateNoConflictingData().validateNoConflictingDeletes()
+        for key, value in commit_properties(manifest).items():
+            op = op.set(_PREFIX + key, value)
+        try:
+            op.commit()
+        except Exception as exc:
+            self._raise_conflict(exc, staged, manifest)
+            raise
+        mine = table.currentSnapshot()  # ours, unless another commit came right after
+        if mine.summary().get(_PREFIX + "run-id") == manifest.run_id:
+            self._just_committed = Commit(manifest.run_id, str(mine.snapshotId()))
+        return self.display  # the branch goes with the staged directory (discard)
+
+    def _drop_branch(self, staged: Staged) -> None:
+        """Remove the run's branch, if it has one (its files stay while a snapshot needs them)."""
+        marker = self._staged_branch(staged)
+        if marker is None or not self.exists():
+            return
+        table = self._java_table()
+        table.refresh()
+        if table.refs().containsKey(marker["branch"]):
+            table.manageSnapshots().removeBranch(marker["branch"]).commit()
+
+    def _remove_staged(self, staged: Staged) -> None:
+        self._drop_branch(staged)
+        super()._remove_staged(staged)
+
+    def _as_parquet(self, staged: Staged) -> None:
+        """Turn a run staged in the table into one staged as Parquet (same directory)."""
+        marker = self._staged_branch(staged)
+        if marker is None:
+            return
+        rows = self._only(self.spark.table(self._branch_ident(marker["branch"])), staged.partition)
+        rows.write.mode("append").parquet(str(staged.path))
+        self._drop_branch(staged)
+        (staged.path / _IN_TABLE).unlink()
+        match_modes(staged.path, self.control_root)
+
+    def quarantine(self, staged: Staged | None, partition: Partition, run_id: str,
+                   note: QuarantineNote) -> Path:  # fmt: skip
+        """Quarantine as the other tables do: the staged rows as Parquet files in ``data/``.
+
+        Args:
+            staged: The staged partition, or None if nothing was staged.
+            partition: The partition.
+            run_id: The failed run.
+            note: Why.
+
+        Returns:
+            The quarantine directory.
+        """
+        if staged is not None:
+            self._as_parquet(staged)
+        return super().quarantine(staged, partition, run_id, note)
+
+    def copy_staged(self, staged: Staged, dest: Path) -> None:
+        """Copy the staged run to ``dest`` as Parquet files (for the DP store).
+
+        Args:
+            staged: The staged partition.
+            dest: A directory that does not exist yet.
+        """
+        self._as_parquet(staged)
+        super().copy_staged(staged, dest)
 
     def expire(self, older_than_hours: float, dry_run: bool) -> list[str]:
         """Expire snapshots older than the retention, then delete orphan files.

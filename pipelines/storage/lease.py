@@ -128,14 +128,20 @@ def sink_lease(
     Args:
         table: The sink's table reference (the spec's sink or a release's).
         partition: The partition.
-        warehouse: The warehouse root option (resolved as the session resolves it).
+        warehouse: The warehouse root option, resolved as the run's session will
+            resolve it: a running session's warehouse (the run reuses that session,
+            which ignores the option), else :func:`~pipelines.session.warehouse_root`'s.
         holder: What the lease file records as its holder (a run id).
 
     Returns:
         The lease, as a context manager (:func:`partition_lease`).
     """
-    from pipelines.session import warehouse_root
+    from pyspark.sql import SparkSession
 
-    root = layout.control_dir(warehouse_root(warehouse), table)
+    from pipelines.session import session_warehouse, warehouse_root
+
+    active = SparkSession.getActiveSession()
+    wh = session_warehouse(active) if active is not None else warehouse_root(warehouse)
+    root = layout.control_dir(wh, table)
     what = f"partition {partition.dirname} of {table.display}"
     return partition_lease(layout.lease_file(root, partition.dirname), holder, what)

@@ -11,10 +11,15 @@ Table formats are compared by snapshot/version (a failed run adds no commit).
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+import yaml
 
 from pipelines.errors import QualityGateFailed
 from pipelines.partition import Partition
@@ -77,16 +82,21 @@ class Setup:
         return current, runs
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(request, spark, warehouse, key_env):
+def fresh_setup(spark, warehouse, backend: str) -> Setup:
     """A fresh raw path table with three partitions and a spec publishing to the backend."""
     name = f"b{uuid.uuid4().hex[:8]}"
     raw = warehouse / name / "raw"
     data = rows_for("2026-11-24", 30) + rows_for("2026-11-25", 50) + rows_for("2026-11-26", 10)
     spark.createDataFrame(data, DDL).write.partitionBy("dt").parquet(str(raw))
     spec = spec_from_dict(spec_data(COLUMNS, source={"path": f"{name}/raw"},
-                                    sink=sink_ref(request.param, name)))  # fmt: skip
-    return Setup(spec, request.param, raw)
+                                    sink=sink_ref(backend, name)))  # fmt: skip
+    return Setup(spec, backend, raw)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request, spark, warehouse, key_env):
+    """:func:`fresh_setup` for each backend."""
+    return fresh_setup(spark, warehouse, request.param)
 
 
 def test_publish_writes_rows_and_a_manifest_naming_the_commit(spark, backend):
@@ -229,14 +239,8 @@ FORMATS = ["iceberg", "delta"]
 
 @pytest.fixture(params=FORMATS)
 def fmt(request, spark, warehouse, key_env):
-    """A raw path table and a spec publishing to a table format."""
-    name = f"f{uuid.uuid4().hex[:8]}"
-    raw = warehouse / name / "raw"
-    data = rows_for("2026-11-24", 30) + rows_for("2026-11-25", 50) + rows_for("2026-11-26", 10)
-    spark.createDataFrame(data, DDL).write.partitionBy("dt").parquet(str(raw))
-    spec = spec_from_dict(spec_data(COLUMNS, source={"path": f"{name}/raw"},
-                                    sink=sink_ref(request.param, name)))  # fmt: skip
-    return Setup(spec, request.param, raw)
+    """:func:`fresh_setup` for each table format."""
+    return fresh_setup(spark, warehouse, request.param)
 
 
 def _reader(spark, setup: Setup):
@@ -446,23 +450,144 @@ def test_manifests_outlive_expired_commits(spark, warehouse, key_env):
 
 
 @pytest.mark.parametrize("fmt", ["iceberg"], indirect=True)
-def test_a_concurrent_commit_to_the_same_partition_fails_the_later_publish_clearly(spark, fmt, monkeypatch):
-    """Iceberg validates from the snapshot the write started at: another writer's commit
-    to the partition since then fails this publish (PublishError, one line), nothing
-    of it committed. (Delta checks conflicts inside its own transaction, which a test
-    cannot interleave from outside.)"""
+def test_a_commit_to_the_partition_since_staging_fails_the_publish_clearly(spark, fmt):
+    """Iceberg validates the publish from the snapshot its staging began at: a run of
+    the partition that published between this run's steps fails this publish
+    (PublishError, one line), nothing of it committed, the other run's data kept."""
     from pipelines.errors import PublishError
 
     run_partition(fmt.spec, "2026-11-25")
-    sink = fmt.sink(spark)
-    start = sink.current_version()
-    second = run_partition(fmt.spec, "2026-11-25")  # "the other writer", committed since
+    key = f"airflow-{uuid.uuid4().hex[:6]}"
+    run_partition(fmt.spec, "2026-11-25", step="desensitize", run_key=key)
+    run_partition(fmt.spec, "2026-11-25", step="validate", run_key=key)
+    other = run_partition(fmt.spec, "2026-11-25")  # the other writer, in between
     before = fmt.version(spark)
-    cls = type(sink)
-    monkeypatch.setattr(cls, "current_version", lambda self: start)  # this write began before it
     with pytest.raises(PublishError) as err:
-        run_partition(fmt.spec, "2026-11-25")
-    monkeypatch.undo()
+        run_partition(fmt.spec, "2026-11-25", step="publish", run_key=key)
     assert "another writer committed to it" in str(err.value) and "\n" not in str(err.value)
     assert fmt.version(spark) == before
-    assert sink.read_manifest(Partition.parse("dt", "2026-11-25")).run_id == second.run_id
+    sink = fmt.sink(spark)
+    assert sink.read_manifest(Partition.parse("dt", "2026-11-25")).run_id == other.run_id
+    assert not sink.staging_dirs()  # the failed run's staging (its branch too) is gone
+    refs = {r.name for r in spark.table(f"anonymize_iceberg.{fmt.spec.sink.table}.refs").collect()}
+    assert refs == {"main"}
+
+
+@pytest.mark.parametrize("fmt", ["iceberg"], indirect=True)
+def test_an_iceberg_rerun_stages_on_a_branch_and_publishes_its_files(spark, fmt):
+    """Once the table exists a run writes its rows once, on a branch of its own that
+    readers of main do not see; the publish commit adds exactly the files that write
+    added (no second write) and the branch goes."""
+    from pyspark.sql import functions as F
+
+    table = f"anonymize_iceberg.{fmt.spec.sink.table}"
+
+    def files(name: str) -> set[str]:
+        rows = spark.table(name).where("dt = '2026-11-26'").select(F.input_file_name())
+        return {r[0] for r in rows.collect()}
+
+    run_partition(fmt.spec, "2026-11-25")
+    key = f"airflow-{uuid.uuid4().hex[:6]}"
+    staged = run_partition(fmt.spec, "2026-11-26", step="desensitize", run_key=key)
+    [st] = fmt.sink(spark).staging_dirs()
+    assert not list(st.path.glob("*.parquet"))  # nothing staged as Parquet
+    branch = f"anonymize_{staged.run_id.replace('-', '_')}"
+    assert {r.name for r in spark.table(f"{table}.refs").collect()} == {"main", branch}
+    assert spark.table(table).where("dt = '2026-11-26'").count() == 0  # main: not yet
+    on_branch = files(f"{table}.`branch_{branch}`")
+    assert len(on_branch) >= 1
+    run_partition(fmt.spec, "2026-11-26", step="validate", run_key=key)
+    run_partition(fmt.spec, "2026-11-26", step="publish", run_key=key)
+    assert files(table) == on_branch  # the very files staged: written once
+    assert spark.table(table).where("dt = '2026-11-26'").count() == 10
+    assert {r.name for r in spark.table(f"{table}.refs").collect()} == {"main"}
+    last = spark.table(f"{table}.snapshots").orderBy(F.col("committed_at").desc()).first()
+    assert last.summary["anonymize.run-id"] == staged.run_id and last.operation == "overwrite"
+
+
+#: `anonymize run --step publish` that SIGKILLs itself mid-publish: Iceberg with the
+#: rows on the run's branch, before the commit; Delta while its write is putting data
+#: files into the table (its second task is held, so the commit cannot come first).
+KILLED_RUN = """
+import os, signal, sys, threading, time
+from pipelines.storage import formats
+
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+if sys.argv[1] == "iceberg":
+    formats.IcebergTable._commit = die
+else:
+    from pyspark.sql import functions as F
+    real = formats.DeltaTable._write_commit
+
+    def write_and_die(self, rows, partition, props):
+        before = set(self.path.rglob("*.parquet"))
+
+        def watch():
+            while not set(self.path.rglob("*.parquet")) - before:
+                time.sleep(0.01)
+            die()
+
+        threading.Thread(target=watch, daemon=True).start()
+        # Two tasks, one at a time (local[1]): the first writes its file, the second
+        # holds the commit back until the watcher has seen that file.
+        slow = F.udf(lambda task, v: (time.sleep(120) if task == 1 else None) or v, "string")
+        rows = rows.repartition(2).withColumn("note", slow(F.spark_partition_id(), "note"))
+        real(self, rows, partition, props)
+
+    formats.DeltaTable._write_commit = write_and_die
+sys.argv = ["anonymize", *sys.argv[2:]]
+from pipelines.cli import main
+main()
+"""
+
+
+def test_a_run_killed_mid_publish_leaves_the_table_as_it_was(spark, fmt, warehouse, tmp_path):
+    """SIGKILL during the publish step: the table's current version, rows and manifests
+    are as they were; status shows the dead run as staged; the next run publishes; gc
+    discards the dead run's staging (its Iceberg branch too)."""
+    from pipelines.ops import gc, status
+    from tests.conftest import TEST_KEY
+
+    run_partition(fmt.spec, "2026-11-25")
+    before = fmt.version(spark)
+    key = f"airflow-{uuid.uuid4().hex[:6]}"  # staged and validated here; published there
+    run_partition(fmt.spec, "2026-11-25", step="desensitize", run_key=key)
+    run_partition(fmt.spec, "2026-11-25", step="validate", run_key=key)
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(yaml.safe_dump(fmt.spec.model_dump(mode="json", exclude_defaults=True)))
+    # Delta's session catalog opens the Hive metastore: a Derby of its own (ours is locked).
+    derby = f"jdbc:derby:;databaseName={tmp_path / 'metastore_db'};create=true"
+    cmd = [sys.executable, "-c", KILLED_RUN, fmt.backend, "run", str(spec_file), "--partition",
+           "2026-11-25", "--step", "publish", "--run-key", key,
+           "--warehouse", str(warehouse), "--master", "local[1]",
+           "--conf", "spark.ui.enabled=false"]  # fmt: skip
+    if fmt.backend == "delta":
+        cmd += ["--conf", f"spark.hadoop.javax.jdo.option.ConnectionURL={derby}"]
+    env = {**os.environ, "ANON_TEST_KEY": TEST_KEY, "PYSPARK_PYTHON": sys.executable}
+    done = subprocess.run(cmd, env=env, cwd=Path(__file__).resolve().parents[2],
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == -9, done.stderr[-2000:]
+    assert fmt.version(spark) == before
+    if fmt.backend == "delta":  # killed mid-write: its files are in the table, unreferenced
+        from pyspark.sql import functions as F
+
+        sink = fmt.sink(spark)
+        live = {r[0].rsplit("/", 1)[-1] for r in spark.read.format("delta")
+                .load(str(sink.path)).select(F.input_file_name()).collect()}  # fmt: skip
+        assert {f.name for f in sink.path.rglob("*.parquet")} - live
+    [row] = [r for r in status(fmt.spec) if r["partition"] == "2026-11-25"]
+    assert row["state"] == "published" and len(row["staged"]) == 1
+    refs_of = f"anonymize_iceberg.{fmt.spec.sink.table}.refs"
+    if fmt.backend == "iceberg":  # the dead run's rows are on its branch, not on main
+        dead = f"anonymize_{row['staged'][0].replace('-', '_')}"
+        assert {r.name for r in spark.table(refs_of).collect()} == {"main", dead}
+    again = run_partition(fmt.spec, "2026-11-25")
+    assert again.status == "published" and len(fmt.rows(spark, "2026-11-25")) == 50
+    assert gc(fmt.spec, "0s", dry_run=True)  # the dead run's staging is listed
+    gc(fmt.spec, "0s")
+    assert not fmt.sink(spark).staging_dirs()
+    if fmt.backend == "iceberg":
+        assert {r.name for r in spark.table(refs_of).collect()} == {"main"}
+    assert len(fmt.rows(spark, "2026-11-25")) == 50

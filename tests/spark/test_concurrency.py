@@ -84,11 +84,22 @@ with sink_lease(spec.sink, Partition.parse("dt", "2026-11-25"), sys.argv[2], "do
 """
 
 
-def test_a_dead_holders_lease_is_taken_over_at_once(spark, warehouse, key_env, tmp_path):
+SINKS = {
+    "path": lambda name: {"path": f"{name}/anon"},
+    "hive": lambda name: {"table": f"lease.{name}"},
+    "iceberg": lambda name: {"table": f"lease.{name}", "format": "iceberg"},
+    "delta": lambda name: {"path": f"{name}/anon_delta", "format": "delta"},
+}
+
+
+@pytest.mark.parametrize("backend", SINKS)
+def test_a_dead_holders_lease_is_taken_over_at_once(spark, warehouse, key_env, tmp_path, backend):
+    """A process killed (SIGKILL) while holding a partition's lease blocks nobody:
+    on every backend, where the lease lives beside the table's control data."""
     name = f"l{uuid.uuid4().hex[:8]}"
-    raw, sink = warehouse / name / "raw", warehouse / name / "anon"
+    raw = warehouse / name / "raw"
     path_source(spark, raw)
-    spec = make(raw, sink)
+    spec = spec_from_dict(spec_data(COLUMNS, source={"path": str(raw)}, sink=SINKS[backend](name)))
     spec_file = tmp_path / "spec.yaml"
     spec_file.write_text(yaml.safe_dump(spec.model_dump(mode="json", exclude_defaults=True)))
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(spec_file), str(warehouse)],

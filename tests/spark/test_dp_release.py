@@ -280,3 +280,10 @@ def test_a_release_publishes_to_a_table_format_charged_once(spark, release_spec,
     assert manifest.run_id == first.manifest.run_id and manifest.table_version is not None
     rows = table.read_partition(Partition.parse("dt", "2026-11-01")).toPandas()
     assert sorted(rows["region"]) == ["a", "b", "c"] and sorted(rows.columns) == sorted(["region", *METRICS])
+    # The next partition stages in the existing table (Iceberg: on a branch); the DP
+    # store still keeps a Parquet copy of exactly what was published.
+    [second] = release_partition(spec, "2026-11-02")
+    [kept] = list((session_warehouse(spark) / "_dp" / "store").rglob(second.manifest.run_id))
+    stored = sorted(map(tuple, spark.read.parquet(str(kept)).select("region", *METRICS).collect()))
+    published = table.read_partition(Partition.parse("dt", "2026-11-02")).select("region", *METRICS)
+    assert stored == sorted(map(tuple, published.collect())) and len(stored) == 3
