@@ -46,6 +46,30 @@ def warehouse_given(explicit: str | None) -> bool:
     return explicit is not None or bool(os.environ.get("ANONYMIZE_WAREHOUSE"))
 
 
+def run_warehouse(explicit: str | None = None) -> Path:
+    """The warehouse root a run's session will have, found before the session starts.
+
+    As :func:`get_session` resolves it: a running session's (reused as it is), else
+    the ``spark.sql.warehouse.dir`` spark-submit set, else :func:`warehouse_root`.
+
+    Args:
+        explicit: The ``--warehouse`` option, or None.
+
+    Returns:
+        The warehouse root.
+    """
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return session_warehouse(active)
+    submitted = _submitted_conf().get("spark.sql.warehouse.dir")
+    if submitted:
+        return Path(submitted.removeprefix("file:").removeprefix("//")
+                    if submitted.startswith("file:") else submitted)  # fmt: skip
+    return warehouse_root(explicit)
+
+
 def session_warehouse(spark: SparkSession) -> Path:
     """The warehouse root of a running session (its ``spark.sql.warehouse.dir``).
 

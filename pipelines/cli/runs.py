@@ -258,8 +258,27 @@ def demo(
 @app.command("build-zip")
 def build_zip_cmd(
     out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("dist"),
+    formats: Annotated[
+        list[str] | None,
+        typer.Option("--format", help="Also ship this table format's jars (iceberg, delta; "
+                     "repeatable) into <out>/jars/."),
+    ] = None,
 ) -> None:
-    """Build the package zip for spark-submit --py-files and print its path."""
-    from pipelines.packaging import build_zip
+    """Build the package zip for spark-submit --py-files and print its path.
 
-    out.print(str(build_zip(out_dir)))
+    With --format, the format's pinned jars are copied beside it and a second line
+    gives the spark-submit options that ship them (--jars, --conf).
+    """
+    from pipelines.errors import PipelinesError
+    from pipelines.packaging import build_zip, ship_jars
+
+    try:
+        conf = ship_jars(out_dir, formats) if formats else {}
+        zipped = build_zip(out_dir)
+    except PipelinesError as exc:
+        fail(exc, "build-zip")
+    out.print(str(zipped))
+    if conf:
+        options = [f"--jars {conf.pop('spark.jars')}"]
+        options += [f"--conf {k}={v}" for k, v in conf.items()]
+        out.print(" ".join(options))

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import re
 import shutil
@@ -85,8 +86,8 @@ _ICEBERG_CATALOG = "org.apache.iceberg.spark.SparkCatalog"
 _PREFIX = "anonymize."
 #: What the formats raise when a concurrent commit conflicts with ours.
 _CONFLICT = re.compile(
-    r"ValidationException: Found conflicting files|Concurrent(Append|DeleteRead|DeleteDelete|"
-    r"Transaction|Write)Exception|DELTA_CONCURRENT_"
+    r"ValidationException: (Found (new )?conflicting|Cannot determine history)|"
+    r"Concurrent(Append|DeleteRead|DeleteDelete|Transaction|Write)Exception|DELTA_CONCURRENT_"
 )
 #: Files no snapshot references are removed only this many hours old or older,
 #: whatever the retention: a concurrent writer's files are unreferenced until its
@@ -94,6 +95,19 @@ _CONFLICT = re.compile(
 ORPHAN_FLOOR_HOURS = 24.0
 #: In a staged directory: the Iceberg branch holding the run's staged rows.
 _IN_TABLE = "_iceberg_branch.json"
+#: In a directory staged as Parquet: the table's snapshot when the run staged.
+_BASE = "_iceberg_base.json"
+log = logging.getLogger(__name__)
+
+
+class _KeepStaged(Exception):
+    """A staged run's branch could not be removed: keep its directory for gc."""
+
+
+def _branch_marker(directory: Path) -> dict[str, str] | None:
+    """The Iceberg branch marker in a staged (or quarantined) run's directory, if any."""
+    marker = directory / _IN_TABLE
+    return json.loads(marker.read_text()) if marker.is_file() else None
 
 
 @dataclass(frozen=True)
@@ -339,10 +353,11 @@ class FormatTable(Table):
 
         ddl = ", ".join(f"`{n}` {t}" for n, t in manifest.output_schema.items())
         rows = self.spark.read.schema(ddl).parquet(str(staged.path))
-        rows = rows.withColumn(self.partition_column, F.lit(staged.partition.value))
-        if self.exists():
-            return rows.select(*self._read_at(None).columns)
-        return rows
+        if not self.exists():
+            return rows.withColumn(self.partition_column, F.lit(staged.partition.value))
+        columns = self._read_at(None).schema  # the partition column may be a DATE
+        value = F.lit(staged.partition.value).cast(columns[self.partition_column].dataType)
+        return rows.withColumn(self.partition_column, value).select(*columns.fieldNames())
 
     def _commit(self, staged: Staged, manifest: Manifest | ReleaseManifest) -> str:
         props = commit_properties(manifest)
@@ -364,11 +379,14 @@ class FormatTable(Table):
                         manifest: Manifest | ReleaseManifest) -> None:  # fmt: skip
         """Raise a one-line PublishError if ``exc`` is the format's commit conflict."""
         if _CONFLICT.search(f"{type(exc).__name__} {exc}"):
-            raise PublishError(
-                f"partition {staged.partition} of {self.display}: another writer committed "
-                f"to it while run {manifest.run_id} was staged or publishing; nothing of this "
-                "run was committed: run it again"
-            ) from None
+            raise self._conflict(staged, manifest) from None
+
+    def _conflict(self, staged: Staged, manifest: Manifest | ReleaseManifest) -> PublishError:
+        return PublishError(
+            f"partition {staged.partition} of {self.display}: another writer committed "
+            f"to it while run {manifest.run_id} was staged or publishing; nothing of this "
+            "run was committed: run it again"
+        )
 
     def publish(self, staged: Staged, manifest: Manifest | ReleaseManifest) -> str:
         """Commit the staged partition to the table, then record its manifest.
@@ -592,6 +610,8 @@ class IcebergTable(FormatTable):
     """An Iceberg table in a Hadoop, JDBC or REST catalog (``format: iceberg``)."""
 
     fmt = "iceberg"
+    #: The snapshot a Parquet-staged run's publish validates from (None: the current one).
+    _validate_from: str | None = None
 
     def _opened(self) -> None:
         super()._opened()
@@ -698,12 +718,12 @@ class IcebergTable(FormatTable):
         # Serializable: a commit to this partition by another writer since the
         # snapshot this write started from fails it (Iceberg's ValidationException)
         # rather than one publish silently replacing the other.
-        base = self.current_version()
+        base = self._validate_from or self.current_version()
         writer = writer.option("isolation-level", "serializable")
         if base is not None:
             writer = writer.option("validate-from-snapshot-id", base)
         # One partition value: nothing to cluster (the default hash distribution
-        # shuffles every row into one task per partition).
+        # shuffles every row by the partition column first: all of them to one key).
         writer = writer.option("distribution-mode", "none")
         writer.overwrite(F.col(self.partition_column) == F.lit(partition.value))
 
@@ -755,11 +775,14 @@ class IcebergTable(FormatTable):
     @staticmethod
     def _staged_branch(staged: Staged) -> dict[str, str] | None:
         """The branch marker of a run staged in the table, or None (staged as Parquet)."""
-        marker = staged.path / _IN_TABLE
-        return json.loads(marker.read_text()) if marker.is_file() else None
+        return _branch_marker(staged.path)
 
     def write_staged(self, df: DataFrame, staged: Staged) -> None:
         """Stage the rows on a branch of the table, or as Parquet (see above).
+
+        The marker naming the branch is written before the branch is made, so a
+        failure or a kill at any point leaves a staged directory that discard, status
+        and gc find (and with it the branch, if it was made).
 
         Args:
             df: The rows to stage (without the partition column).
@@ -768,21 +791,28 @@ class IcebergTable(FormatTable):
         from pyspark.sql import functions as F
 
         table = self._stages_in_table()
-        if table is None:
+        if table is None:  # staged as Parquet; the publish validates from this snapshot
+            base = self.current_version() if self.exists() else None
             super().write_staged(df, staged)
+            write_json(staged.path / _BASE, {"base": base})
             return
         branch = "anonymize_" + re.sub(r"\W", "_", staged.run_id)
+        staged.path.mkdir(parents=True, exist_ok=True)
+        write_json(staged.path / _IN_TABLE, {"branch": branch})
         table.manageSnapshots().createBranch(branch).commit()  # at the current snapshot
         table.refresh()
         base = str(table.snapshot(branch).snapshotId())
-        staged.path.mkdir(parents=True, exist_ok=True)
         write_json(staged.path / _IN_TABLE, {"branch": branch, "base": base})
         match_modes(staged.path, self.control_root)
-        rows = df.withColumn(self.partition_column, F.lit(staged.partition.value))
-        rows = rows.select(*self._read_at(None).columns)
+        columns = self._read_at(None).schema
+        value = F.lit(staged.partition.value).cast(columns[self.partition_column].dataType)
+        rows = df.withColumn(self.partition_column, value).select(*columns.fieldNames())
         rows.writeTo(self._branch_ident(branch)).option("distribution-mode", "none").overwrite(
-            F.col(self.partition_column) == F.lit(staged.partition.value)
+            F.col(self.partition_column) == value
         )
+
+    def _branch_rows(self, staged: Staged, branch: str) -> DataFrame:
+        return self._only(self.spark.table(self._branch_ident(branch)), staged.partition)
 
     def read_staged(self, staged: Staged, schema: StructType) -> DataFrame:
         """The staged rows (from the run's branch when staged in the table).
@@ -797,17 +827,23 @@ class IcebergTable(FormatTable):
         marker = self._staged_branch(staged)
         if marker is None:
             return super().read_staged(staged, schema)
-        rows = self._only(self.spark.table(self._branch_ident(marker["branch"])), staged.partition)
-        return rows.select(*schema.fieldNames())
+        return self._branch_rows(staged, marker["branch"]).select(*schema.fieldNames())
 
     def _commit(self, staged: Staged, manifest: Manifest | ReleaseManifest) -> str:
         marker = self._staged_branch(staged)
         if marker is None:
+            recorded = staged.path / _BASE
+            self._validate_from = None
+            if recorded.is_file():  # the snapshot (or no table) when the run staged
+                base = json.loads(recorded.read_text())["base"]
+                if base is None and self.published_commit(staged.partition) is not None:
+                    raise self._conflict(staged, manifest)  # published since: not by us
+                self._validate_from = base
             return super()._commit(staged, manifest)
         table = self._java_table()
         table.refresh()
         head = table.snapshot(marker["branch"])
-        if head is None:
+        if head is None or "base" not in marker:
             raise MissingInputError(
                 f"partition {staged.partition} of {self.display}: the branch "
                 f"{marker['branch']} holding run {manifest.run_id}'s staged rows is gone"
@@ -817,12 +853,15 @@ class IcebergTable(FormatTable):
             self.partition_column, staged.partition.value
         )
         op = table.newOverwrite().overwriteByRowFilter(where)
+        added = 0
         if str(head.snapshotId()) != marker["base"]:  # the branch's write committed files
             files = head.addedDataFiles(table.io()).iterator()
             while files.hasNext():
-                op = op.addFile(files.next())
+                op, added = op.addFile(files.next()), added + 1
         op = op.validateFromSnapshot(int(marker["base"])).conflictDetectionFilter(where)
         op = op.validateNoConflictingData().validateNoConflictingDeletes()
+        if added:  # every file added holds only rows of this partition
+            op = op.validateAddedFilesMatchOverwriteFilter()
         for key, value in commit_properties(manifest).items():
             op = op.set(_PREFIX + key, value)
         try:
@@ -835,34 +874,63 @@ class IcebergTable(FormatTable):
             self._just_committed = Commit(manifest.run_id, str(mine.snapshotId()))
         return self.display  # the branch goes with the staged directory (discard)
 
-    def _drop_branch(self, staged: Staged) -> None:
-        """Remove the run's branch, if it has one (its files stay while a snapshot needs them)."""
+    def _drop_branch(self, staged: Staged, published: bool) -> None:
+        """Remove the run's branch, if it has one; unpublished, its rows go at once.
+
+        A run that did not publish (discarded, quarantined, killed) may hold rows its
+        gate failed: its branch's snapshot is expired with the branch, deleting the
+        data files only it held, so they cannot be read by snapshot id afterwards.
+        A failure is logged, not raised: the staged directory stays, and gc retries.
+        """
         marker = self._staged_branch(staged)
         if marker is None or not self.exists():
             return
-        table = self._java_table()
-        table.refresh()
-        if table.refs().containsKey(marker["branch"]):
-            table.manageSnapshots().removeBranch(marker["branch"]).commit()
+        try:
+            table = self._java_table()
+            table.refresh()
+            head = table.snapshot(marker["branch"])
+            if table.refs().containsKey(marker["branch"]):
+                table.manageSnapshots().removeBranch(marker["branch"]).commit()
+            if not published and head is not None and str(head.snapshotId()) != marker.get("base"):
+                self._expire_unpublished(table, head.snapshotId())
+        except Exception as exc:  # another process dropped it first, or the catalog is down
+            log.warning("%s: branch %s of run %s not removed (%s); gc retries", self.display,
+                        marker["branch"], staged.run_id, type(exc).__name__)  # fmt: skip
+            raise _KeepStaged from None
 
     def _remove_staged(self, staged: Staged) -> None:
-        self._drop_branch(staged)
+        if self._staged_branch(staged) is None:
+            super()._remove_staged(staged)
+            return
+        history = self.control_root / layout.MANIFESTS / staged.partition.dirname
+        published = (history / f"{staged.run_id}.json").is_file() or (
+            staged.run_id in self._committed_runs()
+        )
+        try:
+            self._drop_branch(staged, published)
+        except _KeepStaged:
+            return
         super()._remove_staged(staged)
 
-    def _as_parquet(self, staged: Staged) -> None:
-        """Turn a run staged in the table into one staged as Parquet (same directory)."""
+    def _write_parquet(self, staged: Staged, dest: Path) -> None:
+        """Write a branch-staged run's rows as Parquet files into ``dest`` (all or nothing)."""
         marker = self._staged_branch(staged)
-        if marker is None:
-            return
-        rows = self._only(self.spark.table(self._branch_ident(marker["branch"])), staged.partition)
-        rows.write.mode("append").parquet(str(staged.path))
-        self._drop_branch(staged)
-        (staged.path / _IN_TABLE).unlink()
-        match_modes(staged.path, self.control_root)
+        assert marker is not None
+        tmp = dest.parent / f".{dest.name}.writing"
+        shutil.rmtree(tmp, ignore_errors=True)
+        self._branch_rows(staged, marker["branch"]).write.parquet(str(tmp))
+        dest.mkdir(parents=True, exist_ok=True)
+        for f in tmp.iterdir():
+            f.rename(dest / f.name)
+        tmp.rmdir()
 
     def quarantine(self, staged: Staged | None, partition: Partition, run_id: str,
                    note: QuarantineNote) -> Path:  # fmt: skip
         """Quarantine as the other tables do: the staged rows as Parquet files in ``data/``.
+
+        If copying the rows out of the run's branch fails, the branch is kept and its
+        marker goes into ``data/`` with the run's state: the rows stay where they
+        are, never discarded.
 
         Args:
             staged: The staged partition, or None if nothing was staged.
@@ -873,19 +941,32 @@ class IcebergTable(FormatTable):
         Returns:
             The quarantine directory.
         """
-        if staged is not None:
-            self._as_parquet(staged)
+        if staged is not None and self._staged_branch(staged) is not None:
+            try:
+                self._write_parquet(staged, staged.path)
+            except Exception as exc:
+                log.warning("%s: run %s quarantined on its branch (copy failed: %s)",
+                            self.display, run_id, type(exc).__name__)  # fmt: skip
+            else:
+                try:
+                    self._drop_branch(staged, published=False)
+                except _KeepStaged:
+                    pass  # gc's expire drops anonymize_ branches without a staged run
+                (staged.path / _IN_TABLE).unlink()
+                match_modes(staged.path, self.control_root)
         return super().quarantine(staged, partition, run_id, note)
 
     def copy_staged(self, staged: Staged, dest: Path) -> None:
-        """Copy the staged run to ``dest`` as Parquet files (for the DP store).
+        """Copy the staged run to ``dest``, its rows as Parquet files (for the DP store).
 
         Args:
             staged: The staged partition.
             dest: A directory that does not exist yet.
         """
-        self._as_parquet(staged)
-        super().copy_staged(staged, dest)
+        # The copy is published again later, on another base: no snapshot recorded.
+        shutil.copytree(staged.path, dest, ignore=shutil.ignore_patterns(_IN_TABLE, _BASE))
+        if self._staged_branch(staged) is not None:
+            self._write_parquet(staged, dest)
 
     def expire(self, older_than_hours: float, dry_run: bool) -> list[str]:
         """Expire snapshots older than the retention, then delete orphan files.
@@ -911,16 +992,17 @@ class IcebergTable(FormatTable):
             return []
         cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(hours=older_than_hours)
         stamp = self._local(cutoff)
-        current = self.current_version()
+        lines = self._drop_orphan_branches(cutoff, dry_run)
+        refs = self.spark.table(f"{self.ident}.refs").select("snapshot_id")
         old = (
             self.spark.table(f"{self.ident}.snapshots")
             .where(F.col("committed_at") < F.lit(stamp).cast("timestamp"))
-            .where(F.col("snapshot_id").cast("string") != F.lit(current))
+            .join(refs, "snapshot_id", "left_anti")  # branch heads stay: a staged run's too
             .select("snapshot_id", "committed_at")
             .orderBy("committed_at")
             .collect()
         )
-        lines = [f"snapshot {r.snapshot_id} ({r.committed_at:%Y-%m-%d %H:%M:%S})" for r in old]
+        lines += [f"snapshot {r.snapshot_id} ({r.committed_at:%Y-%m-%d %H:%M:%S})" for r in old]
         catalog, _, table = self.ident.partition(".")
         if not dry_run and old:
             self.spark.sql(
@@ -936,6 +1018,48 @@ class IcebergTable(FormatTable):
             f"dry_run => {str(dry_run).lower()})"
         ).collect()
         return lines + [f"orphan {r.orphan_file_location}" for r in orphans]
+
+    def _drop_orphan_branches(self, cutoff: Any, dry_run: bool) -> list[str]:
+        """Drop ``anonymize_<run id>`` branches no staged run names, made before ``cutoff``.
+
+        They are left when a process died between making its branch and recording
+        it, or a quarantine could not remove its branch. Each goes with its head
+        snapshot expired, so its rows cannot be read afterwards.
+        """
+        import datetime as dt
+
+        dirs = [st.path for st in self.staging_dirs()]
+        dirs += [where / layout.QUARANTINED_DATA for _, _, where in self.quarantined()]
+        named = {m["branch"] for d in dirs if (m := _branch_marker(d)) is not None}
+        table = self._java_table()
+        table.refresh()
+        lines = []
+        for name in list(table.refs().keySet()):
+            made = re.fullmatch(r"anonymize_(\d{8}T\d{6}Z)_[0-9a-f]{8}", str(name))
+            if made is None or name in named:
+                continue
+            when = dt.datetime.strptime(made.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+            if when >= cutoff:
+                continue
+            lines.append(f"branch {name} (no staged run)")
+            if not dry_run:
+                head = table.snapshot(name)
+                table.manageSnapshots().removeBranch(name).commit()
+                if head is not None:
+                    self._expire_unpublished(table, head.snapshotId())
+        return lines
+
+    def _expire_unpublished(self, table: Any, snapshot_id: int) -> None:
+        """Expire a dropped branch's head now, unless a ref or main's lineage holds it."""
+        table.refresh()
+        held = {ref.snapshotId() for ref in table.refs().values()}
+        current = table.currentSnapshot()
+        util = self.spark._jvm.org.apache.iceberg.util.SnapshotUtil  # noqa: SLF001
+        if snapshot_id in held or (
+            current is not None and util.isAncestorOf(table, current.snapshotId(), snapshot_id)
+        ):
+            return
+        table.expireSnapshots().expireSnapshotId(snapshot_id).commit()
 
     def _local(self, when: Any) -> str:
         """A UTC time as a timestamp literal in the session's time zone (how Spark reads it)."""

@@ -118,7 +118,7 @@ def lease_held(path: Path) -> dict[str, object] | None:
 def sink_lease(
     table: TableRef, partition: Partition, warehouse: str | None, holder: str
 ) -> contextlib.AbstractContextManager[None]:
-    """The lease of one partition of a sink, found without Spark or a metastore.
+    """The lease of one partition of a sink, found without starting Spark or a metastore.
 
     The lease file lives under the table's control root as
     :func:`~pipelines.storage.layout.control_dir` computes it (a path table's root; a
@@ -129,19 +129,14 @@ def sink_lease(
         table: The sink's table reference (the spec's sink or a release's).
         partition: The partition.
         warehouse: The warehouse root option, resolved as the run's session will
-            resolve it: a running session's warehouse (the run reuses that session,
-            which ignores the option), else :func:`~pipelines.session.warehouse_root`'s.
+            resolve it (:func:`~pipelines.session.run_warehouse`).
         holder: What the lease file records as its holder (a run id).
 
     Returns:
         The lease, as a context manager (:func:`partition_lease`).
     """
-    from pyspark.sql import SparkSession
+    from pipelines.session import run_warehouse
 
-    from pipelines.session import session_warehouse, warehouse_root
-
-    active = SparkSession.getActiveSession()
-    wh = session_warehouse(active) if active is not None else warehouse_root(warehouse)
-    root = layout.control_dir(wh, table)
+    root = layout.control_dir(run_warehouse(warehouse), table)
     what = f"partition {partition.dirname} of {table.display}"
     return partition_lease(layout.lease_file(root, partition.dirname), holder, what)

@@ -1,14 +1,13 @@
-"""Table-format jars: pinned and checked at set-up, and working with the pinned Spark.
+"""Table-format jars: pinned and checked at set-up, shipped beside the package zip.
 
-The spark-submit test ships the jars with ``--jars``, as cluster runs will, and
-commits with each format what a publish needs: one partition replaced (others kept),
-an empty partition replacing a full one, and the run's id in the commit.
+What the formats do with them (with the pinned Spark) is tested by the run lifecycle
+in tests/spark/test_backends.py, in the shared session and in processes started with
+the jars (the SIGKILL tests), and by the standalone-cluster test with ``--jars``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import subprocess
 import sys
@@ -67,65 +66,25 @@ def test_a_tampered_jar_on_the_classpath_is_refused(tmp_path):
         jars.classpath(["delta"], tmp_path)
 
 
-JOB = '''
-import json, sys
-from pyspark.sql import SparkSession, functions as F
-work = sys.argv[1]
-spark = (SparkSession.builder
-    .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
-    .config("spark.sql.catalog.ice", "org.apache.iceberg.spark.SparkCatalog")
-    .config("spark.sql.catalog.ice.type", "hadoop")
-    .config("spark.sql.catalog.ice.warehouse", work + "/iceberg")
-    .config("spark.sql.warehouse.dir", work + "/warehouse")
-    .getOrCreate())
-schema = "v int, dt string"
-first = spark.createDataFrame([(1, "2026-11-01"), (2, "2026-11-02")], schema)
-again = spark.createDataFrame([(5, "2026-11-01")], schema)
-empty = spark.createDataFrame([], schema)
-rows = lambda df: sorted((r.v, r.dt) for r in df.collect())
-out = {"spark": spark.version}
+def test_build_zip_ships_the_formats_jars_and_prints_the_submit_options(tmp_path):
+    """`anonymize build-zip --format iceberg --format delta`: the zip, the pinned jars
+    copied beside it (same bytes), and a line of spark-submit options naming the copies."""
+    cli = Path(sys.executable).with_name("anonymize")
+    done = subprocess.run([str(cli), "build-zip", "--out", str(tmp_path), "--format", "iceberg",
+                           "--format", "delta"], capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    zipped, options = done.stdout.strip().splitlines()
+    assert Path(zipped).is_file() and Path(zipped).parent == tmp_path
+    shipped = sorted((tmp_path / "jars").iterdir())
+    assert [p.name for p in shipped] == sorted(j.filename for j in jars.JARS)
+    for path in shipped:
+        pinned = next(j for j in jars.JARS if j.filename == path.name)
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == pinned.sha256
+    words = options.split()
+    assert words[0] == "--jars" and sorted(words[1].split(",")) == [str(p) for p in shipped]
+    assert f"spark.sql.catalog.spark_catalog={jars.DELTA_CATALOG}" in words
+    bad = subprocess.run([str(cli), "build-zip", "--out", str(tmp_path), "--format", "hudi"],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert bad.returncode == 3 and "--format: unknown hudi" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
 
-first.writeTo("ice.db.t").partitionedBy(F.col("dt")).create()
-again.writeTo("ice.db.t").option("snapshot-property.anonymize.run-id", "run-1") \\
-    .overwrite(F.col("dt") == "2026-11-01")
-out["iceberg_replaced"] = rows(spark.table("ice.db.t"))
-out["iceberg_run_id"] = spark.sql(
-    "select summary['anonymize.run-id'] as r from ice.db.t.snapshots order by committed_at desc limit 1"
-).first().r
-empty.writeTo("ice.db.t").overwrite(F.col("dt") == "2026-11-02")
-out["iceberg_emptied"] = rows(spark.table("ice.db.t"))
-
-path = work + "/delta"
-first.write.format("delta").partitionBy("dt").save(path)
-again.write.format("delta").mode("overwrite").option("replaceWhere", "dt = '2026-11-01'") \\
-    .option("userMetadata", "run-1").save(path)
-out["delta_replaced"] = rows(spark.read.format("delta").load(path))
-out["delta_run_id"] = spark.sql(f"describe history delta.`{path}` limit 1").first().userMetadata
-empty.write.format("delta").mode("overwrite").option("replaceWhere", "dt = '2026-11-02'").save(path)
-out["delta_emptied"] = rows(spark.read.format("delta").load(path))
-print("RESULT " + json.dumps(out))
-'''
-
-
-@pytest.mark.slow
-def test_iceberg_and_delta_replace_one_partition_with_the_pinned_spark(tmp_path):
-    """Both formats, their jars shipped with ``--jars``: partition replace, empty replace, run id."""
-    job = tmp_path / "job.py"
-    job.write_text(JOB)
-    conf = jars.spark_conf()
-    spark_submit = Path(sys.executable).with_name("spark-submit")
-    proc = subprocess.run(
-        [str(spark_submit), "--master", "local[1]", "--jars", conf["spark.jars"],
-         "--conf", f"spark.sql.extensions={conf['spark.sql.extensions']}",
-         "--conf", "spark.ui.enabled=false", str(job), str(tmp_path)],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path,
-        env={**os.environ, "PYSPARK_PYTHON": sys.executable},
-    )  # fmt: skip
-    lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
-    out = json.loads(lines[-1].removeprefix("RESULT "))
-    assert out["spark"] == __import__("pyspark").__version__  # the pinned Spark
-    for fmt in ("iceberg", "delta"):
-        assert out[f"{fmt}_replaced"] == [[2, "2026-11-02"], [5, "2026-11-01"]], fmt
-        assert out[f"{fmt}_emptied"] == [[5, "2026-11-01"]], fmt
-        assert out[f"{fmt}_run_id"] == "run-1", fmt

@@ -81,6 +81,15 @@ class Setup:
             runs[day] = (m.run_id if m else None, self.rows(spark, day))
         return current, runs
 
+    def snapshot_ids(self, spark) -> set[int]:
+        """Every snapshot of an Iceberg sink, on any branch (empty for other backends)."""
+        if self.backend != "iceberg" or not self.sink(spark).exists():
+            return set()
+        table = f"anonymize_iceberg.{self.spec.sink.table}"
+        refs = {r.name for r in spark.table(f"{table}.refs").collect()}
+        assert refs == {"main"}, refs
+        return {r.snapshot_id for r in spark.table(f"{table}.snapshots").collect()}
+
 
 def fresh_setup(spark, warehouse, backend: str) -> Setup:
     """A fresh raw path table with three partitions and a spec publishing to the backend."""
@@ -164,7 +173,7 @@ def test_an_empty_partition_replaces_a_full_one(spark, backend):
 
 def test_a_failed_commit_leaves_the_table_as_it_was(spark, backend, monkeypatch):
     run_partition(backend.spec, "2026-11-25")
-    before = backend.version(spark)
+    before, snapshots = backend.version(spark), backend.snapshot_ids(spark)
     cls = type(backend.sink(spark))
 
     def boom(*args, **kwargs):
@@ -174,13 +183,16 @@ def test_a_failed_commit_leaves_the_table_as_it_was(spark, backend, monkeypatch)
     with pytest.raises(RuntimeError, match="injected"):
         run_partition(backend.spec, "2026-11-25")
     monkeypatch.undo()
-    assert backend.version(spark) == before
+    assert backend.version(spark) == before and backend.snapshot_ids(spark) == snapshots
     assert not backend.sink(spark).staging_dirs()  # the staged data discarded
 
 
 def test_a_failed_gate_quarantines_and_leaves_the_table_as_it_was(spark, backend):
+    """The failed run's rows are in the owner-only quarantine, and nowhere in the table
+    (an Iceberg run staged on a branch: the branch and its snapshot are gone)."""
     run_partition(backend.spec, "2026-11-25")
     before = backend.version(spark)
+    snapshots = backend.snapshot_ids(spark)
     leaky = backend.raw.parent / "raw_leaky"
     rows = [(u, e, a, f"call me at {e}", d) for u, e, a, _, d in rows_for("2026-11-25", 20, "x")]
     spark.createDataFrame(rows, DDL).write.partitionBy("dt").parquet(str(leaky))
@@ -191,7 +203,8 @@ def test_a_failed_gate_quarantines_and_leaves_the_table_as_it_was(spark, backend
     assert backend.version(spark) == before
     sink = backend.sink(spark)
     [(partition, run_id, where)] = sink.quarantined()
-    assert partition.value == "2026-11-25" and (where / "data").is_dir()
+    assert partition.value == "2026-11-25" and spark.read.parquet(str(where / "data")).count() == 20
+    assert backend.snapshot_ids(spark) == snapshots
     from pipelines.ops import status
 
     [row] = [r for r in status(spec) if r["partition"] == "2026-11-25"]
@@ -591,3 +604,80 @@ def test_a_run_killed_mid_publish_leaves_the_table_as_it_was(spark, fmt, warehou
     if fmt.backend == "iceberg":
         assert {r.name for r in spark.table(refs_of).collect()} == {"main"}
     assert len(fmt.rows(spark, "2026-11-25")) == 50
+
+
+def _iceberg_refs(spark, setup: Setup) -> set[str]:
+    return {r.name for r in spark.table(f"anonymize_iceberg.{setup.spec.sink.table}.refs").collect()}
+
+
+@pytest.mark.parametrize("fmt", ["iceberg"], indirect=True)
+def test_a_failure_after_the_branch_is_made_discards_it(spark, fmt, monkeypatch):
+    """The branch write fails once the run's branch exists: the run's staging, branch
+    and snapshot all go, and the table is as it was."""
+    from pipelines.storage.formats import IcebergTable
+
+    run_partition(fmt.spec, "2026-11-25")
+    before, snapshots = fmt.version(spark), fmt.snapshot_ids(spark)
+
+    def boom(self, branch):
+        raise RuntimeError("injected: the branch write failed")
+
+    monkeypatch.setattr(IcebergTable, "_branch_ident", boom)
+    with pytest.raises(RuntimeError, match="injected"):
+        run_partition(fmt.spec, "2026-11-25")
+    monkeypatch.undo()
+    assert fmt.version(spark) == before and _iceberg_refs(spark, fmt) == {"main"}
+    assert fmt.snapshot_ids(spark) == snapshots and not fmt.sink(spark).staging_dirs()
+
+
+@pytest.mark.parametrize("fmt", ["iceberg"], indirect=True)
+def test_gc_drops_an_old_run_branch_no_staged_run_names(spark, fmt):
+    """A branch left by a process that died before recording it goes with gc once it
+    is older than the retention; a recent one, and main, stay."""
+    from pipelines.ops import gc
+
+    run_partition(fmt.spec, "2026-11-25")
+    table = f"anonymize_iceberg.{fmt.spec.sink.table}"
+    for name in ("anonymize_20200101T000000Z_deadbeef", "anonymize_29990101T000000Z_deadbeef"):
+        spark.sql(f"ALTER TABLE {table} CREATE BRANCH {name}")
+    listed = gc(fmt.spec, "1d", dry_run=True)
+    assert "branch anonymize_20200101T000000Z_deadbeef (no staged run)" in listed
+    assert not any("29990101" in line for line in listed)
+    gc(fmt.spec, "1d")
+    assert _iceberg_refs(spark, fmt) == {"main", "anonymize_29990101T000000Z_deadbeef"}
+
+
+def test_an_iceberg_table_partitioned_by_a_date_column_takes_publishes(spark, warehouse, key_env):
+    """A table made outside the pipeline with a DATE partition column: the first and
+    the next publish (staged on a branch) cast the partition value to its type."""
+    name = f"d{uuid.uuid4().hex[:8]}"
+    raw = warehouse / name / "raw"
+    spark.createDataFrame(rows_for("2026-11-25", 9), DDL).write.partitionBy("dt").parquet(str(raw))
+    table = f"anonymize_iceberg.anonb.{name}"
+    spark.sql("CREATE NAMESPACE IF NOT EXISTS anonymize_iceberg.anonb")
+    spark.sql(f"CREATE TABLE {table} (uid string, email string, amount double, note string, "
+              "dt date) USING iceberg PARTITIONED BY (dt)")  # fmt: skip
+    spec = spec_from_dict(spec_data(COLUMNS, source={"path": str(raw)}, sink=sink_ref("iceberg", name)))
+    run_partition(spec, "2026-11-25")  # no snapshot yet: staged as Parquet
+    again = run_partition(spec, "2026-11-25")  # staged on a branch
+    rows = spark.table(table).collect()
+    assert len(rows) == 9 and {str(r.dt) for r in rows} == {"2026-11-25"}
+    sink = open_table(spec.sink, "dt", session_warehouse(spark), spark)
+    assert sink.read_manifest(Partition.parse("dt", "2026-11-25")).run_id == again.run_id
+
+
+@pytest.mark.parametrize("fmt", ["iceberg"], indirect=True)
+def test_two_runs_staged_before_the_table_existed_one_publishes_the_other_fails(spark, fmt):
+    """Both stage as Parquet (no table yet); the first publish creates the table; the
+    second was staged before that commit, so it fails clearly instead of replacing it."""
+    from pipelines.errors import PublishError
+
+    first, second = (f"airflow-{uuid.uuid4().hex[:6]}" for _ in range(2))
+    for key in (first, second):
+        run_partition(fmt.spec, "2026-11-25", step="desensitize", run_key=key)
+        run_partition(fmt.spec, "2026-11-25", step="validate", run_key=key)
+    won = run_partition(fmt.spec, "2026-11-25", step="publish", run_key=first)
+    with pytest.raises(PublishError, match="another writer committed to it"):
+        run_partition(fmt.spec, "2026-11-25", step="publish", run_key=second)
+    sink = fmt.sink(spark)
+    assert sink.read_manifest(Partition.parse("dt", "2026-11-25")).run_id == won.run_id
