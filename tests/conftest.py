@@ -51,3 +51,14 @@ def spark(warehouse: Path):
 def key_env(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("ANON_TEST_KEY", TEST_KEY)
     return TEST_KEY
+
+
+def written_besides_leases(root: Path) -> list[Path]:
+    """Files under a sink's root other than partition lease files (``_leases/``).
+
+    A run takes its partition's lease (a lock file that is never deleted) before
+    anything else, so a run refused before writing leaves only that behind.
+    """
+    if not root.exists():
+        return []
+    return [p for p in root.rglob("*") if p.is_file() and "_leases" not in p.parts]
