@@ -25,9 +25,11 @@ Rooms (one run of one partition reads top to bottom):
     checks       a gate, or the k-anonymity stage, on demand (publishes nothing).
     ops          status, quarantine handling, restore, gc of leftovers.
     discover     ``spec suggest``: profile a raw partition, draft a spec (counts only).
+    report       the privacy/utility report pages, from manifests, ledger and released
+                 tables only (Plotly figures, Jinja2 templates; no Spark).
     session      SparkSession factory (local default, profiles, Hive/Derby catalog).
     jars         the table formats' pinned jars, fetched once at set-up (never at run time).
-    demo         a synthetic raw warehouse with realistic PII.
+    demo         a synthetic raw warehouse with realistic PII, and the whole pipeline on it.
     cli          the ``anonymize`` command.
     packaging    the ``--py-files`` zip.
 """

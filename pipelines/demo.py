@@ -75,6 +75,13 @@ _AREA_CODES = np.array([
     979, 980, 985, 989,
 ])
 
+#: USPS national areas by a ZIP code's first digit: the demo's sales regions (the DP
+#: release's public group keys).
+REGIONS = (
+    "new-england", "northeast", "mid-atlantic", "southeast", "great-lakes", "upper-midwest",
+    "central", "south-central", "mountain", "pacific",
+)  # fmt: skip
+
 _MAIL_DOMAINS = ["gmail.com", "yahoo.com", "outlook.com", "proton.me", "icloud.com", "gmx.de"]
 _NOTES = [
     "Called from {phone} about a late delivery.",
@@ -109,8 +116,9 @@ def customers(n: int, rng: np.random.Generator) -> pd.DataFrame:
 
     Returns:
         One row per customer with columns ``customer_id``, ``full_name``, ``email``,
-        ``phone``, ``national_id``, ``card_number``, ``street_address``, ``postal_code``
-        (strings) and ``birthdate``, ``signup_date`` (``datetime.date``).
+        ``phone``, ``national_id``, ``card_number``, ``street_address``, ``postal_code``,
+        ``region`` (strings; the region is the postal code's national area, :data:`REGIONS`)
+        and ``birthdate``, ``signup_date`` (``datetime.date``).
     """
     first = rng.choice(_FIRST, n)
     last = rng.choice(_LAST, n)
@@ -155,13 +163,14 @@ def customers(n: int, rng: np.random.Generator) -> pd.DataFrame:
                 card,
                 f"{house[i]} {street[i]} {stype[i]}",
                 f"{postal[i]:05d}",
+                REGIONS[postal[i] // 10_000],
             )
         )
     df = pd.DataFrame(
         rows,
         columns=[
             "customer_id", "full_name", "email", "phone", "national_id",
-            "card_number", "street_address", "postal_code",
+            "card_number", "street_address", "postal_code", "region",
         ],
     )  # fmt: skip
     df["birthdate"] = pd.to_datetime(birth).date
@@ -208,8 +217,8 @@ def raw_events(rows: int, days: int, seed: int = SEED) -> dict[str, pd.DataFrame
 RAW_SCHEMA = (
     "event_id string, customer_id string, full_name string, email string, phone string, "
     "national_id string, card_number string, street_address string, postal_code string, "
-    "birthdate date, signup_date date, note string, amount double, event_time timestamp, "
-    "dt string"
+    "region string, birthdate date, signup_date date, note string, amount double, "
+    "event_time timestamp, dt string"
 )
 
 
@@ -270,7 +279,11 @@ def demo_key(out: Path) -> None:
 
 
 def run_demo(rows: int, days: int, out: Path, console: Console) -> dict[str, Any]:
-    """Generate the raw warehouse under ``out`` and anonymize every partition.
+    """Generate the raw warehouse under ``out`` and run the whole pipeline on it.
+
+    Per daily partition: desensitize (free-text PII scrubbed), k-anonymize (with the
+    two days before in the window), both quality gates, the atomic publish, and the
+    DP release charged to the ledger; then the report pages.
 
     Args:
         rows: The total number of raw events to generate.
@@ -281,10 +294,17 @@ def run_demo(rows: int, days: int, out: Path, console: Console) -> dict[str, Any
     Returns:
         A JSON-serialisable summary: warehouse, spec, raw and published table names and
         locations, the partitions, input/output rows and run id per partition, quality
-        check and warning counts per partition, and the data docs location (or None).
+        check and warning counts per partition, the data docs location (or None), the
+        report page, the smallest class size (``k_achieved``, over all partitions), and
+        the DP budget (``budget``: unit, limit, spent over the partitions, and the
+        remaining budget of the fullest window: ``remaining``).
     """
+    from pipelines.dp.ledger import Ledger, ledger_url, policy_unit
+    from pipelines.dp.run import release_partition
+    from pipelines.errors import BudgetExceededError
+    from pipelines.report import build as build_report
     from pipelines.runner import run_partition
-    from pipelines.session import get_session
+    from pipelines.session import get_session, session_warehouse
     from pipelines.spec import load_spec
     from pipelines.storage.base import open_table
 
@@ -297,32 +317,56 @@ def run_demo(rows: int, days: int, out: Path, console: Console) -> dict[str, Any
         console.print(f"generating {rows} raw rows over {days} days (seed {SEED})")
         events = raw_events(rows, days)
         write_raw(spark, events, out / "_generate")
-    results = []
+    results, releases = [], {}
     for day in events:
         with console.status(f"anonymizing {day}") as status:
             results.append(
                 run_partition(spec, day, progress=lambda m, d=day: status.update(f"{d}: {m}"))
             )
+            status.update(f"{day}: DP release")
+            try:
+                releases[day] = [f"{x.release}: {x.status}" for x in release_partition(spec, day)]
+            except BudgetExceededError:  # more days than the policy allows: shown, not fatal
+                releases[day] = ["refused: budget exceeded"]
     raw_loc = open_table(spec.source, spec.partition_column, out, spark).control_root
     pub_loc = open_table(spec.sink, spec.partition_column, out, spark).control_root
+    policy = spec.dp_budget
+    assert policy is not None  # the demo spec has releases
+    wh = session_warehouse(spark)  # `out`, unless a running session was reused (tests)
+    ledger = Ledger(ledger_url(policy, wh))
+    unit = policy_unit(policy)
+    limit = policy.epsilon if policy.epsilon is not None else policy.rho
+    spent = sum(c.budget.cost(unit) for c in ledger.history(spec.name) if c.status == "spent")
+    remaining = min((ledger.remaining(spec.name, policy, day).remaining for day in events),
+                    default=limit)  # fmt: skip
+    report = build_report(spec, wh, wh)
+    k_achieved = min((r.record.k_anonymity["smallest_class"] for r in results
+                      if r.record.k_anonymity and r.output_rows), default=None)  # fmt: skip
     table = RichTable(title=f"demo pipeline '{spec.name}'")
-    for col in ("partition", "rows in", "rows out", "gates", "published", "run id"):
+    for col in ("partition", "rows in", "rows out", "smallest class", "gates", "DP release",
+                "run id"):  # fmt: skip
         table.add_column(col)
     for r in results:
-        table.add_row(
-            r.partition,
-            str(r.input_rows),
-            str(r.output_rows),
-            _gates_cell(r.record.quality),
-            r.published,
-            r.run_id,
-        )
+        ka = r.record.k_anonymity or {}
+        rel = ", ".join(releases[r.partition])
+        table.add_row(r.partition, str(r.input_rows), str(r.output_rows),
+                      str(ka.get("smallest_class", "")), _gates_cell(r.record.quality), rel,
+                      r.run_id)  # fmt: skip
     console.print(table)
+    sym = "ε" if unit == "epsilon" else "ρ"
     console.print(f"raw table:       {spec.source.table}  ({raw_loc})")
     console.print(f"published table: {spec.sink.table}  ({pub_loc})")
+    for name, rel in spec.releases.items():
+        console.print(f"DP release:      {rel.sink.table or rel.sink.path}  ({name})")
+    console.print(f"k-anonymity:     k = {spec.k_anonymity.k if spec.k_anonymity else '-'} "
+                  f"asked, smallest class {k_achieved}")  # fmt: skip
+    console.print(f"DP budget:       {sym} {spent:g} spent over {days} partitions; "
+                  f"{sym} {remaining:g} of {limit:g} left in the fullest {policy.window}-day "
+                  "window")  # fmt: skip
     console.print(f"warehouse:       {out}  (key in {KEY_ENV} or {out / 'demo.key'})")
     docs = results[-1].record.quality.data_docs if results else None
-    console.print(f"data docs:       {docs}  (anonymize quality docs --warehouse {out})")
+    console.print(f"data docs:       {docs}")
+    console.print(f"report:          {report}")
     return {
         "warehouse": str(out),
         "spec": str(DEMO_SPEC),
@@ -330,9 +374,11 @@ def run_demo(rows: int, days: int, out: Path, console: Console) -> dict[str, Any
         "raw_location": str(raw_loc),
         "published_table": spec.sink.table,
         "published_location": str(pub_loc),
+        "release_tables": {n: r.sink.table for n, r in spec.releases.items()},
         "partitions": [r.partition for r in results],
         "rows": {r.partition: {"input": r.input_rows, "output": r.output_rows} for r in results},
         "runs": {r.partition: r.run_id for r in results},
+        "releases": releases,
         "quality": {
             r.partition: {
                 "checks": len(r.record.quality.input.checks) + len(r.record.quality.output.checks),
@@ -341,6 +387,11 @@ def run_demo(rows: int, days: int, out: Path, console: Console) -> dict[str, Any
             for r in results
         },
         "data_docs": docs,
+        "report": str(report),
+        "k_asked": spec.k_anonymity.k if spec.k_anonymity else None,
+        "k_achieved": k_achieved,
+        "budget": {"unit": unit, "limit": limit, "window_days": policy.window, "spent": spent,
+                   "remaining": remaining},  # fmt: skip
     }
 
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from pipelines.spec.base import plain_key
@@ -297,11 +297,85 @@ _PII_BY_NAME = {
 }  # fmt: skip
 
 
+#: Presets ``spec suggest --preset`` applies on top of the proposals.
+PRESETS = ("hipaa-safe-harbor",)
+#: Safe Harbor's 18 identifier categories, 45 CFR 164.514(b)(2)(i)(A)-(R).
+SAFE_HARBOR_IDENTIFIERS = (
+    "names", "geographic subdivisions smaller than a state (street, city, county, ZIP beyond "
+    "its first 3 digits)", "all elements of dates except the year, and ages over 89",
+    "telephone numbers", "fax numbers", "email addresses", "social security numbers",
+    "medical record numbers", "health plan beneficiary numbers", "account numbers",
+    "certificate/license numbers", "vehicle identifiers and serial numbers, license plates",
+    "device identifiers and serial numbers", "URLs", "IP addresses",
+    "biometric identifiers (finger and voice prints)", "full-face photographs and comparable "
+    "images", "any other unique identifying number, characteristic or code",
+)  # fmt: skip
+
+
+def safe_harbor(pr: Proposal, p: ColumnProfile) -> Proposal:
+    """A proposal tightened to HIPAA's Safe Harbor method (45 CFR 164.514(b)(2)).
+
+    Dates go to their year; ages are top-coded at 90 ("over 89" as one group); postal
+    codes go to their 3-digit prefix with the low-population prefixes as ``000``
+    (:data:`~pipelines.desensitize.actions.generalize.HIPAA_RESTRICTED_ZIP3`), a
+    numeric one is dropped; keyed pseudonyms and surrogates stay, marked for review
+    (they are derived from the identifier, which Safe Harbor's re-identification code,
+    164.514(c), must not be). Other proposals are unchanged.
+
+    Args:
+        pr: The column's proposal (:func:`propose`).
+        p: The column's profile.
+
+    Returns:
+        The proposal under the preset.
+    """
+    hint = _hint(p.name)
+    why = "Safe Harbor"
+    if hint == "postal":
+        if p.type == "string":
+            action = "{kind: generalize, method: prefix, length: 3, map: hipaa-zip3}"
+            return replace(pr, action=action, evidence=f"{why}: 3-digit ZIP, restricted "
+                           f"prefixes as 000; {pr.evidence}")  # fmt: skip
+        return replace(pr, action="{kind: drop}", quasi_identifier=None,
+                       evidence=f"{why}: a ZIP stored as a {p.type}; {pr.evidence}")  # fmt: skip
+    if "method: age" in pr.action:
+        return pr  # top-coded at 90 already: 90 stands for "90 or older"
+    if hint == "age" and "kind: keep" in pr.action:
+        declared = "type: int, " if "type: int" in pr.action else ""
+        action = f"{{{declared}kind: generalize, method: bucket, width: 1, top: 90, output: lower}}"
+        return replace(pr, action=action, evidence=f"{why}: ages over 89 as 90; {pr.evidence}")
+    if p.type in _DATES and "kind: keep" in pr.action:
+        action = "{kind: generalize, method: date, to: year}"
+        return replace(pr, action=action, evidence=f"{why}: the year only; {pr.evidence}")
+    if "kind: hash" in pr.action or "kind: surrogate" in pr.action:
+        note = "review: a keyed pseudonym is derived from the identifier (164.514(c))"
+        return replace(pr, evidence=f"{note}; {pr.evidence}")
+    return pr
+
+
+def _safe_harbor_review(partition_column: str) -> list[str]:
+    """What a person must still check under Safe Harbor (comment lines)."""
+    lines = [
+        "# HIPAA Safe Harbor (45 CFR 164.514(b)(2)) was applied where the evidence allowed.",
+        "# A person must still review:",
+        f"#  - the partition column '{partition_column}' is a full date, published as it is:",
+        "#    a date of service or event counts as a date element; aggregate to a year or",
+        "#    use expert determination (164.514(b)(1));",
+        "#  - keyed pseudonyms and surrogates ('review' above) are derived from identifiers;",
+        "#  - that no column holds one of the 18 identifiers the profile cannot recognise:",
+    ]
+    lines += [f"#      {name};" for name in SAFE_HARBOR_IDENTIFIERS]
+    lines += ["#  - that the organisation has no actual knowledge that the rest could identify",
+              "#    a person (164.514(b)(2)(ii))."]  # fmt: skip
+    return lines
+
+
 def suggest(
     profiles: Sequence[ColumnProfile],
     source: dict[str, str],
     partition_column: str,
     name: str,
+    preset: str | None = None,
 ) -> str:
     """A draft spec (YAML text with comments) that validates.
 
@@ -310,17 +384,23 @@ def suggest(
         source: The ``source:`` mapping (``table``, or ``path`` and ``format``).
         partition_column: The partition column.
         name: The pipeline's name (lower case, ``[a-z][a-z0-9_]*``).
+        preset: ``hipaa-safe-harbor`` (:func:`safe_harbor`), or None.
 
     Returns:
         The spec text.
 
     Raises:
-        SpecError: No column besides the partition column.
+        SpecError: No column besides the partition column, or an unknown preset.
     """
     from pipelines.errors import SpecError
 
+    if preset is not None and preset not in PRESETS:
+        raise SpecError(f"--preset: unknown '{preset}'; one of {', '.join(PRESETS)}")
     text_source = source.get("format") == "csv"
     proposals = [propose(p, text_source) for p in profiles if p.name != partition_column]
+    if preset == "hipaa-safe-harbor":
+        by_name = {p.name: p for p in profiles}
+        proposals = [safe_harbor(pr, by_name[pr.column]) for pr in proposals]
     if not proposals:
         raise SpecError("the partition has no column besides the partition column")
     keys = _keys([pr.column for pr in proposals], partition_column)
@@ -373,6 +453,8 @@ def suggest(
             "# k_anonymity:", "#   k: 5", "#   quasi_identifiers:",
         ]  # fmt: skip
         lines += [f"#     {out}: {qi}" for out, qi in qis]
+    if preset == "hipaa-safe-harbor":
+        lines += _safe_harbor_review(partition_column)
     return "\n".join(lines) + "\n"
 
 

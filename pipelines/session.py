@@ -11,6 +11,7 @@ jars and SQL extensions when ``make jars`` fetched them.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -157,6 +158,10 @@ def get_session(
         # Iceberg and Delta Lake, when `make jars` fetched them (pipelines.jars).
         **jars.session_conf(),
     }
+    effective = master or submitted.get("spark.master") or "local[*]"
+    shuffle = local_shuffle_partitions(effective)
+    if shuffle is not None:
+        defaults["spark.sql.shuffle.partitions"] = str(shuffle)
     builder = SparkSession.builder.appName(app_name)
     for k, v in defaults.items():
         if k not in submitted:  # never override what spark-submit / a profile set
@@ -173,6 +178,34 @@ def get_session(
     level = (conf or {}).get("spark.log.level") or submitted.get("spark.log.level") or "WARN"
     spark.sparkContext.setLogLevel(level.upper())
     return spark
+
+
+def local_shuffle_partitions(master: str) -> int | None:
+    """Shuffle partitions for a local-mode session: twice its cores (Spark's 200 otherwise).
+
+    Spark's default of 200 shuffle partitions is sized for clusters; on a laptop's
+    local mode every shuffle of a small partition then runs 200 tiny tasks (the
+    k-anonymity stage of a 1,000-row demo partition took 41 s instead of 15 s).
+    Cluster masters keep Spark's default (or what the cluster sets).
+
+    Args:
+        master: The session's master URL.
+
+    Returns:
+        ``2 × cores`` (``local`` is 1 core, ``local[*]`` every CPU, ``local[N, F]`` N),
+        or None for a non-local master.
+    """
+    m = re.fullmatch(r"local(?:\[(\*|\d+)(?:,\s*\d+)?\])?", master.strip())
+    if m is None:
+        return None
+    cores = m.group(1)
+    if cores is None:  # "local": one core
+        n = 1
+    elif cores == "*":
+        n = os.cpu_count() or 1
+    else:
+        n = int(cores)
+    return max(2, 2 * n)
 
 
 def _submitted_conf() -> dict[str, str]:

@@ -181,6 +181,43 @@ def quality_docs(
 
 
 @app.command()
+def report(
+    spec: Annotated[Path, typer.Argument(help="Pipeline spec (YAML).")],
+    partition: Annotated[
+        str | None, typer.Option(help="One partition's page (default: every partition).")
+    ] = None,
+    warehouse: WarehouseOption = None,
+    open_browser: Annotated[bool, typer.Option("--open", help="Open it in a browser.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the page's path as JSON.")] = False,
+) -> None:
+    """Write the privacy/utility report pages (HTML, beside the Data Docs) and print one.
+
+    Built from the manifests, the DP ledger and the released tables only; no raw data
+    is read and no Spark session is started. Prints the table page, or the
+    partition's page with --partition.
+    """
+    from pipelines.report import build
+    from pipelines.run_context import docs_root
+    from pipelines.session import warehouse_given, warehouse_root
+    from pipelines.spec import load_spec
+
+    setup_logging(False)
+    try:
+        spec_obj = load_spec(spec)
+        wh = warehouse_root(warehouse)
+        page = build(spec_obj, wh, docs_root(spec_obj, wh, warehouse_given(warehouse)), partition)
+    except Exception as exc:
+        fail(exc, "report")
+    out.print(str(page), highlight=False)
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(page.as_uri())
+    if as_json:
+        emit_json({"report": str(page), "table_page": str(page.parent / "index.html")})
+
+
+@app.command()
 def restore(
     spec: Annotated[Path, typer.Argument(help="Pipeline spec (YAML).")],
     partition: Annotated[str, typer.Option(help="Partition value.")],

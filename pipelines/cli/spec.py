@@ -60,6 +60,11 @@ def spec_suggest(
     ] = None,
     sample: Annotated[int, typer.Option(min=1, help="Rows the PII engine reads.")] = 2000,
     name: Annotated[str | None, typer.Option(help="Pipeline name (default: the table's).")] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(help="hipaa-safe-harbor: dates to the year, ages over 89 as 90, 3-digit "
+                     "ZIPs (restricted ones as 000), and a review list."),
+    ] = None,
     master: MasterOption = None,
     warehouse: WarehouseOption = None,
 ) -> None:
@@ -81,6 +86,10 @@ def spec_suggest(
 
     setup_logging(False)
     try:
+        from pipelines.discover import PRESETS
+
+        if preset is not None and preset not in PRESETS:
+            raise SpecError(f"--preset: unknown '{preset}'; one of {', '.join(PRESETS)}")
         if fmt not in (None, "parquet", "csv"):
             raise SpecError(f"--format: '{fmt}' is not parquet or csv")
         if name is not None and not re.fullmatch(r"[a-z][a-z0-9_]*", name):
@@ -105,7 +114,7 @@ def spec_suggest(
         stem = re.sub(r"[^a-z0-9_]+", "_", source.rstrip("/").split("/")[-1].split(".")[-1].lower())
         pipeline = name or (stem.strip("_") if re.match(r"[a-z]", stem) else f"p_{stem}".strip("_"))
         source_map = {"path": source, "format": ref.format} if is_path else {"table": source}
-        text = suggest(profiles, source_map, partition_column, pipeline)
+        text = suggest(profiles, source_map, partition_column, pipeline, preset)
     except Exception as exc:
         fail(exc, "spec suggest")
     typer.echo(text, nl=False)

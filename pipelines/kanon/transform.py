@@ -205,6 +205,7 @@ class KAnonymityStage:
             "suppressed": report.suppressed,
             "untruthful_cells": sum(report.untruthful.values()),
             "mean_class_size": report.class_sizes.get("mean"),
+            "class_size_histogram": report.class_histogram,
             "discernibility": report.discernibility,
             "dm_normalized": report.discernibility / report.rows**2 if report.rows else None,
             "prosecutor_risk": report.prosecutor_risk,

@@ -36,6 +36,30 @@ _RANGE = re.compile(r"^\[(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)-(-?\d+(?:\.\d+)?(?:[
 _DATE = r"\d{4}-\d{2}-\d{2}"
 _DATE_RANGE = re.compile(rf"^\[({_DATE})-({_DATE})\]$")
 TOLERANCE = 1e-9  # floating-point slack on entropy and distances
+#: Lower edges of the class-size histogram's bins (the last bin is open): every size
+#: up to 10, where k usually lies, then wider bins.
+CLASS_SIZE_BINS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20, 30, 50, 100, 200, 500, 1000, 10_000)
+
+
+def class_size_histogram(classes: list[int], records: list[int]) -> list[dict[str, Any]]:
+    """The histogram of equivalence-class sizes, trimmed to its non-empty span.
+
+    Args:
+        classes: Classes per bin of :data:`CLASS_SIZE_BINS`.
+        records: Records in those classes, per bin.
+
+    Returns:
+        ``[{"from": lo, "to": hi or None, "classes": n, "records": r}, ...]`` from the
+        first to the last non-empty bin; ``[]`` when there is no class.
+    """
+    bins = [
+        {"from": lo, "to": (hi - 1 if hi else None), "classes": int(c), "records": int(r)}
+        for lo, hi, c, r in zip(
+            CLASS_SIZE_BINS, [*CLASS_SIZE_BINS[1:], None], classes, records, strict=True
+        )
+    ]
+    used = [i for i, b in enumerate(bins) if b["classes"]]
+    return bins[used[0] : used[-1] + 1] if used else []
 
 
 @dataclass(frozen=True)
@@ -61,6 +85,7 @@ class Check:
     l: int | None  # noqa: E741
     untruthful: dict[str, int]
     class_sizes: dict[str, float] = field(default_factory=dict)
+    class_histogram: list[dict[str, Any]] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     discernibility: float | None = None
     prosecutor_risk: dict[str, float] = field(default_factory=dict)
@@ -233,6 +258,10 @@ def check(
             "mean": float(sizes.mean()),
             "max": float(sizes.max()),
         }
+        which = np.searchsorted(CLASS_SIZE_BINS, sizes.to_numpy(), side="right") - 1
+        per_bin = np.bincount(which, minlength=len(CLASS_SIZE_BINS))
+        rec_bin = np.bincount(which, weights=sizes.to_numpy(), minlength=len(CLASS_SIZE_BINS))
+        out.class_histogram = class_size_histogram(per_bin.tolist(), rec_bin.tolist())
         if sensitive is not None:
             values = orig[sensitive]
             with_s = kept.assign(__s=values.loc[kept.index].to_numpy())
@@ -278,10 +307,10 @@ def check_spark(
         dates: The date QIs.
 
     Returns:
-        The measures (with ``class_sizes`` holding the mean only, discernibility and
-        prosecutor risk at threshold 0.2), with ``violations`` empty when every
-        guarantee holds. Suppression is measured, not judged: the caller applies its
-        limit.
+        The measures (with ``class_sizes`` holding the mean only, the class-size
+        histogram, discernibility and prosecutor risk at threshold 0.2), with
+        ``violations`` empty when every guarantee holds. Suppression is measured, not
+        judged: the caller applies its limit.
     """
     from pyspark.sql import functions as F
 
@@ -327,6 +356,10 @@ def check_spark(
         F.sum("n").alias("kept"),
         F.sum(F.when(1.0 / F.col("n") > threshold, F.col("n")).otherwise(0)).alias("risky"),
     ]
+    for i, (lo, hi) in enumerate(zip(CLASS_SIZE_BINS, [*CLASS_SIZE_BINS[1:], None], strict=True)):
+        in_bin = (F.col("n") >= lo) if hi is None else F.col("n").between(lo, hi - 1)
+        summary.append(F.sum(F.when(in_bin, 1).otherwise(0)).alias(f"hc{i}"))
+        summary.append(F.sum(F.when(in_bin, F.col("n")).otherwise(0)).alias(f"hr{i}"))
     c = classes.agg(*summary).collect()[0]
     out = Check(
         rows=int(totals["rows"]),
@@ -344,6 +377,10 @@ def check_spark(
         )  # fmt: skip
     kept_n = int(c["kept"] or 0)
     out.class_sizes = {"mean": kept_n / out.classes if out.classes else 0.0}
+    bins = range(len(CLASS_SIZE_BINS))
+    out.class_histogram = class_size_histogram(
+        [int(c[f"hc{i}"] or 0) for i in bins], [int(c[f"hr{i}"] or 0) for i in bins]
+    )
     # Discernibility (DM = Σ|EC|² + suppressed·N) and prosecutor risk, as in metrics.py.
     out.discernibility = float(c["dm"] or 0) + out.suppressed * out.rows
     out.prosecutor_risk = {

@@ -47,10 +47,19 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
         path: The destination (parent directories are created).
         payload: A JSON-ready mapping.
     """
-    text = to_json(payload, indent=2, sort_keys=True) + "\n"  # before anything is touched
+    write_text_atomic(path, to_json(payload, indent=2, sort_keys=True) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a text file through a temporary file and a rename (never half a file).
+
+    Args:
+        path: The destination (parent directories are created).
+        text: The content (UTF-8).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(text)
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
 

@@ -210,6 +210,20 @@ def test_generalize_prefix(spark):
     assert col(rows, "z") == ["101", "SW1", "12", None]
 
 
+def test_generalize_prefix_maps_hipaa_restricted_zip3_to_000(spark):
+    """HIPAA Safe Harbor: the 17 low-population 3-digit ZIPs (2000 Census) publish as 000,
+    every other prefix as itself; an explicit map works the same way."""
+    from pipelines.desensitize.actions.generalize import HIPAA_RESTRICTED_ZIP3
+
+    zips = [f"{z}01" for z in HIPAA_RESTRICTED_ZIP3] + ["03701", "10115", "89301", None]
+    rows = apply(spark, [("u", z) for z in zips], "uid string, z string",
+                 {"z": {"kind": "generalize", "method": "prefix", "length": 3, "map": "hipaa-zip3"}})
+    assert col(rows, "z") == ["000"] * 17 + ["037", "101", "000", None]
+    rows = apply(spark, [("u", "10115"), ("u", "20095")], "uid string, z string",
+                 {"z": {"kind": "generalize", "method": "prefix", "length": 3, "map": {"101": "1xx"}}})
+    assert col(rows, "z") == ["1xx", "200"]
+
+
 def test_date_shift_same_offset_per_unit_bounded_nonzero(spark):
     units = [f"user{i}" for i in range(200)]
     d0, t0 = dt.date(2026, 1, 15), dt.datetime(2026, 1, 15, 12, 0)

@@ -133,6 +133,17 @@ def test_spark_checker_agrees_with_the_pandas_checker_and_catches_violations(spa
                   sensitive="sick", l=2)  # fmt: skip
     assert report.violations == [] == local.violations
     assert (report.k, report.l, report.classes) == (local.k, local.l, local.classes)
+    # The class-size histogram: the same from both checkers, and it adds up to the
+    # classes and records of the released table, each class in the bin holding its size.
+    assert report.class_histogram == local.class_histogram
+    sizes = out.toPandas().groupby(["age", "zip", "city"]).size()
+    assert sum(b["classes"] for b in report.class_histogram) == len(sizes) == report.classes
+    assert sum(b["records"] for b in report.class_histogram) == sizes.sum() == 1500
+    for b in report.class_histogram:
+        hi = b["to"] if b["to"] is not None else float("inf")
+        assert b["classes"] == ((sizes >= b["from"]) & (sizes <= hi)).sum()
+    first = report.class_histogram[0]
+    assert first["from"] <= sizes.min() <= (first["to"] or sizes.min()) and sizes.min() >= 5
     from pipelines.kanon.metrics import measure
 
     metrics = measure(pdf, out.toPandas().sort_values("rid").reset_index(drop=True),

@@ -82,7 +82,8 @@ print(json.dumps({{"errors": {{k: str(v)[:300] for k, v in bag.import_errors.ite
     assert result["errors"] == {}
     assert result["dags"] == [f"anon__{n}" for n in specs]
     # A catalog source has no file sensor (the job exits 4 if the partition is missing).
-    assert result["tasks"]["anon__demo"] == ["desensitize", "publish", "validate"]
+    assert result["tasks"]["anon__demo"] == ["desensitize", "publish", "release__by_region",
+                                            "validate"]
     assert result["outlets"] == ["anonymize://demo/anon.customer_events"]
 
 

@@ -146,3 +146,36 @@ def test_the_privacy_unit_is_never_null_or_flagged_for_review():
     text, spec = draft([col("amount", "double"), col("city")], {"path": "raw/x", "format": "csv"})
     assert spec.privacy_unit == "amount" and "review: no identifier or pseudonymized" in text
     assert spec.sink.path == "raw/x_anonymized"
+
+
+def test_the_hipaa_safe_harbor_preset_drafts_a_valid_spec_with_its_rules_and_a_review_list():
+    profiles = [
+        col("patient_id", "bigint", distinct=300),
+        col("c1", whole={"email": 1000}),
+        col("birthdate", "date"),
+        col("admitted", "date"),
+        col("age", "int", distinct=80),
+        col("zip", mean_length=5),
+        col("zip_number", "int"),
+        col("amount", "double"),
+        col("dt"),
+    ]
+    text = suggest(profiles, {"table": "raw.visits"}, "dt", "visits", "hipaa-safe-harbor")
+    spec = spec_from_dict(yaml.safe_load(text))
+    assert spec.columns["zip"].mapping()["036"] == "000" and spec.columns["zip"].length == 3
+    assert spec.columns["zip_number"].kind == "drop"
+    assert spec.columns["admitted"].method == "date" and spec.columns["admitted"].to == "year"
+    age = spec.columns["age"]
+    assert (age.method, age.width, age.top, age.output) == ("bucket", 1, 90, "lower")
+    assert spec.columns["birthdate"].top == 90  # an age, 90 standing for "90 or older"
+    assert spec.columns["amount"].kind == "keep"
+    assert "review: a keyed pseudonym is derived from the identifier" in text
+    assert "# HIPAA Safe Harbor (45 CFR 164.514(b)(2))" in text
+    assert "partition column 'dt' is a full date" in text and "biometric identifiers" in text
+    plain = suggest(profiles, {"table": "raw.visits"}, "dt", "visits")
+    assert "hipaa-zip3" not in plain and "Safe Harbor" not in plain
+
+
+def test_an_unknown_preset_is_a_one_line_error():
+    with pytest.raises(SpecError, match="--preset: unknown 'gdpr'; one of hipaa-safe-harbor"):
+        suggest([col("uid", "bigint")], {"table": "raw.t"}, "dt", "t", "gdpr")

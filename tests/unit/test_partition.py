@@ -49,7 +49,8 @@ def test_canonical_values_parse_and_print_back():
 @pytest.mark.parametrize("command", [
     ["run", "conf/pipelines/demo.yaml"],
     ["validate", "conf/pipelines/demo.yaml"],
-    ["kanon", "conf/pipelines/demo_kanon.yaml"],
+    ["kanon", "conf/pipelines/demo.yaml"],
+    ["report", "conf/pipelines/demo.yaml"],
     ["release", "DP_SPEC"],
     ["restore", "conf/pipelines/demo.yaml", "--to", "20261125T000000Z-00000000"],
     ["quarantine", "drop", "conf/pipelines/demo.yaml", "--run-id", "20261125T000000Z-00000000"],

@@ -280,3 +280,24 @@ def test_the_hint_for_a_non_identifier_column_key_is_itself_a_valid_ascii_key():
         spec_from_dict(base(columns={"cid": {"kind": "hash"}, "Straße": {"kind": "drop"}}))
     hint = re.search(r"e\.g\. (\w+):", str(err.value), re.ASCII).group(1)
     spec_from_dict(base(columns={"cid": {"kind": "hash"}, hint: {"kind": "drop", "source_name": "Straße"}}))
+
+
+@pytest.mark.parametrize(("mapping", "message"), [
+    ({"10": "000"}, r"columns\.zip: .*map: prefix '10' is not 3 characters long"),
+    ({"101": "1000"}, r"columns\.zip: .*map: '101' maps to more than 3 characters"),
+])
+def test_a_prefix_map_must_fit_the_prefix_length(mapping, message):
+    cols = {"uid": {"kind": "hash"},
+            "zip": {"kind": "generalize", "method": "prefix", "length": 3, "map": mapping}}
+    with pytest.raises(SpecError, match=message):
+        spec_from_dict(spec_data(cols))
+
+
+def test_the_hipaa_zip3_map_needs_three_character_prefixes():
+    cols = {"uid": {"kind": "hash"},
+            "zip": {"kind": "generalize", "method": "prefix", "length": 5, "map": "hipaa-zip3"}}
+    with pytest.raises(SpecError, match="prefix '036' is not 5 characters long"):
+        spec_from_dict(spec_data(cols))
+    ok = {"uid": {"kind": "hash"},
+          "zip": {"kind": "generalize", "method": "prefix", "length": 3, "map": "hipaa-zip3"}}
+    assert spec_from_dict(spec_data(ok)).columns["zip"].mapping()["893"] == "000"

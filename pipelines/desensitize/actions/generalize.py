@@ -69,12 +69,50 @@ class GeneralizeAgeSpec(DateInput):
     top: int | None = Field(None, gt=0)
 
 
+#: The 3-digit ZIP code prefixes HIPAA's Safe Harbor method publishes as ``000``:
+#: those whose areas held 20,000 people or fewer in the 2000 Census (45 CFR
+#: 164.514(b)(2)(i)(B); the 17 prefixes are listed in HHS Office for Civil Rights,
+#: "Guidance Regarding Methods for De-identification of Protected Health
+#: Information", 2012, section 3.3, "the initial three digits of a ZIP code").
+HIPAA_RESTRICTED_ZIP3: tuple[str, ...] = (
+    "036", "059", "063", "102", "203", "556", "692", "790", "821", "823", "830", "831",
+    "878", "879", "884", "890", "893",
+)  # fmt: skip
+#: Named prefix maps for ``map:``.
+PREFIX_MAPS: dict[str, dict[str, str]] = {
+    "hipaa-zip3": dict.fromkeys(HIPAA_RESTRICTED_ZIP3, "000"),
+}
+
+
 class GeneralizePrefixSpec(ActionSpec):
-    """String truncated to its first ``length`` characters (e.g. postal codes)."""
+    """String truncated to its first ``length`` characters (e.g. postal codes).
+
+    ``map`` publishes some prefixes as another value: a mapping (``{"036": "000"}``),
+    or ``hipaa-zip3``, the 3-digit ZIP prefixes HIPAA Safe Harbor sets to ``000``
+    (:data:`HIPAA_RESTRICTED_ZIP3`).
+    """
 
     kind: Literal["generalize"]
     method: Literal["prefix"]
     length: int = Field(ge=0)
+    map: dict[str, str] | Literal["hipaa-zip3"] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _map_fits(self) -> GeneralizePrefixSpec:
+        for prefix, value in self.mapping().items():
+            if len(prefix) != self.length:
+                raise ValueError(f"map: prefix {prefix!r} is not {self.length} characters long")
+            if len(value) > self.length:
+                raise ValueError(f"map: {prefix!r} maps to more than {self.length} characters")
+        return self
+
+    def mapping(self) -> dict[str, str]:
+        """The prefix map (a named one resolved).
+
+        Returns:
+            Prefix -> published value.
+        """
+        return PREFIX_MAPS[self.map] if isinstance(self.map, str) else dict(self.map)
 
 
 def _fmt(value: Column | float, integral: bool) -> Column:
@@ -268,7 +306,7 @@ class AgeOperator(Operator, spec=GeneralizeAgeSpec):
 
 
 class PrefixOperator(Operator, spec=GeneralizePrefixSpec):
-    """The first ``length`` characters (e.g. a postal code's district)."""
+    """The first ``length`` characters (e.g. a postal code's district), some mapped."""
 
     label = "Generalized"
     accepts = "string"
@@ -287,7 +325,15 @@ class PrefixOperator(Operator, spec=GeneralizePrefixSpec):
 
         n = self.action.length
         source = F.col(self.column)
-        return F.substring(source, 1, n) if n else F.when(source.isNotNull(), F.lit(""))
+        prefix = F.substring(source, 1, n) if n else F.when(source.isNotNull(), F.lit(""))
+        by_value: dict[str, list[str]] = {}
+        for key, value in sorted(self.action.mapping().items()):
+            by_value.setdefault(value, []).append(key)
+        out = None
+        for value, keys in by_value.items():  # one test per published value
+            hit = prefix.isin(keys)
+            out = F.when(hit, F.lit(value)) if out is None else out.when(hit, F.lit(value))
+        return prefix if out is None else out.otherwise(prefix)
 
     def domain(self) -> Domain:
         """At most ``length`` characters.
