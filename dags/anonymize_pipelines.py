@@ -110,8 +110,10 @@ def describe(spec: PipelineSpec) -> str:
     return "\n".join(lines)
 
 
-def _source_ready(path: str, partition_column: str, ds: str) -> bool:
-    return (Path(path) / Partition.parse(partition_column, ds).dirname).is_dir()
+def _source_ready(path: str, partition_column: str, day: str) -> bool:
+    # Not named `ds`: Airflow passes context variables by parameter name, and refuses a
+    # positional argument whose parameter is named like one.
+    return (Path(path) / Partition.parse(partition_column, day).dirname).is_dir()
 
 
 def _on_failure(spec: PipelineSpec, context: Mapping[str, Any]) -> None:

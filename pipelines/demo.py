@@ -336,7 +336,9 @@ def run_demo(rows: int, days: int, out: Path, console: Console) -> dict[str, Any
     ledger = Ledger(ledger_url(policy, wh))
     unit = policy_unit(policy)
     limit = policy.epsilon if policy.epsilon is not None else policy.rho
-    spent = sum(c.budget.cost(unit) for c in ledger.history(spec.name) if c.status == "spent")
+    days = set(events)  # this run's partitions (a reused --out may hold others)
+    spent = sum(c.budget.cost(unit) for c in ledger.history(spec.name)
+                if c.status != "refunded" and c.partition in days)  # fmt: skip
     remaining = min((ledger.remaining(spec.name, policy, day).remaining for day in events),
                     default=limit)  # fmt: skip
     report = build_report(spec, wh, wh)

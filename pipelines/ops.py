@@ -256,8 +256,8 @@ def restore(spec: PipelineSpec | str | Path, partition: str, run_id: str, *,
             master: str | None = None, warehouse: str | None = None) -> str:  # fmt: skip
     """Publish a retained earlier version of a partition again.
 
-    Path tables keep the version the last publish replaced; catalog tables the
-    published version and the one before it; Iceberg and Delta tables every publish
+    Path and catalog tables keep the sink's ``keep_versions`` versions published
+    before the current one (default 1); Iceberg and Delta tables every publish
     commit of the partition ``gc`` has not expired (read back by time travel). The
     restore is itself a publish: a
     new run id, a manifest with ``status: restored`` and ``restored_from``. No

@@ -243,7 +243,11 @@ def demo(
     ),
     as_json: JsonOption = False,
 ) -> None:
-    """Generate a synthetic raw warehouse with PII and anonymize every partition."""
+    """Generate a synthetic raw warehouse with PII and run the whole pipeline on it.
+
+    Per day: desensitize (free text scrubbed), k-anonymize, both gates, publish, and
+    the DP release charged to the ledger; then the report pages (path printed last).
+    """
     setup_logging(False)
     from pipelines.demo import run_demo
 

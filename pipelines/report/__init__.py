@@ -18,9 +18,11 @@ Sources, and only these: the publish history of manifests (the sink's and each
 release's control root, ``_manifests/``), the DP ledger, and the DP store's copy
 of each *released* (noisy) table. Raw data is never read, and no Spark session is
 started. The DP part shows only released values and public facts (mechanism,
-scale, interval, budget): no exact count of input rows, dropped units or candidate
-groups, as the release's error report already withholds them. The row counts shown
-for the desensitized table are those of the published table itself.
+scale, interval, budget): no exact count of a release's input rows, dropped units
+or candidate groups, as its error report already withholds them. The desensitized
+table's part shows its manifest's exact input, output and suppressed row counts:
+they are not differentially private (output rows are what any reader of the
+published table counts; input rows add the suppressed ones).
 
 Plots: Plotly (:mod:`pipelines.report.figures`); pages: Jinja2 templates in
 ``pipelines/report/templates/`` with autoescaping.
@@ -51,13 +53,15 @@ class ReleaseView:
     Attributes:
         name: The release's name in the spec.
         manifest: Its latest release manifest.
-        rows: The released (noisy) rows from the DP store, or None if the store
-            copy is gone (``gc``, another machine).
+        rows: The released (noisy) rows from the DP store, or None if the stored
+            copy is not there (removed by hand, or the runs used another warehouse).
+        store: Where the stored copies of this release's partition are kept.
     """
 
     name: str
     manifest: ReleaseManifest
     rows: list[dict[str, Any]] | None
+    store: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,7 @@ class PartitionView:
         publishes: How many publishes the history holds.
         releases: Its DP releases, in spec order.
         spent: Budget charged to it (spent and reserved), in the policy's unit; None
-            without a DP policy.
+            without a DP policy or when its ledger is not found.
         window_used: Budget used in the fullest policy window containing it.
     """
 
@@ -84,17 +88,28 @@ class PartitionView:
     window_used: float | None = None
 
 
-def _history(root: Path, dirname: str) -> list[Path]:
-    return sorted((root / layout.MANIFESTS / dirname).glob("*.json"))
+def _history(root: Path, dirname: str) -> list[Manifest | ReleaseManifest]:
+    """A partition's publish history, in publish order (the last is the published one).
+
+    Ordered by ``published_at``, then run id: a run that started first (a smaller run
+    id) may publish last, and a restore publishes an earlier run's rows again.
+    """
+    found = [read_manifest(p) for p in (root / layout.MANIFESTS / dirname).glob("*.json")]
+    return sorted((m for m in found if m is not None), key=lambda m: (m.published_at, m.run_id))
 
 
 def _released_rows(store: Path, manifest: ReleaseManifest) -> list[dict[str, Any]] | None:
     import pyarrow.parquet as pq
 
     kept = store / (manifest.republished_from or manifest.run_id)
-    if not any(kept.glob("*.parquet")):
-        return None
-    return pq.read_table(kept).to_pylist()  # files named _*/.* (the manifest) are skipped
+    if any(kept.glob("*.parquet")):
+        return pq.read_table(kept).to_pylist()  # files named _*/.* (the manifest) are skipped
+    if any(kept.glob("*.csv")):  # a csv release sink's stored copy (written with a header)
+        import pyarrow as pa
+        import pyarrow.csv as pc
+
+        return pa.concat_tables([pc.read_csv(f) for f in sorted(kept.glob("*.csv"))]).to_pylist()
+    return None
 
 
 def collect(spec: PipelineSpec, warehouse: Path) -> list[PartitionView]:
@@ -107,27 +122,31 @@ def collect(spec: PipelineSpec, warehouse: Path) -> list[PartitionView]:
     Returns:
         The partitions (empty when nothing is published).
     """
+    from pipelines.errors import SpecError
+
     control = layout.control_dir(warehouse, spec.sink)
     history = control / layout.MANIFESTS
     budget = _Budget.open(spec, warehouse)
     views = []
     for part in sorted(history.iterdir()) if history.is_dir() else []:
         value = dirname_value(spec.partition_column, part.name)
-        files = _history(control, part.name)
-        if value is None or not files:
+        try:
+            Partition.parse(spec.partition_column, value or "")
+        except SpecError:  # not a partition's history (a stray or backup directory)
             continue
-        manifest = read_manifest(files[-1])
-        if not isinstance(manifest, Manifest):
+        published = _history(control, part.name)
+        if not published or not isinstance(published[-1], Manifest):
             continue
         releases = []
         for name, rel in spec.releases.items():
-            rel_files = _history(layout.control_dir(warehouse, rel.sink), part.name)
-            rm = read_manifest(rel_files[-1]) if rel_files else None
+            rel_history = _history(layout.control_dir(warehouse, rel.sink), part.name)
+            rm = rel_history[-1] if rel_history else None
             if isinstance(rm, ReleaseManifest):
                 store = warehouse / layout.DP / layout.DP_STORE / spec.name / name / value
-                releases.append(ReleaseView(name, rm, _released_rows(store, rm)))
+                releases.append(ReleaseView(name, rm, _released_rows(store, rm), store))
         spent, used = budget.at(value)
-        views.append(PartitionView(value, part.name, manifest, len(files), releases, spent, used))
+        views.append(PartitionView(value, part.name, published[-1], len(published), releases,
+                                   spent, used))  # fmt: skip
     return views
 
 
@@ -141,18 +160,16 @@ class _Budget:
 
     @classmethod
     def open(cls, spec: PipelineSpec, warehouse: Path) -> _Budget:
-        from pipelines.dp.ledger import Ledger, policy_unit
+        from pipelines.dp.ledger import Ledger, ledger_url, policy_unit
 
         policy = spec.dp_budget
         if policy is None:
             return cls(spec, None, {})
         if policy.ledger is None:
             path = warehouse / layout.DP / layout.LEDGER
-            if not path.is_file():  # never create a ledger to read it
+            if not path.is_file():  # never create a ledger to read it: unknown instead
                 return cls(spec, None, {})
-            url = f"sqlite:///{path}"
-        else:
-            url = policy.ledger
+        url = ledger_url(policy, warehouse)
         ledger = Ledger(url)
         unit = policy_unit(policy)
         spent: dict[str, float] = {}
@@ -162,10 +179,8 @@ class _Budget:
         return cls(spec, ledger, spent)
 
     def at(self, value: str) -> tuple[float | None, float | None]:
-        if self.spec.dp_budget is None:
+        if self.spec.dp_budget is None or self.ledger is None:  # no policy, or no ledger
             return None, None
-        if self.ledger is None:
-            return 0.0, 0.0
         state = self.ledger.remaining(self.spec.name, self.spec.dp_budget, value)
         return self.spent.get(value, 0.0), state.used
 

@@ -89,7 +89,7 @@ def information_loss(ncp: dict[str, float | None], gcp: float | None) -> go.Figu
     """
     names = list(ncp)
     fig = go.Figure(
-        go.Bar(x=names, y=[ncp[n] or 0.0 for n in names], marker_color="#f58518",
+        go.Bar(x=names, y=[ncp[n] for n in names], marker_color="#f58518",  # None: a gap
                hovertemplate="%{x}: NCP %{y:.3f}<extra></extra>")  # fmt: skip
     )
     if gcp is not None:
@@ -117,11 +117,12 @@ def prosecutor_risk(risk: dict[str, float]) -> go.Figure:
     return fig
 
 
-def guarantees(rows: Sequence[tuple[str, float, float]]) -> go.Figure:
+def guarantees(rows: Sequence[tuple[str, float | None, float | None]]) -> go.Figure:
     """Per guarantee, the value asked for beside the value measured on the output.
 
     Args:
-        rows: ``(name, asked, measured)`` per guarantee (k, l, t, ...).
+        rows: ``(name, asked, measured)`` per guarantee (k, l, t, ...); None (not
+            recorded) draws no bar.
 
     Returns:
         Two bars per guarantee, one subplot each.
@@ -159,7 +160,7 @@ def released_values(
     )
     fig = go.Figure(go.Bar(x=groups, y=values, error_y=error, marker_color="#72b7b2",
                            hovertemplate="%{x}: %{y}<extra></extra>"))  # fmt: skip
-    title = f"{metric}: released values" + (f" ± {half_width:.3g} (95 %)" if half_width else "")
+    title = f"{metric}: released values" + (f" ± {half_width:,.4g} (95 %)" if half_width else "")
     fig.update_layout(title=title, **_LAYOUT)
     fig.update_xaxes(type="category")
     return fig
@@ -189,8 +190,8 @@ def trend(
 
 
 def budget(
-    partitions: Sequence[str], spent: Sequence[float], window_used: Sequence[float],
-    limit: float, unit: str, window: int,
+    partitions: Sequence[str], spent: Sequence[float | None],
+    window_used: Sequence[float | None], limit: float, unit: str, window: int | None,
 ) -> go.Figure:  # fmt: skip
     """Bars: budget charged per partition; line: the fullest window containing it.
 
@@ -198,9 +199,10 @@ def budget(
         partitions: Partition values, oldest first.
         spent: Spent (and reserved) cost charged to each partition, in the policy's unit.
         window_used: Cost in the fullest ``window``-day window containing each partition.
-        limit: The policy's total per window.
+        limit: The policy's total per window (per partition when ``window`` is None).
         unit: ``epsilon`` or ``rho``.
-        window: The policy's window in days.
+        window: The policy's window in days, or None for a per-partition policy
+            (``unit: person_partition``: each partition has the whole budget).
 
     Returns:
         One bar and one marker per partition.
@@ -209,10 +211,12 @@ def budget(
     fig = go.Figure()
     fig.add_trace(go.Bar(x=list(partitions), y=list(spent), name=f"{sym} charged to the partition",
                          marker_color="#4c78a8"))  # fmt: skip
+    used = f"in its fullest {window}-day window" if window else "by the partition"
     fig.add_trace(go.Scatter(x=list(partitions), y=list(window_used), mode="lines+markers",
-                             name=f"{sym} used in its fullest {window}-day window"))  # fmt: skip
+                             name=f"{sym} used {used}"))  # fmt: skip
+    per = f"per {window} days" if window else "per partition"
     fig.add_hline(y=limit, line_dash="dash", line_color="#e45756",
-                  annotation_text=f"limit {sym} = {limit:g} per {window} days")  # fmt: skip
+                  annotation_text=f"limit {sym} = {limit:g} {per}")  # fmt: skip
     fig.update_layout(title="Privacy budget per partition", **_LAYOUT)
     fig.update_xaxes(type="category", title="partition")
     fig.update_yaxes(title=sym, rangemode="tozero")

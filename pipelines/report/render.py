@@ -66,39 +66,60 @@ def _gates(manifest: Any, page_dir: Path) -> dict[str, Any]:
             "checks": len(gate.checks),
             "failed": [(c.id, c.severity, c.observed_text()) for c in gate.checks if not c.success],
         })  # fmt: skip
-    return {"stages": stages, "docs": relative_link(q.data_docs, page_dir),
+    # The Data Docs beside the report (so the folder can be moved with them), else
+    # where the run recorded them.
+    beside = page_dir.parent.parent / "data_docs" / "index.html"
+    docs = beside if beside.is_file() else q.data_docs
+    return {"stages": stages, "docs": relative_link(docs, page_dir),
             "warnings": q.warnings, "overridden": q.overridden}  # fmt: skip
 
 
-def _kanon(ka: dict[str, Any] | None, prefix: str) -> dict[str, Any] | None:
-    if not ka:
+#: The k-anonymity block's keys the page reads; older manifests lack some of them.
+_KANON_KEYS = ("k", "l", "t", "quasi_identifiers", "classes", "smallest_class",
+               "fewest_sensitive_values", "entropy_l", "recursive_ratio", "largest_t",
+               "suppressed", "mean_class_size", "class_size_histogram", "ncp", "gcp",
+               "prosecutor_risk", "verified_by")  # fmt: skip
+
+
+def _kanon(block: dict[str, Any] | None, prefix: str) -> dict[str, Any] | None:
+    if not block:
         return None
-    rows: list[tuple[str, float, float]] = [("k", ka["k"], ka.get("smallest_class") or 0)]
-    lspec = ka.get("l")
+    ka = {key: block.get(key) for key in _KANON_KEYS}
+    if isinstance(ka["l"], int):  # manifests before l-diversity kinds: a bare l
+        ka["l"] = {"kind": "distinct", "l": ka["l"]}
+    rows: list[tuple[str, float | None, float | None]] = [
+        ("k (smallest class)", ka["k"], ka["smallest_class"])
+    ]
+    lspec, tspec = ka["l"], ka["t"]
     if lspec:
-        measured = ka.get("entropy_l") if lspec.get("kind") == "entropy" else ka.get(
-            "fewest_sensitive_values")  # fmt: skip
-        rows.append((f"l ({lspec.get('kind', 'distinct')})", lspec["l"], measured or 0))
-    tspec = ka.get("t")
+        kind = lspec.get("kind", "distinct")
+        if kind == "recursive":  # holds when the measured ratio is below c
+            rows.append((f"c of recursive (c,{lspec.get('l')})-diversity", lspec.get("c"),
+                         ka["recursive_ratio"]))  # fmt: skip
+        elif kind == "entropy":
+            rows.append(("entropy l", lspec.get("l"), ka["entropy_l"]))
+        else:
+            rows.append(("distinct l", lspec.get("l"), ka["fewest_sensitive_values"]))
     if tspec:
-        rows.append((f"t ({tspec.get('distance', 'equal')})", tspec["t"], ka.get("largest_t") or 0))
+        rows.append((f"t ({tspec.get('distance', 'equal')} distance)", tspec.get("t"),
+                     ka["largest_t"]))  # fmt: skip
     figs = []
-    if ka.get("class_size_histogram"):
-        figs.append(fg.to_div(fg.class_sizes(ka["class_size_histogram"], ka["k"]),
-                              f"{prefix}-class-sizes"))  # fmt: skip
-    if ka.get("ncp"):
-        figs.append(fg.to_div(fg.information_loss(ka["ncp"], ka.get("gcp")), f"{prefix}-ncp"))
-    if ka.get("prosecutor_risk"):
+    if ka["class_size_histogram"]:
+        fig = fg.class_sizes(ka["class_size_histogram"], ka["k"])
+        figs.append(fg.to_div(fig, f"{prefix}-class-sizes"))
+    if ka["ncp"]:
+        figs.append(fg.to_div(fg.information_loss(ka["ncp"], ka["gcp"]), f"{prefix}-ncp"))
+    if ka["prosecutor_risk"]:
         figs.append(fg.to_div(fg.prosecutor_risk(ka["prosecutor_risk"]), f"{prefix}-risk"))
     figs.append(fg.to_div(fg.guarantees(rows), f"{prefix}-guarantees"))
     return {"summary": ka, "figures": figs}
 
 
-def _release(rv: ReleaseView, prefix: str) -> dict[str, Any]:
+def _release(rv: ReleaseView, prefix: str, index: int) -> dict[str, Any]:
     m = rv.manifest
     report = m.error_report
     metrics = []
-    for name, entry in report.get("metrics", {}).items():
+    for i, (name, entry) in enumerate(report.get("metrics", {}).items()):
         fig = None
         if rv.rows:
             rows = sorted(rv.rows, key=lambda r: tuple(str(r.get(g)) for g in m.group_by))
@@ -106,12 +127,12 @@ def _release(rv: ReleaseView, prefix: str) -> dict[str, Any]:
             fig = fg.to_div(
                 fg.released_values(groups, [r.get(name) for r in rows],
                                    entry.get("ci95_half_width"), name),  # fmt: skip
-                f"{prefix}-{rv.name}-{name}",
+                f"{prefix}-{index}-{i}",  # ids from positions: names are not HTML-safe
             )
         metrics.append({"name": name, "entry": entry, "figure": fig})
     return {"name": rv.name, "manifest": m, "report": report, "metrics": metrics,
             "truncated": bool(rv.rows) and len(rv.rows) > fg.MAX_GROUPS,
-            "stored": rv.rows is not None}  # fmt: skip
+            "stored": rv.rows is not None, "store": str(rv.store or "")}  # fmt: skip
 
 
 def _partition_context(spec: PipelineSpec, v: PartitionView, page_dir: Path) -> dict[str, Any]:
@@ -123,7 +144,7 @@ def _partition_context(spec: PipelineSpec, v: PartitionView, page_dir: Path) -> 
         "columns": _columns(m),
         "gates": _gates(m, page_dir),
         "kanon": _kanon(m.k_anonymity, "ka"),
-        "releases": [_release(r, "dp") for r in v.releases],
+        "releases": [_release(r, "dp", i) for i, r in enumerate(v.releases)],
         "policy": spec.dp_budget,
         "script": SCRIPT,
     }
@@ -149,9 +170,9 @@ def _table_context(spec: PipelineSpec, views: list[PartitionView]) -> dict[str, 
         from pipelines.dp.ledger import policy_unit
 
         limit = policy.epsilon if policy.epsilon is not None else policy.rho
-        spent = [v.spent or 0.0 for v in views]
-        used = [v.window_used or 0.0 for v in views]
-        fig = fg.budget(parts, spent, used, limit, policy_unit(policy), policy.window)
+        window = policy.window if policy.unit == "person" else None
+        spent, used = [v.spent for v in views], [v.window_used for v in views]
+        fig = fg.budget(parts, spent, used, limit, policy_unit(policy), window)
         figs.append(fg.to_div(fig, "trend-budget"))
     latest = views[-1].manifest
     return {"spec": spec, "views": views, "figures": figs, "columns": _columns(latest),

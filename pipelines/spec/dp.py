@@ -135,6 +135,16 @@ class Release(Frozen):
     metrics: dict[str, Metric] = Field(min_length=1)
     budget: ReleaseBudget
 
+    @model_validator(mode="after")
+    def _metric_names(self) -> Release:
+        for name in self.metrics:  # each becomes a column of the release table
+            if not re.match(IDENT, name):
+                raise ValueError(
+                    f"metrics: {name!r} is not a column name (letters, digits and _, "
+                    "not starting with a digit)"
+                )
+        return self
+
 
 class BudgetPolicy(Frozen):
     """The dataset's total budget over a rolling window of partitions (the ledger's rule).

@@ -115,6 +115,13 @@ class TableRef(Frozen):
     options: dict[str, str] = Field(
         default_factory=dict, description="Extra reader/writer options (e.g. CSV 'header')."
     )
+    keep_versions: int = Field(
+        1,
+        ge=1,
+        le=1000,
+        description="Earlier published versions of each partition a parquet or csv sink "
+        "keeps for `anonymize restore` (Iceberg and Delta keep snapshots until `gc`).",
+    )
 
     @model_validator(mode="after")
     def _one_location(self) -> TableRef:
@@ -131,6 +138,11 @@ class TableRef(Frozen):
             )
         if self.format in TABLE_FORMATS and self.options:
             raise ValueError(f"'options' are for parquet and csv tables, not {self.format}")
+        if self.format in TABLE_FORMATS and "keep_versions" in self.model_fields_set:
+            raise ValueError(
+                f"'keep_versions' is for parquet and csv tables; {self.format} keeps earlier "
+                "snapshots until `anonymize gc` expires them"
+            )
         return self
 
     @property

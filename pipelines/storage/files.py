@@ -11,6 +11,7 @@ import ctypes
 import ctypes.util
 import json
 import os
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,35 @@ def has_data_files(directory: Path) -> bool:
         p.is_file() and not p.name.startswith(("_", ".")) and p.stat().st_size > 0
         for p in directory.rglob("*")
     )
+
+
+def prune_versions(versions: list[Path], keep: int) -> list[Path]:
+    """Delete all but the ``keep`` most recently published of some version directories.
+
+    Retention follows publish order (each version's ``_manifest.json``
+    ``published_at``, then its name), not run ids: a run that started first may
+    publish last. A directory without a readable manifest is not a published version
+    and is left alone.
+
+    Args:
+        versions: Published version directories (the current one excluded).
+        keep: How many to keep (0 keeps none).
+
+    Returns:
+        The directories deleted.
+    """
+    dated = []
+    for v in versions:
+        try:
+            record = json.loads((v / "_manifest.json").read_text())
+        except (OSError, ValueError):
+            continue
+        dated.append((str(record.get("published_at") or ""), v.name, v))
+    dated.sort(reverse=True)
+    gone = [v for _, _, v in dated[keep:]]
+    for v in gone:
+        shutil.rmtree(v, ignore_errors=True)
+    return gone
 
 
 def remove_if_empty(directory: Path) -> None:

@@ -3,19 +3,19 @@
 Every publish writes a new version directory
 ``<table location>/_versions/<col>=<value>/<run id>/`` and then points the metastore
 partition at it (``ADD PARTITION`` / ``SET LOCATION``), a single metastore
-transaction. The previous version is kept (a query planned before the swap may
-still be reading it); older ones are deleted.
+transaction. The sink's ``keep_versions`` versions published before it are kept
+(at least the one replaced: a query planned before the swap may still be reading
+it), for ``anonymize restore``; older ones are deleted.
 """
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipelines.errors import PublishError, SpecError
 from pipelines.partition import Partition, dirname_value
-from pipelines.storage import layout
+from pipelines.storage import files, layout
 from pipelines.storage.base import Staged, Table, Version, refuse_schema_change
 
 if TYPE_CHECKING:
@@ -182,7 +182,6 @@ class CatalogTable(Table):
     def _commit(self, staged: Staged, manifest: Manifest | ReleaseManifest) -> str:
         if not self.exists():
             self._create(manifest.output_schema)
-        previous = self._published_dir(staged.partition)
         table, spec, where = (
             sql_ident(self.name),
             self._spec(staged.partition),
@@ -193,12 +192,13 @@ class CatalogTable(Table):
         else:
             self.spark.sql(f"ALTER TABLE {table} ADD PARTITION ({spec}) LOCATION {where}")
         self.spark.catalog.refreshTable(self.name)
-        # Keep the new version and the one it replaced (a query planned before the swap
-        # may still read it): retention by publish order. Other published versions go;
-        # staged runs (no manifest yet) stay for their own steps, or for gc.
-        for version in staged.path.parent.iterdir():
-            if version not in (staged.path, previous) and (version / layout.MANIFEST).is_file():
-                shutil.rmtree(version, ignore_errors=True)
+        # Keep the new version and the sink's keep_versions published before it (at
+        # least the one it replaced: a query planned before the swap may still read
+        # it), by publish order. Staged runs (no manifest yet) stay for their own
+        # steps, or for gc.
+        older = [v for v in staged.path.parent.iterdir()
+                 if v != staged.path and (v / layout.MANIFEST).is_file()]  # fmt: skip
+        files.prune_versions(older, self.ref.keep_versions)
         return str(staged.path)
 
     def published_location(self, partition: Partition) -> str | None:

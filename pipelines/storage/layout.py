@@ -14,7 +14,7 @@ quarantined runs and leases.
 ``<control root>/``
     ``_staging/<run id>/<col>=<value>/``   a path table's or table format's staged partition
     ``_versions/<col>=<value>/<run id>/``  a catalog table's versions (staged, published, kept)
-    ``_trash/<col>=<value>/<run id>/``     a path table's previous version, kept one publish
+    ``_trash/<col>=<value>/<run id>/``     a path table's replaced versions (``keep_versions``)
     ``_manifests/<col>=<value>/<run id>.json``  the publish history
     ``_quarantine/<col>=<value>/<run id>/``     a run that failed a gate:
         ``data/`` (its staged files, if any) and ``gate.json`` (:data:`GATE_NOTE`)

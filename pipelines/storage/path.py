@@ -12,8 +12,9 @@ none of the old names and sees the partition with no files (measured: 2 of 5,500
 pyarrow reads while swapping in a tight loop); a read whose listing succeeded
 before the swap fails with file-not-found when it opens the moved files. Readers
 that need a consistent snapshot use a catalog table. The previous version moves to
-``<root>/_trash/<col>=<value>/<run id>/``, named after the run that produced it, and
-is kept until the next publish of that partition (to inspect or restore).
+``<root>/_trash/<col>=<value>/<run id>/``, named after the run that produced it; the
+sink's ``keep_versions`` most recently replaced ones are kept there (to inspect or
+restore), by publish order.
 
 The filesystem operations use the local (or mounted) filesystem.
 """
@@ -21,7 +22,6 @@ The filesystem operations use the local (or mounted) filesystem.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -135,9 +135,9 @@ class PathTable(Table):
         if not final.exists():
             os.rename(staged.path, final)
         else:
-            # The replaced version goes aside under the run that produced it, and is
-            # the one version kept: retention follows publish order, not run ids
-            # (a run that started first may publish last).
+            # The replaced version goes aside under the run that produced it; the
+            # sink's keep_versions versions are kept there, by publish order (not run
+            # ids: a run that started first may publish last).
             trash = self.root / layout.TRASH / final.name
             trash.mkdir(parents=True, exist_ok=True)
             aside = trash / (_run_of(final / layout.MANIFEST) or f"before-{staged.run_id}")
@@ -147,9 +147,7 @@ class PathTable(Table):
                 os.rename(staged.path, aside)  # now the previous version
             else:
                 self._swap_by_renames(staged.path, final, aside)
-            for older in trash.iterdir():
-                if older != aside:
-                    shutil.rmtree(older, ignore_errors=True)
+            files.prune_versions(list(trash.iterdir()), self.ref.keep_versions)
         files.remove_if_empty(staged.path.parent)
         return str(final)
 
@@ -184,7 +182,7 @@ class PathTable(Table):
         return str(d) if d.is_dir() else None
 
     def versions(self, partition: Partition) -> list[Version]:
-        """The previous version in ``_trash`` (if kept) and the published one.
+        """The replaced versions kept in ``_trash`` and the published one.
 
         Args:
             partition: The partition.

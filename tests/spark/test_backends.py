@@ -245,6 +245,32 @@ def test_restore_puts_an_earlier_version_back_as_a_new_publish(spark, backend):
     assert manifest.run_id != first.run_id and manifest.input_rows == 50
 
 
+@pytest.mark.parametrize("kind", ["path", "hive"])
+def test_keep_versions_sets_how_many_replaced_versions_restore_can_put_back(
+    spark, warehouse, key_env, kind
+):
+    from pipelines.errors import MissingInputError
+    from pipelines.ops import restore
+
+    setup = fresh_setup(spark, warehouse, kind)
+    keep2 = setup.spec.model_copy(update={
+        "sink": setup.spec.sink.model_copy(update={"keep_versions": 2})})  # fmt: skip
+    part = Partition.parse("dt", "2026-11-25")
+    runs = [run_partition(keep2, "2026-11-25").run_id for _ in range(4)]
+    sink = setup.sink(spark)
+    # The published run and the two published before it; the first is gone.
+    assert sorted(v.run_id for v in sink.versions(part)) == sorted(runs[1:])
+    assert [v.run_id for v in sink.versions(part) if v.current] == [runs[3]]
+    restore(keep2, "2026-11-25", runs[1])  # the oldest one kept
+    assert sink.read_manifest(part).restored_from == runs[1]
+    with pytest.raises(MissingInputError, match="no retained version"):
+        restore(keep2, "2026-11-25", runs[0])
+    # The default keeps one: after the next publish, only the version it replaced.
+    last = run_partition(setup.spec, "2026-11-25").run_id
+    kept = {v.run_id for v in sink.versions(part)}
+    assert len(kept) == 2 and last in kept
+
+
 # --------------------------------------------------------------------- table formats only
 
 FORMATS = ["iceberg", "delta"]
@@ -397,25 +423,48 @@ def test_a_table_format_source_is_read_at_a_pinned_version(spark, warehouse, key
         run_partition(path_spec, "2026-11-25", source_version="1")
 
 
-def test_an_iceberg_jdbc_catalog_over_sqlite_publishes_and_restores(spark, warehouse, key_env, tmp_path):
-    import sqlite3
+@pytest.fixture(params=["sqlite", "postgresql"])
+def jdbc_catalog(request, tmp_path):
+    """An Iceberg JDBC catalog's ``uri`` and a query of its own table list: over a
+    SQLite file, or a PostgreSQL server the test starts on loopback."""
+    if request.param == "sqlite":
+        import sqlite3
 
+        db = tmp_path / "catalog.sqlite"
+
+        def tables() -> list[tuple]:
+            with sqlite3.connect(db) as con:
+                return con.execute("SELECT table_namespace, table_name FROM iceberg_tables").fetchall()
+
+        yield {"uri": f"jdbc:sqlite:{db}"}, tables
+        return
+    import psycopg
+
+    from tests.postgres import postgres_server
+
+    with postgres_server() as (host, port):
+        def tables() -> list[tuple]:
+            with psycopg.connect(f"postgresql://postgres@{host}:{port}/postgres") as con:
+                return con.execute("SELECT table_namespace, table_name FROM iceberg_tables").fetchall()
+
+        yield {"uri": f"jdbc:postgresql://{host}:{port}/postgres",
+               "properties": {"jdbc.user": "postgres"}}, tables  # fmt: skip
+
+
+def test_an_iceberg_jdbc_catalog_publishes_and_restores(spark, warehouse, key_env, tmp_path, jdbc_catalog):
     from pipelines.ops import restore
 
+    conn, catalog_tables = jdbc_catalog
     name = f"j{uuid.uuid4().hex[:8]}"
     raw = warehouse / name / "raw"
     spark.createDataFrame(rows_for("2026-11-25", 20), DDL).write.partitionBy("dt").parquet(str(raw))
-    db = tmp_path / "catalog.sqlite"
-    catalog = {"type": "jdbc", "name": f"jdbc_{name}", "uri": f"jdbc:sqlite:{db}",
-               "warehouse": str(tmp_path / "data")}  # fmt: skip
+    catalog = {"type": "jdbc", "name": f"jdbc_{name}", **conn, "warehouse": str(tmp_path / "data")}
     sink = {"table": f"anon.{name}", "format": "iceberg", "catalog": catalog}
     spec = spec_from_dict(spec_data(COLUMNS, source={"path": str(raw)}, sink=sink))
     first = run_partition(spec, "2026-11-25")
     run_partition(spec, "2026-11-25")
     restore(spec, "2026-11-25", first.run_id)
-    with sqlite3.connect(db) as con:  # the catalog's own record of the table
-        tables = con.execute("SELECT table_namespace, table_name FROM iceberg_tables").fetchall()
-    assert tables == [("anon", name)]
+    assert catalog_tables() == [("anon", name)]  # the catalog's own record of the table
     assert spark.table(f"jdbc_{name}.anon.{name}").count() == 20
     manifest = open_table(spec.sink, "dt", session_warehouse(spark), spark).read_manifest(
         Partition.parse("dt", "2026-11-25"))

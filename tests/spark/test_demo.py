@@ -30,9 +30,10 @@ def published_text(root: Path) -> str:
 
 
 def latest_manifest(summary: dict, dirname: str) -> dict:
-    """The partition's latest manifest in the published table's publish history."""
+    """The partition's published manifest: the last published in its publish history."""
     history = Path(summary["published_location"]) / "_manifests" / dirname
-    return json.loads(sorted(history.glob("*.json"))[-1].read_text())
+    found = [json.loads(p.read_text()) for p in history.glob("*.json")]
+    return max(found, key=lambda m: (m["published_at"], m["run_id"]))
 
 
 def test_demo_publishes_every_partition_without_raw_pii(spark, demo_run):

@@ -166,3 +166,26 @@ def test_a_table_format_spec_ships_its_jars_and_extensions_to_spark_submit(tmp_p
     assert task.conf["spark.executor.memory"] == "2g"
     plain = m._spark_task(demo, tmp_path / "d.yaml", "anonymize", "anonymize.py", [])
     assert "spark.jars" not in plain.conf
+
+
+def test_the_source_sensor_pokes_with_airflow_context_and_sees_the_partition(tmp_path, monkeypatch):
+    """Airflow passes context variables by parameter name: the sensor's callable
+    once had a parameter named `ds` and failed every run ("reserved" key)."""
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))
+    monkeypatch.syspath_prepend(str(DAGS))
+    pytest.importorskip("airflow.providers.apache.spark", reason="the Airflow Spark provider")
+    (tmp_path / "specs").mkdir()
+    write_specs(tmp_path / "specs", 1)
+    import anonymize_pipelines as m
+
+    monkeypatch.setattr(m, "WAREHOUSE", str(tmp_path / "wh"))  # not the checkout's ./warehouse
+
+    [dag] = m.build_all(tmp_path / "specs").values()
+    sensor = dag.get_task("wait_for_source")
+    source, column, _ = sensor.op_args
+    context = {"ds": "2026-11-25", "logical_date": None, "params": {}}
+    assert source.startswith(str(tmp_path / "wh"))
+    sensor.op_args = [source, column, "2026-11-25"]  # as rendered from "{{ ds }}"
+    assert not bool(sensor.poke(context))
+    (Path(source) / "dt=2026-11-25").mkdir(parents=True)
+    assert bool(sensor.poke(context))

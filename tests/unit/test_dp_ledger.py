@@ -3,13 +3,7 @@ composition, refunds, and no overspending under concurrent processes."""
 
 from __future__ import annotations
 
-import glob
 import multiprocessing as mp
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
 
 import pytest
 
@@ -17,6 +11,7 @@ from pipelines.dp.accounting import Budget
 from pipelines.dp.ledger import Ledger
 from pipelines.errors import BudgetExceededError
 from pipelines.spec.dp import BudgetPolicy
+from tests.postgres import postgres_server
 
 PURE = Budget.pure(1.0)
 
@@ -81,38 +76,12 @@ def _spend(args):  # a separate process
         return 0
 
 
-def _server_bin(name: str) -> str | None:
-    found = shutil.which(name) or sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    return found if isinstance(found, str) else (found[-1] if found else None)
-
-
 @pytest.fixture(scope="module")
 def postgres_url():
     """A throwaway PostgreSQL server on loopback, started (and stopped) by the test."""
     pytest.importorskip("psycopg", reason="psycopg (the dev extra) is not installed")
-    initdb, pg_ctl = _server_bin("initdb"), _server_bin("pg_ctl")
-    if not initdb or not pg_ctl:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
-    root = tempfile.mkdtemp(prefix="ledger-pg-")
-    run_as: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        shutil.chown(root, "postgres", "postgres")
-        run_as = ["runuser", "-u", "postgres", "--"]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    data = os.path.join(root, "data")
-    subprocess.run([*run_as, initdb, "-D", data, "-A", "trust", "-U", "postgres"],
-                   check=True, capture_output=True)  # fmt: skip
-    subprocess.run([*run_as, pg_ctl, "-D", data, "-w", "-l", os.path.join(root, "log"),
-                    "-o", f"-p {port} -h 127.0.0.1 -k {root}", "start"],
-                   check=True, capture_output=True)  # fmt: skip
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run([*run_as, pg_ctl, "-D", data, "-m", "immediate", "stop"],
-                       capture_output=True)  # fmt: skip
-        shutil.rmtree(root, ignore_errors=True)
+    with postgres_server() as (host, port):
+        yield f"postgresql+psycopg://postgres@{host}:{port}/postgres"
 
 
 def _race(target) -> list:  # noqa: ANN001

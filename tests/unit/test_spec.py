@@ -301,3 +301,17 @@ def test_the_hipaa_zip3_map_needs_three_character_prefixes():
     ok = {"uid": {"kind": "hash"},
           "zip": {"kind": "generalize", "method": "prefix", "length": 3, "map": "hipaa-zip3"}}
     assert spec_from_dict(spec_data(ok)).columns["zip"].mapping()["893"] == "000"
+
+
+def test_a_release_metric_must_be_named_like_a_column():
+    """Metric names become release-table columns and appear in the report page."""
+    from pydantic import ValidationError
+
+    from pipelines.spec.dp import Release
+
+    base = {"sink": {"path": "r"}, "group_by": ["g"], "bounds": {"max_groups_per_unit": 1},
+            "budget": {"epsilon": 1.0}}  # fmt: skip
+    assert Release.model_validate({**base, "metrics": {"n_events": {"kind": "count"}}})
+    for bad in ('x"><img src=x onerror=alert(1)>', "events-per-day", "1st", ""):
+        with pytest.raises(ValidationError, match="is not a column name"):
+            Release.model_validate({**base, "metrics": {bad: {"kind": "count"}}})

@@ -78,3 +78,17 @@ def test_a_secret_catalog_property_by_reference_validates_and_never_shows_its_va
     with pytest.raises(SpecError) as err:
         spec_with({"table": "a.t", "format": "iceberg", "catalog": {**catalog, "properties": {"s3.secret-access-key": "hunter2"}}})
     assert "hunter2" not in str(err.value)
+
+
+def test_keep_versions_is_for_directory_tables_and_refused_on_table_formats():
+    from pydantic import ValidationError
+
+    from pipelines.spec.tables import TableRef
+
+    assert TableRef(table="anon.t").keep_versions == 1
+    assert TableRef(path="anon/t", keep_versions=7).keep_versions == 7
+    with pytest.raises(ValidationError, match="greater than or equal to 1"):
+        TableRef(table="anon.t", keep_versions=0)
+    for fmt in ("iceberg", "delta"):
+        with pytest.raises(ValidationError, match="'keep_versions' is for parquet and csv"):
+            TableRef(table="anon.t", format=fmt, keep_versions=3)
