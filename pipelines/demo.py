@@ -328,11 +328,11 @@ def run_demo(rows: int, days: int, out: Path, console: Console) -> dict[str, Any
                 releases[day] = [f"{x.release}: {x.status}" for x in release_partition(spec, day)]
             except BudgetExceededError:  # more days than the policy allows: shown, not fatal
                 releases[day] = ["refused: budget exceeded"]
-    raw_loc = open_table(spec.source, spec.partition_column, out, spark).control_root
-    pub_loc = open_table(spec.sink, spec.partition_column, out, spark).control_root
+    wh = session_warehouse(spark)  # `out`, unless a running session was reused (tests)
+    raw_loc = open_table(spec.source, spec.partition_column, wh, spark).control_root
+    pub_loc = open_table(spec.sink, spec.partition_column, wh, spark).control_root
     policy = spec.dp_budget
     assert policy is not None  # the demo spec has releases
-    wh = session_warehouse(spark)  # `out`, unless a running session was reused (tests)
     ledger = Ledger(ledger_url(policy, wh))
     unit = policy_unit(policy)
     limit = policy.epsilon if policy.epsilon is not None else policy.rho
@@ -365,12 +365,12 @@ def run_demo(rows: int, days: int, out: Path, console: Console) -> dict[str, Any
     console.print(f"DP budget:       {sym} {spent:g} spent over {days} partitions; "
                   f"{sym} {remaining:g} of {limit:g} left in the fullest {policy.window}-day "
                   "window")  # fmt: skip
-    console.print(f"warehouse:       {out}  (key in {KEY_ENV} or {out / 'demo.key'})")
+    console.print(f"warehouse:       {wh}  (key in {KEY_ENV} or {out / 'demo.key'})")
     docs = results[-1].record.quality.data_docs if results else None
     console.print(f"data docs:       {docs}")
     console.print(f"report:          {report}")
     return {
-        "warehouse": str(out),
+        "warehouse": str(wh),
         "spec": str(DEMO_SPEC),
         "raw_table": spec.source.table,
         "raw_location": str(raw_loc),

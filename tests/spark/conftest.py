@@ -31,16 +31,22 @@ def tables(spark, warehouse, key_env):
 
 @pytest.fixture(scope="session")
 def demo_run(spark, tmp_path_factory):
-    """One run of the demo (1,500 rows over 3 days) that several tests inspect.
+    """One run of the demo (``anonymize demo --rows 1500 --days 3 --json``, in process)
+    that several tests inspect.
 
     Returns:
-        ``run_demo``'s summary.
+        The summary: the JSON object on the command's last stdout line.
     """
-    from rich.console import Console
+    import json
 
-    from pipelines.demo import run_demo
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
 
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("ANONYMIZE_DEMO_KEY", raising=False)
         out = tmp_path_factory.mktemp("demo") / "demo"
-        return run_demo(rows=1500, days=3, out=out, console=Console(stderr=True))
+        res = CliRunner().invoke(app, ["demo", "--rows", "1500", "--days", "3", "--out",
+                                       str(out), "--json"])  # fmt: skip
+        assert res.exit_code == 0, res.output[-3000:]
+        return json.loads(res.stdout.strip().splitlines()[-1])

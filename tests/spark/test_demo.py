@@ -82,9 +82,14 @@ def test_demo_publishes_every_partition_without_raw_pii(spark, demo_run):
 
 def test_demo_releases_counts_and_sums_per_region_charged_once_per_day(spark, demo_run):
     from pipelines.demo import REGIONS
+    from pipelines.dp.ledger import Ledger
 
     summary = demo_run
     assert summary["releases"] == {d: ["by_region: published"] for d in summary["partitions"]}
+    # One charge per day in the ledger (the demo's session warehouse holds it).
+    ledger = Ledger(f"sqlite:///{Path(summary['warehouse']) / '_dp' / 'ledger.sqlite'}")
+    charges = [(c.partition, c.release, c.status) for c in ledger.history("demo")]
+    assert sorted(charges) == [(d, "by_region", "spent") for d in summary["partitions"]]
     released = spark.table(summary["release_tables"]["by_region"]).toPandas()
     # Public keys: every region of every day, empty or not, and nothing else.
     assert sorted(map(tuple, released[["dt", "region"]].to_numpy())) == sorted(
@@ -114,8 +119,8 @@ def _expected_marks(summary: dict, page: Path) -> dict[str, tuple[str, int]]:
         "ka-ncp": ("bar", len(ka["quasi_identifiers"])),
         "ka-risk": ("bar", 3),
         "ka-guarantees": ("bar", 2 * guarantees),
-        "dp-by_region-events": ("bar", 10),
-        "dp-by_region-amount": ("bar", 10),
+        "dp-0-0": ("bar", 10),  # release by_region (the first), metric events
+        "dp-0-1": ("bar", 10),  # and amount
     }
 
 
