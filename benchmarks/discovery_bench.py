@@ -7,8 +7,9 @@
    - 36 **PII** columns: direct identifiers drawn from Faker (an independent
      generator: not the product's dictionaries or formats) in 11 locales — names,
      e-mails, phones in national formats, national identifiers (US SSN, FR NIR, ES
-     NIF, IT codice fiscale, NL BSN, BR CPF, CA SIN, CN resident id, IN Aadhaar; not
-     the UK NINO, as Faker's are invalid), IBANs, card numbers, IPv4/IPv6 and MAC
+     NIF, IT codice fiscale, NL BSN, BR CPF, CA SIN, CN resident id, IN Aadhaar, each
+     redrawn until python-stdnum accepts it, as Faker's are not always valid; not the
+     UK NINO, whose Faker values all use an invalid prefix), IBANs, card numbers, IPv4/IPv6 and MAC
      addresses, street addresses, and free-text notes that embed some of them;
    - 11 **quasi-identifiers**: birth dates, ages, sex or gender, postal codes — the
      columns a draft should propose for ``k_anonymity:``;
@@ -56,6 +57,21 @@ def _faker(locale: str, seed: int):  # noqa: ANN202 (faker.Faker)
     f = Faker(locale)
     f.seed_instance(seed)
     return f
+
+
+def _valid(draw, check) -> str:  # noqa: ANN001
+    """A Faker value that passes the identifier's official check (python-stdnum); Faker's
+    own are not always valid (its Aadhaar numbers mostly fail Verhoeff), and an invalid
+    number is not that identifier. Redrawn up to 200 times."""
+    for _ in range(200):
+        value = draw()
+        try:
+            ok = check(value)
+        except KeyError:  # stdnum's cn.ric raises on some regions its table lacks
+            ok = False
+        if ok:
+            return value
+    raise RuntimeError(f"no valid value drawn by {draw}")
 
 
 def _shared(name: str, columns: list[str], rows: int, seed: int) -> pd.DataFrame:
@@ -125,6 +141,11 @@ def crm(rows: int, seed: int) -> tuple[pd.DataFrame, dict[str, str]]:
 
 def patients(rows: int, seed: int) -> tuple[pd.DataFrame, dict[str, str]]:
     """EU patients (fr_FR, es_ES, it_IT, nl_NL): 12 PII, 3 QI, 12 non-PII columns."""
+    from stdnum.es import nif
+    from stdnum.fr import nir
+    from stdnum.it import codicefiscale
+    from stdnum.nl import bsn
+
     rng = np.random.default_rng(seed)
     fr, es, it, nl = (_faker(x, seed + i) for i, x in
                       enumerate(["fr_FR", "es_ES", "it_IT", "nl_NL"]))  # fmt: skip
@@ -138,10 +159,10 @@ def patients(rows: int, seed: int) -> tuple[pd.DataFrame, dict[str, str]]:
         f = loc[pick[i]]
         name = f.name()
         cols["patient_name"].append(name)
-        cols["nir"].append(fr.ssn())
-        cols["nif"].append(es.nif())
-        cols["codice_fiscale"].append(it.ssn())
-        cols["bsn"].append(nl.ssn())
+        cols["nir"].append(_valid(fr.ssn, nir.is_valid))
+        cols["nif"].append(_valid(es.nif, nif.is_valid))
+        cols["codice_fiscale"].append(_valid(it.ssn, codicefiscale.is_valid))
+        cols["bsn"].append(_valid(nl.ssn, bsn.is_valid))
         phone = f.phone_number()
         cols["mobile"].append(phone)
         cols["email"].append(f.free_email())
@@ -173,6 +194,11 @@ def patients(rows: int, seed: int) -> tuple[pd.DataFrame, dict[str, str]]:
 
 def payments(rows: int, seed: int) -> tuple[pd.DataFrame, dict[str, str]]:
     """International payments (pt_BR, en_CA, zh_CN, en_IN, en_GB): 12 PII, 4 QI, 13 non-PII."""
+    from stdnum.br import cpf
+    from stdnum.ca import sin
+    from stdnum.cn import ric
+    from stdnum.in_ import aadhaar
+
     rng = np.random.default_rng(seed)
     br, ca, cn, ind, gb = (_faker(x, seed + i) for i, x in
                            enumerate(["pt_BR", "en_CA", "zh_CN", "en_IN", "en_GB"]))  # fmt: skip
@@ -185,10 +211,10 @@ def payments(rows: int, seed: int) -> tuple[pd.DataFrame, dict[str, str]]:
     for i in range(rows):
         f = loc[pick[i]]
         cols["holder_name"].append(ca.name() if pick[i] in (2, 3) else f.name())
-        cols["cpf"].append(br.cpf())
-        cols["sin"].append(ca.ssn())
-        cols["resident_id"].append(cn.ssn())
-        cols["aadhaar"].append(ind.aadhaar_id())
+        cols["cpf"].append(_valid(br.cpf, cpf.is_valid))
+        cols["sin"].append(_valid(ca.ssn, sin.is_valid))
+        cols["resident_id"].append(_valid(cn.ssn, ric.is_valid))
+        cols["aadhaar"].append(_valid(ind.aadhaar_id, aadhaar.is_valid))
         cols["uk_phone"].append(gb.phone_number())
         cols["pan"].append(ca.credit_card_number())
         cols["iban"].append(gb.iban())

@@ -63,6 +63,14 @@ class ColumnProfile:
         hits: Entity -> sampled values holding at least one span of it.
         whole: Entity -> sampled values that are one span of it, whole.
         mean_length: Mean length of the sampled values (0 when none).
+        checksummed: Entity -> sampled values that, whole, pass that entity's checksum
+            (:data:`CHECKSUMMED`) though no context keyword stands beside them.
+        name_like: Sampled values shaped like a person's name (2 to 5 words, each
+            capitalised or a particle, no digits).
+        address_like: Sampled values shaped like a street address (a number and a
+            word of 3 letters or more, at most 80 characters, no ``@``).
+        listed_names: Sampled values that are one capitalised word on the engine's
+            first-name or surname lists (a first or last name alone).
     """
 
     name: str
@@ -74,6 +82,10 @@ class ColumnProfile:
     hits: dict[str, int] = field(default_factory=dict)
     whole: dict[str, int] = field(default_factory=dict)
     mean_length: float = 0.0
+    checksummed: dict[str, int] = field(default_factory=dict)
+    name_like: int = 0
+    address_like: int = 0
+    listed_names: int = 0
 
 
 def profile(
@@ -110,6 +122,7 @@ def profile(
     for i, (name, dtype) in enumerate(df.dtypes):
         hits: dict[str, int] = {}
         whole: dict[str, int] = {}
+        checksummed: dict[str, int] = {}
         values = [r[name] for r in sampled if r[name] is not None] if name in strings else []
         for value in values:
             spans = engine.find(value, None, regions)
@@ -120,12 +133,85 @@ def profile(
             one = spans[0] if len(spans) == 1 else None
             if one is not None and (one.start, one.end) == (start, start + len(stripped)):
                 whole[one.entity] = whole.get(one.entity, 0) + 1
+            for entity in _checksums(stripped, regions):
+                checksummed[entity] = checksummed.get(entity, 0) + 1
         out.append(ColumnProfile(
             name=name, type=dtype, rows=rows, nulls=rows - int(counts[f"n{i}"]),
             distinct=int(counts[f"d{i}"]), sampled=len(values), hits=hits, whole=whole,
             mean_length=sum(map(len, values)) / len(values) if values else 0.0,
+            checksummed=checksummed, name_like=sum(map(_name_like, values)),
+            address_like=sum(map(_address_like, values)),
+            listed_names=sum(map(_listed_name, values)),
         ))  # fmt: skip
     return out
+
+
+#: Entities whose values carry a check digit (or two), so that a column of values that
+#: pass it whole, nearly all of them, holds that entity even with no context keyword
+#: beside each value: a random number passes one in 10 (Luhn, Verhoeff), 11 (the
+#: Dutch 11-test, Germany's ISO 7064) or 97-100 (NIR, CPF). Not the US SSN (its
+#: rules accept 88% of random 9-digit numbers), phones or IP addresses.
+CHECKSUMMED = ("fr_nir", "in_aadhaar", "br_cpf", "de_tax_id", "credit_card", "ca_sin", "nl_bsn")
+#: Share of sampled values that must pass (a column of random numbers passes about
+#: 1/10 of the time: 90% of 2,000 is beyond any chance).
+CHECKSUM_SHARE = 0.9
+#: A name-shaped column is a name column when this share of its values are found as
+#: people (first name and surname on the engine's lists): Faker's European names were
+#: found 40% of the time, a city or product column about never.
+NAME_SHARE = 0.3
+#: An address-shaped column is an address column when this share of its values hold a
+#: street address the engine finds (a street type word): 17% to 30% for Faker's US and
+#: EU addresses, none for codes or product names with numbers.
+ADDRESS_SHARE = 0.1
+#: Share of values that must have the name's or the address's shape.
+SHAPE_SHARE = 0.9
+#: A column of single words is a column of first names or surnames when this share of
+#: them are on the name lists (Faker's: 77% and 83%) and it has at least
+#: :data:`LISTED_NAME_DISTINCT` distinct values: Adult's ``race`` ("White", "Black")
+#: is 97% listed surnames, with 5 values.
+LISTED_NAME_SHARE = 0.6
+LISTED_NAME_DISTINCT = 100
+
+_NAME_WORD = re.compile(r"^(?:[^\W\d_][\w'’.\-]*)$")
+_PARTICLE = re.compile(r"^(?:van|von|der|den|de|del|della|di|da|dos|du|le|la|bin|al|y|e)$")
+
+
+def _checksums(value: str, regions: tuple[str, ...]) -> list[str]:
+    """The :data:`CHECKSUMMED` entities a whole value (digits and separators) passes."""
+    from pipelines.pii.catalogue import BY_NAME
+    from pipelines.pii.engine import RUN
+
+    if not RUN.fullmatch(value):
+        return []
+    digits = sum(c.isdigit() for c in value)
+    out = []
+    for name in CHECKSUMMED:
+        e = BY_NAME[name]
+        if e.min_digits <= digits <= e.max_digits and e.validate(value, regions):
+            out.append(name)
+    return out
+
+
+def _name_like(value: str) -> bool:
+    words = value.split()
+    return 2 <= len(words) <= 5 and all(
+        _NAME_WORD.match(w) and (w[0].isupper() or _PARTICLE.match(w)) for w in words
+    )
+
+
+def _listed_name(value: str) -> bool:
+    from pipelines.pii import names
+
+    word = value.strip()
+    if " " in word or not word[:1].isupper() or not _NAME_WORD.match(word):
+        return False
+    folded = names.fold(word)
+    return folded in names.first_names() or folded in names.surnames()
+
+
+def _address_like(value: str) -> bool:
+    return (len(value) <= 80 and "@" not in value and any(c.isdigit() for c in value)
+            and re.search(r"[^\W\d_]{3}", value) is not None)  # fmt: skip
 
 
 #: Each entity's proposed action when a column holds it (flow-style YAML).
@@ -241,6 +327,27 @@ def propose(p: ColumnProfile, text_source: bool = False) -> Proposal:
         entity, n = top
         action = "{kind: drop}" if entity in _DROPPED else ACTIONS[entity]
         return Proposal(p.name, action, f"{_share(n, p.sampled)} {entity.upper()}, {facts}")
+    # Column-level evidence: what no single value shows, nearly all of them together do.
+    summed = max(p.checksummed.items(), key=lambda kv: kv[1], default=(None, 0))
+    if summed[0] is not None and p.sampled and summed[1] / p.sampled >= CHECKSUM_SHARE:
+        entity, n = summed
+        action = "{kind: drop}" if entity in _DROPPED else ACTIONS[entity]
+        why = f"{_share(n, p.sampled)} pass the {entity.upper()} check digits"
+        return Proposal(p.name, action, f"{why}, {facts}")
+    if p.sampled and p.name_like / p.sampled >= SHAPE_SHARE:
+        people = p.hits.get("person", 0)
+        if people / p.sampled >= NAME_SHARE:
+            why = f"name-shaped, {_share(people, p.sampled)} PERSON"
+            return Proposal(p.name, ACTIONS["person"], f"{why}, {facts}")
+    if (p.sampled and p.listed_names / p.sampled >= LISTED_NAME_SHARE
+            and p.distinct >= LISTED_NAME_DISTINCT):  # fmt: skip
+        why = f"{_share(p.listed_names, p.sampled)} listed first names or surnames"
+        return Proposal(p.name, ACTIONS["person"], f"{why}, {facts}")
+    if p.sampled and p.address_like / p.sampled >= SHAPE_SHARE:
+        streets = p.hits.get("street_address", 0)
+        if streets / p.sampled >= ADDRESS_SHARE:
+            why = f"address-shaped, {_share(streets, p.sampled)} STREET_ADDRESS"
+            return Proposal(p.name, ACTIONS["street_address"], f"{why}, {facts}")
     if p.type == "string" and (
         hint == "text"
         or (p.mean_length >= 30 and max(p.hits.values(), default=0) >= 0.01 * p.sampled > 0)

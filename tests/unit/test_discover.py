@@ -179,3 +179,54 @@ def test_the_hipaa_safe_harbor_preset_drafts_a_valid_spec_with_its_rules_and_a_r
 def test_an_unknown_preset_is_a_one_line_error():
     with pytest.raises(SpecError, match="--preset: unknown 'gdpr'; one of hipaa-safe-harbor"):
         suggest([col("uid", "bigint")], {"table": "raw.t"}, "dt", "t", "gdpr")
+
+
+def test_column_level_evidence_decides_what_single_values_cannot():
+    """No context keyword stands beside a value in a column: nearly all values passing
+    a check digit, or name- or address-shaped values a share of which the engine
+    finds, decide the column; below the thresholds it is kept."""
+    import dataclasses
+
+    bsn = dataclasses.replace(col("c03"), checksummed={"nl_bsn": 995, "ca_sin": 90})
+    assert propose(bsn).action == "{kind: drop}"
+    assert propose(bsn).evidence.startswith("99.5% pass the NL_BSN check digits")
+    card = dataclasses.replace(col("c04"), checksummed={"credit_card": 1000})
+    assert "keep_last: 4" in propose(card).action
+    chance = dataclasses.replace(col("order_no"), checksummed={"nl_bsn": 95, "ca_sin": 100})
+    assert propose(chance).action == "{kind: keep}"  # a random number passes 1 in 10
+    names = dataclasses.replace(col("field_g", hits={"person": 400}), name_like=990)
+    assert propose(names).action == "{kind: surrogate, domain: person_name}"
+    cities = dataclasses.replace(col("field_h", hits={"person": 20}), name_like=990)
+    assert propose(cities).action == "{kind: keep}"  # capitalised words, few people
+    addresses = dataclasses.replace(col("field_w", hits={"street_address": 150}), address_like=950)
+    assert propose(addresses).action == "{kind: redact}"
+    skus = dataclasses.replace(col("sku", hits={"street_address": 3}), address_like=1000)
+    assert propose(skus).action == "{kind: keep}"
+
+
+def test_the_shape_tests_and_checksums_on_values():
+    from pipelines.discover import _address_like, _checksums, _name_like
+
+    assert _name_like("Myrthe van Emmelen-Gerritsen") and _name_like("Dott. Eliana Udinesi")
+    assert not _name_like("Paris") and not _name_like("order 12 shipped") and not _name_like("")
+    assert _address_like("Via Valerio, 161") and _address_like("870 Lee Gateway Apt. 653")
+    assert not _address_like("jane@example.com 12") and not _address_like("12345")
+    regions = ("NL", "CA", "BR")
+    assert _checksums("111222333", regions) == ["nl_bsn"]  # 11-proof: 9*1+8*1+...-1*3
+    assert _checksums("599 802 543", regions) == ["ca_sin"]  # Luhn
+    assert _checksums("599 802 544", regions) == []  # one digit off
+    assert _checksums("12a45", regions) == []  # not a digit run
+
+
+def test_a_column_of_single_first_names_or_surnames_is_a_name_column_when_varied():
+    import dataclasses
+
+    from pipelines.discover import _listed_name
+
+    assert _listed_name("Mary") and _listed_name("Johnson") and not _listed_name("red")
+    assert not _listed_name("Mary Ann") and not _listed_name("")
+    firsts = dataclasses.replace(col("c16", distinct=600), listed_names=770)
+    assert propose(firsts).action == "{kind: surrogate, domain: person_name}"
+    assert propose(firsts).evidence.startswith("77% listed first names or surnames")
+    race = dataclasses.replace(col("field_q", distinct=5), listed_names=966)  # White, Black
+    assert propose(race).action == "{kind: keep}"
