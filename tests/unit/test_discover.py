@@ -188,8 +188,17 @@ def test_column_level_evidence_decides_what_single_values_cannot():
     import dataclasses
 
     bsn = dataclasses.replace(col("c03"), checksummed={"nl_bsn": 995, "ca_sin": 90})
-    assert propose(bsn).action == "{kind: drop}"
-    assert propose(bsn).evidence.startswith("99.5% pass the NL_BSN check digits")
+    assert propose(bsn).action == "{kind: hash}"  # a company's RSIN passes it too
+    assert propose(bsn).evidence.startswith("review: 99.5% pass the NL_BSN check digits")
+    # A name that says what the column is decides instead (an id with a Luhn digit).
+    ids = dataclasses.replace(col("customer_id"), checksummed={"ca_sin": 1000})
+    assert propose(ids).action == "{kind: hash}" and propose(ids).identifier
+    # One merchant's routing number on most rows: a category, not people.
+    few = dataclasses.replace(col("c05", distinct=40), checksummed={"nl_bsn": 950})
+    assert propose(few).action == "{kind: keep}"
+    # Short values half of which hold a phone (extensions keep them from being whole).
+    phones = col("c06", hits={"phone": 690}, whole={"phone": 240}, mean_length=17)
+    assert propose(phones).action == "{kind: hash, canonical: phone}"
     card = dataclasses.replace(col("c04"), checksummed={"credit_card": 1000})
     assert "keep_last: 4" in propose(card).action
     chance = dataclasses.replace(col("order_no"), checksummed={"nl_bsn": 95, "ca_sin": 100})
@@ -198,6 +207,9 @@ def test_column_level_evidence_decides_what_single_values_cannot():
     assert propose(names).action == "{kind: surrogate, domain: person_name}"
     cities = dataclasses.replace(col("field_h", hits={"person": 20}), name_like=990)
     assert propose(cities).action == "{kind: keep}"  # capitalised words, few people
+    hospitals = dataclasses.replace(col("field_i", hits={"person": 410}, distinct=30),
+                                    name_like=990)  # fmt: skip
+    assert propose(hospitals).action == "{kind: keep}"  # 30 values: a category
     addresses = dataclasses.replace(col("field_w", hits={"street_address": 150}), address_like=950)
     assert propose(addresses).action == "{kind: redact}"
     skus = dataclasses.replace(col("sku", hits={"street_address": 3}), address_like=1000)
@@ -208,6 +220,7 @@ def test_the_shape_tests_and_checksums_on_values():
     from pipelines.discover import _address_like, _checksums, _name_like
 
     assert _name_like("Myrthe van Emmelen-Gerritsen") and _name_like("Dott. Eliana Udinesi")
+    assert not _name_like("Galaxy S21 Ultra")  # no digits in a name
     assert not _name_like("Paris") and not _name_like("order 12 shipped") and not _name_like("")
     assert _address_like("Via Valerio, 161") and _address_like("870 Lee Gateway Apt. 653")
     assert not _address_like("jane@example.com 12") and not _address_like("12345")
@@ -230,3 +243,5 @@ def test_a_column_of_single_first_names_or_surnames_is_a_name_column_when_varied
     assert propose(firsts).evidence.startswith("77% listed first names or surnames")
     race = dataclasses.replace(col("field_q", distinct=5), listed_names=966)  # White, Black
     assert propose(race).action == "{kind: keep}"
+    chinese = dataclasses.replace(col("field_r", distinct=91), listed_names=960)  # Wang, Li, …
+    assert propose(chinese).action == "{kind: surrogate, domain: person_name}"
