@@ -119,17 +119,19 @@ def has_data_files(directory: Path) -> bool:
     )
 
 
-def prune_versions(versions: list[Path], keep: int) -> list[Path]:
+def prune_versions(versions: list[Path], keep: int, latest: Path | None = None) -> list[Path]:
     """Delete all but the ``keep`` most recently published of some version directories.
 
-    Retention follows publish order (each version's ``_manifest.json``
-    ``published_at``, then its name), not run ids: a run that started first may
-    publish last. A directory without a readable manifest is not a published version
-    and is left alone.
+    Retention follows publish order, not run ids (a run that started first may
+    publish last): ``latest`` (the version the publish just replaced) first, then the
+    others by their ``_manifest.json``'s ``published_at`` and, within its second, the
+    time that file was written (it is written at publish). A directory without a
+    readable manifest is not a published version and is left alone.
 
     Args:
         versions: Published version directories (the current one excluded).
         keep: How many to keep (0 keeps none).
+        latest: The most recently replaced version, if known (kept when ``keep`` >= 1).
 
     Returns:
         The directories deleted.
@@ -138,11 +140,13 @@ def prune_versions(versions: list[Path], keep: int) -> list[Path]:
     for v in versions:
         try:
             record = json.loads((v / "_manifest.json").read_text())
+            written = (v / "_manifest.json").stat().st_mtime_ns
         except (OSError, ValueError):
             continue
-        dated.append((str(record.get("published_at") or ""), v.name, v))
+        first = v == latest  # known to be the newest, whatever the clocks say
+        dated.append((first, str(record.get("published_at") or ""), written, v.name, v))
     dated.sort(reverse=True)
-    gone = [v for _, _, v in dated[keep:]]
+    gone = [entry[-1] for entry in dated[keep:]]
     for v in gone:
         shutil.rmtree(v, ignore_errors=True)
     return gone

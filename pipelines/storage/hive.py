@@ -182,6 +182,7 @@ class CatalogTable(Table):
     def _commit(self, staged: Staged, manifest: Manifest | ReleaseManifest) -> str:
         if not self.exists():
             self._create(manifest.output_schema)
+        previous = self._published_dir(staged.partition)
         table, spec, where = (
             sql_ident(self.name),
             self._spec(staged.partition),
@@ -198,7 +199,7 @@ class CatalogTable(Table):
         # steps, or for gc.
         older = [v for v in staged.path.parent.iterdir()
                  if v != staged.path and (v / layout.MANIFEST).is_file()]  # fmt: skip
-        files.prune_versions(older, self.ref.keep_versions)
+        files.prune_versions(older, self.ref.keep_versions, latest=previous)
         return str(staged.path)
 
     def published_location(self, partition: Partition) -> str | None:

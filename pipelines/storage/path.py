@@ -147,7 +147,7 @@ class PathTable(Table):
                 os.rename(staged.path, aside)  # now the previous version
             else:
                 self._swap_by_renames(staged.path, final, aside)
-            files.prune_versions(list(trash.iterdir()), self.ref.keep_versions)
+            files.prune_versions(list(trash.iterdir()), self.ref.keep_versions, latest=aside)
         files.remove_if_empty(staged.path.parent)
         return str(final)
 
