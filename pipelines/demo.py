@@ -334,11 +334,9 @@ def run_demo(rows: int, days: int, out: Path, console: Console) -> dict[str, Any
     policy = spec.dp_budget
     assert policy is not None  # the demo spec has releases
     ledger = Ledger(ledger_url(policy, wh))
-    unit = policy_unit(policy)
-    limit = policy.epsilon if policy.epsilon is not None else policy.rho
-    days = set(events)  # this run's partitions (a reused --out may hold others)
-    spent = sum(c.budget.cost(unit) for c in ledger.history(spec.name)
-                if c.status != "refunded" and c.partition in days)  # fmt: skip
+    unit, limit = policy_unit(policy), policy.total
+    charged = ledger.spent(spec.name, policy)
+    spent = sum(charged.get(day, 0.0) for day in events)  # this run's (a reused --out has more)
     remaining = min((ledger.remaining(spec.name, policy, day).remaining for day in events),
                     default=limit)  # fmt: skip
     report = build_report(spec, wh, wh)
@@ -355,7 +353,7 @@ def run_demo(rows: int, days: int, out: Path, console: Console) -> dict[str, Any
                       str(ka.get("smallest_class", "")), _gates_cell(r.record.quality), rel,
                       r.run_id)  # fmt: skip
     console.print(table)
-    sym = "ε" if unit == "epsilon" else "ρ"
+    sym = policy.symbol
     console.print(f"raw table:       {spec.source.table}  ({raw_loc})")
     console.print(f"published table: {spec.sink.table}  ({pub_loc})")
     for name, rel in spec.releases.items():

@@ -26,6 +26,7 @@ manifest is a :class:`ReleaseManifest`.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -304,3 +305,31 @@ def read_manifest(path: Path) -> Manifest | ReleaseManifest | None:
     if not path.is_file():
         return None
     return manifest_from_json(json.loads(path.read_text()))
+
+
+def publish_order(path: Path) -> tuple[dt.datetime, int, str]:
+    """Sort key putting manifest files in the order their runs were published.
+
+    ``published_at`` first (a run that started first, a smaller run id, may publish
+    last; a restore publishes an earlier run's rows again), then, within its second,
+    the time the file was written (it is written at publish), then the file's name.
+    The one ordering of publishes: the report's history, a table format's fallback
+    to its publish history and the retention of path and catalog versions use it.
+
+    Args:
+        path: A manifest file (``_manifest.json`` or a publish-history record) that
+            :func:`read_manifest` can read.
+
+    Returns:
+        ``(published_at, write time in ns, name)``; a record without a readable time
+        sorts first.
+    """
+    try:
+        record = json.loads(path.read_text())
+        written = path.stat().st_mtime_ns
+        when = dt.datetime.fromisoformat(str(record["published_at"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return dt.datetime.min.replace(tzinfo=dt.UTC), 0, path.name
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when, written, path.name

@@ -277,7 +277,7 @@ class Ledger:
         with self.engine.connect() as conn:
             rows = self._rows_near(conn, dataset, day, policy.window)
         used, used_delta = self._window_use(rows, policy, day)
-        total = policy.epsilon if policy.epsilon is not None else policy.rho
+        total = policy.total
         return BudgetState(policy_unit(policy), total, used, max(total - used, 0.0),
                            policy.delta, used_delta)  # fmt: skip
 
@@ -315,7 +315,7 @@ class Ledger:
         day = parse_day(partition, "partition")
         unit = policy_unit(policy)
         new = charge.cost(unit)
-        total = policy.epsilon if policy.epsilon is not None else policy.rho
+        total = policy.total
         with self.engine.begin() as conn:
             self._lock(conn)
             rows = self._rows_near(conn, dataset, day, policy.window)
@@ -387,6 +387,24 @@ class Ledger:
         with self.engine.connect() as conn:
             row = conn.execute(q).first()
         return Charge.from_row(row) if row else None
+
+    def spent(self, dataset: str, policy: BudgetPolicy) -> dict[str, float]:
+        """The budget charged to each partition: its spent and reserved charges.
+
+        Args:
+            dataset: The spec's name.
+            policy: Its ``dp_budget`` (gives the unit: ε, or ρ under zCDP).
+
+        Returns:
+            Cost in the policy's unit per partition value (partitions never charged,
+            or only refunded, are absent).
+        """
+        unit = policy_unit(policy)
+        out: dict[str, float] = {}
+        for c in self.history(dataset):
+            if c.status != "refunded":
+                out[c.partition] = out.get(c.partition, 0.0) + c.budget.cost(unit)
+        return out
 
     def history(self, dataset: str) -> list[Charge]:
         """Every charge of the dataset, oldest first.

@@ -117,18 +117,29 @@ class KAnonymityStage:
             InternalError: The independent checker found a violated guarantee.
         """
         ka, names = self.plan.spec, self.plan.names
-        _check_inputs(df, self.plan, f"partition {self.partition}")
-        if self.window is not None:
-            _check_inputs(self.window, self.plan, f"the window before partition {self.partition}")
-        anon = self._anonymized(df)
-        hierarchies = dict(self.plan.hierarchy_rows)
-        report = check_spark(
-            anon,
-            **self._columns(),
-            hierarchies=hierarchies,
-            guarantees=self.plan.guarantees,
-            sensitive=self._sensitive,
-        )
+        # The input checks and Mondrian each read the desensitized rows: computed once,
+        # kept until the released rows are (the checker's first job caches those).
+        df = df.persist(StorageLevel.MEMORY_AND_DISK)
+        window = self.window
+        if window is not None:
+            window = window.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            _check_inputs(df, self.plan, f"partition {self.partition}")
+            if window is not None:
+                where = f"the window before partition {self.partition}"
+                _check_inputs(window, self.plan, where)
+            anon = self._anonymized(df, window)
+            report = check_spark(
+                anon,
+                **self._columns(),
+                hierarchies=dict(self.plan.hierarchy_rows),
+                guarantees=self.plan.guarantees,
+                sensitive=self._sensitive,
+            )
+        finally:
+            df.unpersist()
+            if window is not None:
+                window.unpersist()
         if report.suppressed > ka.max_suppression * report.rows:
             self.unpersist()
             raise PipelinesError(
@@ -159,7 +170,7 @@ class KAnonymityStage:
             "dates": [q.name for q in qis if isinstance(q, NumericQI) and q.date],
         }
 
-    def _anonymized(self, df: DataFrame) -> DataFrame:
+    def _anonymized(self, df: DataFrame, window: DataFrame | None) -> DataFrame:
         """Mondrian over the partition (and the window), persisted, raw QIs kept aside."""
         names, dates = self.plan.names, self._columns()["dates"]
 
@@ -172,14 +183,14 @@ class KAnonymityStage:
             return out
 
         rows = prepare(df, True)
-        if self.window is not None:
-            rows = rows.unionByName(prepare(self.window, False))
+        if window is not None:
+            rows = rows.unionByName(prepare(window, False))
         anon = spark_mondrian(
             rows,
             list(self.plan.qis),
             self.plan.requirement,
             sensitive=self._sensitive,
-            counted=COUNTED if self.window is not None else None,
+            counted=COUNTED if window is not None else None,
             local_rows=self.plan.spec.local_rows,
         )
         self._persisted = (

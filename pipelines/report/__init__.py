@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.manifest import Manifest, ReleaseManifest, read_manifest
+from pipelines.manifest import Manifest, ReleaseManifest, publish_order, read_manifest
 from pipelines.partition import Partition, dirname_value
 from pipelines.spec.models import PipelineSpec
 from pipelines.storage import layout
@@ -91,11 +91,10 @@ class PartitionView:
 def _history(root: Path, dirname: str) -> list[Manifest | ReleaseManifest]:
     """A partition's publish history, in publish order (the last is the published one).
 
-    Ordered by ``published_at``, then run id: a run that started first (a smaller run
-    id) may publish last, and a restore publishes an earlier run's rows again.
+    Ordered by :func:`pipelines.manifest.publish_order`.
     """
-    found = [read_manifest(p) for p in (root / layout.MANIFESTS / dirname).glob("*.json")]
-    return sorted((m for m in found if m is not None), key=lambda m: (m.published_at, m.run_id))
+    files = sorted((root / layout.MANIFESTS / dirname).glob("*.json"), key=publish_order)
+    return [m for m in map(read_manifest, files) if m is not None]
 
 
 def _released_rows(store: Path, manifest: ReleaseManifest) -> list[dict[str, Any]] | None:
@@ -160,7 +159,7 @@ class _Budget:
 
     @classmethod
     def open(cls, spec: PipelineSpec, warehouse: Path) -> _Budget:
-        from pipelines.dp.ledger import Ledger, ledger_url, policy_unit
+        from pipelines.dp.ledger import Ledger, ledger_url
 
         policy = spec.dp_budget
         if policy is None:
@@ -169,14 +168,8 @@ class _Budget:
             path = warehouse / layout.DP / layout.LEDGER
             if not path.is_file():  # never create a ledger to read it: unknown instead
                 return cls(spec, None, {})
-        url = ledger_url(policy, warehouse)
-        ledger = Ledger(url)
-        unit = policy_unit(policy)
-        spent: dict[str, float] = {}
-        for c in ledger.history(spec.name):
-            if c.status != "refunded":
-                spent[c.partition] = spent.get(c.partition, 0.0) + c.budget.cost(unit)
-        return cls(spec, ledger, spent)
+        ledger = Ledger(ledger_url(policy, warehouse))
+        return cls(spec, ledger, ledger.spent(spec.name, policy))
 
     def at(self, value: str) -> tuple[float | None, float | None]:
         if self.spec.dp_budget is None or self.ledger is None:  # no policy, or no ledger

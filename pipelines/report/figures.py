@@ -191,7 +191,7 @@ def trend(
 
 def budget(
     partitions: Sequence[str], spent: Sequence[float | None],
-    window_used: Sequence[float | None], limit: float, unit: str, window: int | None,
+    window_used: Sequence[float | None], limit: float, symbol: str, window: int | None,
 ) -> go.Figure:  # fmt: skip
     """Bars: budget charged per partition; line: the fullest window containing it.
 
@@ -200,24 +200,24 @@ def budget(
         spent: Spent (and reserved) cost charged to each partition, in the policy's unit.
         window_used: Cost in the fullest ``window``-day window containing each partition.
         limit: The policy's total per window (per partition when ``window`` is None).
-        unit: ``epsilon`` or ``rho``.
+        symbol: The policy's unit as shown, ``ε`` or ``ρ`` (``BudgetPolicy.symbol``).
         window: The policy's window in days, or None for a per-partition policy
             (``unit: person_partition``: each partition has the whole budget).
 
     Returns:
         One bar and one marker per partition.
     """
-    sym = "ε" if unit == "epsilon" else "ρ"
     fig = go.Figure()
-    fig.add_trace(go.Bar(x=list(partitions), y=list(spent), name=f"{sym} charged to the partition",
-                         marker_color="#4c78a8"))  # fmt: skip
+    bars = go.Bar(x=list(partitions), y=list(spent), name=f"{symbol} charged to the partition",
+                  marker_color="#4c78a8")  # fmt: skip
+    fig.add_trace(bars)
     used = f"in its fullest {window}-day window" if window else "by the partition"
     fig.add_trace(go.Scatter(x=list(partitions), y=list(window_used), mode="lines+markers",
-                             name=f"{sym} used {used}"))  # fmt: skip
+                             name=f"{symbol} used {used}"))  # fmt: skip
     per = f"per {window} days" if window else "per partition"
     fig.add_hline(y=limit, line_dash="dash", line_color="#e45756",
-                  annotation_text=f"limit {sym} = {limit:g} {per}")  # fmt: skip
+                  annotation_text=f"limit {symbol} = {limit:g} {per}")  # fmt: skip
     fig.update_layout(title="Privacy budget per partition", **_LAYOUT)
     fig.update_xaxes(type="category", title="partition")
-    fig.update_yaxes(title=sym, rangemode="tozero")
+    fig.update_yaxes(title=symbol, rangemode="tozero")
     return fig

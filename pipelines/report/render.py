@@ -167,12 +167,9 @@ def _table_context(spec: PipelineSpec, views: list[PartitionView]) -> dict[str, 
                               "trend-loss"))  # fmt: skip
     policy = spec.dp_budget
     if policy is not None and spec.releases:
-        from pipelines.dp.ledger import policy_unit
-
-        limit = policy.epsilon if policy.epsilon is not None else policy.rho
         window = policy.window if policy.unit == "person" else None
         spent, used = [v.spent for v in views], [v.window_used for v in views]
-        fig = fg.budget(parts, spent, used, limit, policy_unit(policy), window)
+        fig = fg.budget(parts, spent, used, policy.total, policy.symbol, window)
         figs.append(fg.to_div(fig, "trend-budget"))
     latest = views[-1].manifest
     return {"spec": spec, "views": views, "figures": figs, "columns": _columns(latest),

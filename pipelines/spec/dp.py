@@ -170,6 +170,18 @@ class BudgetPolicy(Frozen):
         description="SQLAlchemy URL (sqlite or postgresql); default <warehouse>/_dp/ledger.sqlite.",
     )
 
+    @property
+    def total(self) -> float:
+        """The budget per window (per partition under ``person_partition``): ε or ρ."""
+        total = self.epsilon if self.epsilon is not None else self.rho
+        assert total is not None  # one of them, by _one_total
+        return total
+
+    @property
+    def symbol(self) -> str:
+        """``ε`` or ``ρ``: how reports and the demo name the policy's unit."""
+        return "ε" if self.epsilon is not None else "ρ"
+
     @model_validator(mode="after")
     def _one_total(self) -> BudgetPolicy:
         if (self.epsilon is None) == (self.rho is None):

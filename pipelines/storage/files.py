@@ -124,9 +124,8 @@ def prune_versions(versions: list[Path], keep: int, latest: Path | None = None) 
 
     Retention follows publish order, not run ids (a run that started first may
     publish last): ``latest`` (the version the publish just replaced) first, then the
-    others by their ``_manifest.json``'s ``published_at`` and, within its second, the
-    time that file was written (it is written at publish). A directory without a
-    readable manifest is not a published version and is left alone.
+    others in publish order (:func:`pipelines.manifest.publish_order`). A directory
+    without a readable manifest is not a published version and is left alone.
 
     Args:
         versions: Published version directories (the current one excluded).
@@ -136,16 +135,18 @@ def prune_versions(versions: list[Path], keep: int, latest: Path | None = None) 
     Returns:
         The directories deleted.
     """
-    dated = []
-    for v in versions:
+    from pipelines.manifest import publish_order
+
+    def published(version: Path) -> bool:
         try:
-            record = json.loads((v / "_manifest.json").read_text())
-            written = (v / "_manifest.json").stat().st_mtime_ns
-        except (OSError, ValueError):
-            continue
-        first = v == latest  # known to be the newest, whatever the clocks say
-        dated.append((first, str(record.get("published_at") or ""), written, v.name, v))
-    dated.sort(reverse=True)
+            return "published_at" in json.loads((version / "_manifest.json").read_text())
+        except (OSError, ValueError, TypeError):
+            return False
+
+    # ``latest`` is known to be the newest, whatever the clocks say
+    dated = sorted(((v == latest, publish_order(v / "_manifest.json"), v)
+                    for v in versions if published(v)),
+                   key=lambda entry: entry[:2], reverse=True)  # fmt: skip
     gone = [entry[-1] for entry in dated[keep:]]
     for v in gone:
         shutil.rmtree(v, ignore_errors=True)
@@ -160,3 +161,17 @@ def remove_if_empty(directory: Path) -> None:
     """
     if directory.name and directory.is_dir() and not any(directory.iterdir()):
         directory.rmdir()
+
+
+def match_modes_files(files: list[Path], like: Path) -> None:
+    """Give files the mode of the directory they are in, without execute bits.
+
+    Args:
+        files: The files.
+        like: Their directory.
+    """
+    if not files:
+        return
+    mode = like.stat().st_mode & 0o666
+    for path in files:
+        path.chmod(mode)

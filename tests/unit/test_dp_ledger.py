@@ -52,6 +52,24 @@ def test_refunds_do_not_count_and_person_partition_composes_in_parallel(tmp_path
     assert ledger.released("d", "2026-11-01", "r") is None  # nothing spent yet
 
 
+def test_spent_sums_each_partitions_unrefunded_charges_in_the_policys_unit(tmp_path):
+    """What the report and the demo show as charged to a partition: reserved and
+    spent charges count, refunded ones do not, in ε, or in ρ (a pure ε = 1 charge
+    costs ρ = 0.5) under a zCDP policy; the policy names its unit and limit."""
+    ledger = Ledger(tmp_path / "l.sqlite")
+    policy = BudgetPolicy(epsilon=10.0)
+    ledger.reserve("d", "2026-11-01", "r", "a", PURE, policy)
+    spent = ledger.reserve("d", "2026-11-01", "s", "a", Budget.pure(0.25), policy)
+    ledger.settle(spent, "spent")
+    gone = ledger.reserve("d", "2026-11-02", "r", "b", PURE, policy)
+    ledger.settle(gone, "refunded")
+    ledger.reserve("other", "2026-11-01", "r", "c", PURE, policy)  # another dataset
+    assert ledger.spent("d", policy) == {"2026-11-01": pytest.approx(1.25)}
+    zcdp = BudgetPolicy(rho=2.0)
+    assert ledger.spent("d", zcdp) == {"2026-11-01": pytest.approx(0.5 + 0.25**2 / 2)}
+    assert (policy.symbol, policy.total, zcdp.symbol, zcdp.total) == ("ε", 10.0, "ρ", 2.0)
+
+
 def test_zcdp_policy_charges_pure_releases_rho_epsilon_squared_over_two(tmp_path):
     policy = BudgetPolicy(rho=1.0)
     assert PURE.cost("rho") == 0.5

@@ -32,3 +32,27 @@ def test_older_versions_go_by_publish_time_not_run_id(tmp_path):
     gone = prune_versions([new, mid, old, tmp_path / "staged"], 2)
     assert gone == [old] and (tmp_path / "staged").is_dir()
     assert prune_versions([new, mid], 0) == [new, mid]
+
+
+def test_publish_order_within_one_second_follows_the_write_time_not_the_run_id(tmp_path):
+    """The one ordering of publishes (report history, format fallback, retention): two
+    records of the same second sort by when each was written, then the later second
+    after both whatever the run ids, and an unreadable record first."""
+    import os
+
+    from pipelines.manifest import publish_order
+
+    def record(name: str, at: str, written_ns: int):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({"run_id": name, "published_at": at}))
+        os.utime(path, ns=(written_ns, written_ns))
+        return path
+
+    same = "2026-12-02T01:27:12+00:00"
+    late_start = record("20261202T012710Z-ffffffff", same, 1_000)  # started last, published first
+    early_start = record("20261202T012708Z-00000000", same, 2_000)
+    naive_later = record("20261202T000000Z-11111111", "2026-12-02T01:27:13", 500)  # no zone: UTC
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    ordered = sorted([naive_later, early_start, broken, late_start], key=publish_order)
+    assert ordered == [broken, late_start, early_start, naive_later]
