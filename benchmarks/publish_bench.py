@@ -7,9 +7,9 @@ desensitized once by the demo spec and cached. Then, per repeat and backend, the
 cached frame is staged (``Table.write_staged``) and published (``Table.publish``,
 with the run's manifest under a new run id) into: a path table (directory swap),
 a Hive catalog table (partition pointer swap), an Iceberg table (one overwrite
-commit) and a Delta table (one ``replaceWhere`` commit). The baseline, timed in
-the same loop, is ``frame.write.parquet`` of the same cached frame to a fresh
-directory. Prints the median seconds per backend and its ratio to the baseline's
+commit) and a Delta table (one transaction committing the staged files). The
+baseline, timed in the same loop, is ``frame.write.parquet`` of the same cached
+frame to a fresh directory. Prints the median seconds per backend and its ratio to the baseline's
 median (target: every backend at most 1.3x).
 """
 

@@ -8,7 +8,7 @@ A run's state lives under the table's local control root
   table, on a branch of the run's own that readers of ``main`` do not see (see
   ``IcebergTable``'s staging section);
 * otherwise (Delta, and the publish that creates an Iceberg table): as Parquet
-  in that directory,
+  in that directory, recording the table's version at that point,
 
 where the gates read them and a failed run is quarantined (as Parquet), as on the
 other backends. Publishing is then **one atomic commit** of the table format that
@@ -17,16 +17,22 @@ replaces exactly that partition:
 * Iceberg: an overwrite by the partition filter (an empty partition replaces a
   full one: a delete commit), adding the branch's files (metadata only), or
   ``DataFrameWriterV2.overwrite(<col> = <value>)`` of the staged Parquet;
-* Delta Lake: the same call, which Delta runs as ``replaceWhere``, checking that
-  every written row satisfies the condition.
+* Delta Lake, once the table exists: one transaction of Delta's own (started at
+  the version the run staged at) removing the partition's files and adding the
+  staged files, hard-linked into the partition's directory (see ``DeltaTable``'s
+  section on committing staged files; metadata only); for the publish that creates
+  the table, and tables whose properties ask Delta's writer for more than Parquet
+  (constraints, column mapping, change data feed, …):
+  ``DataFrameWriterV2.overwrite(<col> = <value>)``, which Delta runs as
+  ``replaceWhere``, checking that every written row satisfies the condition.
 
 Readers get snapshot isolation: a query sees the table as of one snapshot (one
 table version), so the old partition or the new one, never an empty or mixed one;
 nothing is renamed, so it holds on object stores too. Concurrent writers are
 optimistic: commits to different partitions both land (the formats retry their
 metadata commit), runs of one partition are serialized by the partition's lease,
-and an Iceberg publish fails if another writer committed to its partition since
-its staging began.
+and a publish fails if another writer committed to its partition since its
+staging began (Delta's writer path: another run's publish commit).
 
 Every publish commit carries the run's identity (``anonymize.run-id``,
 ``anonymize.partition``, ``anonymize.pipeline``, ``anonymize.spec-hash``,
@@ -49,11 +55,13 @@ https://docs.delta.io/latest/delta-utility.html#retrieve-delta-table-history).
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import logging
 import os
 import re
 import shutil
+import uuid
 from abc import abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +69,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines import jars
 from pipelines.errors import MissingInputError, PublishError, SpecError
-from pipelines.manifest import Manifest, ReleaseManifest, read_manifest
+from pipelines.manifest import Manifest, ReleaseManifest, publish_order, read_manifest
 from pipelines.partition import Partition, dirname_value
 from pipelines.records import QuarantineNote
 from pipelines.spec.tables import KeyRef
@@ -75,7 +83,7 @@ from pipelines.storage.base import (
     staged_under,
     staging_under,
 )
-from pipelines.storage.files import match_modes, remove_if_empty, write_json
+from pipelines.storage.files import match_modes, match_modes_files, remove_if_empty, write_json
 from pipelines.storage.hive import sql_ident
 
 if TYPE_CHECKING:
@@ -87,7 +95,8 @@ _PREFIX = "anonymize."
 #: What the formats raise when a concurrent commit conflicts with ours.
 _CONFLICT = re.compile(
     r"ValidationException: (Found (new )?conflicting|Cannot determine history)|"
-    r"Concurrent(Append|DeleteRead|DeleteDelete|Transaction|Write)Exception|DELTA_CONCURRENT_"
+    r"Concurrent(Append|DeleteRead|DeleteDelete|Transaction|Write)Exception|DELTA_CONCURRENT_|"
+    r"(Metadata|Protocol)ChangedException"
 )
 #: Files no snapshot references are removed only this many hours old or older,
 #: whatever the retention: a concurrent writer's files are unreferenced until its
@@ -95,9 +104,35 @@ _CONFLICT = re.compile(
 ORPHAN_FLOOR_HOURS = 24.0
 #: In a staged directory: the Iceberg branch holding the run's staged rows.
 _IN_TABLE = "_iceberg_branch.json"
-#: In a directory staged as Parquet: the table's snapshot when the run staged.
-_BASE = "_iceberg_base.json"
+#: In a directory staged as Parquet: the table's snapshot or version when the run
+#: staged (``{"base": null}``: no table yet), ``_<format>_base.json``.
+_BASE = "_{fmt}_base.json"
 log = logging.getLogger(__name__)
+
+
+class _Conflict(Exception):
+    """A commit to the partition since the run staged, found before committing."""
+
+
+class _Stale(Exception):
+    """The table version a run staged at is no longer in the table's log."""
+
+
+def _writer_enforced(node: Any) -> bool:
+    """Whether a Delta schema (JSON) asks its writer for a check, at any depth.
+
+    Column metadata other than a comment (generated, identity, invariants, defaults,
+    CHAR/VARCHAR) or a NOT NULL field, array element or map value anywhere.
+    """
+    if isinstance(node, dict):
+        if set(node.get("metadata") or {}) - {"comment"}:
+            return True
+        if any(node.get(k) is False for k in ("nullable", "containsNull", "valueContainsNull")):
+            return True
+        return any(_writer_enforced(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_writer_enforced(v) for v in node)
+    return False
 
 
 class _KeepStaged(Exception):
@@ -149,8 +184,6 @@ class FormatTable(Table):
     """What Iceberg and Delta tables share: local staging, a commit per publish."""
 
     fmt: str = ""
-    #: The commit :meth:`_commit` just made, when it knows it without a history query.
-    _just_committed: Commit | None = None
 
     def _opened(self) -> None:
         self._check_session()
@@ -199,8 +232,13 @@ class FormatTable(Table):
         """The whole table as of a snapshot or version (None: the current one)."""
 
     @abstractmethod
-    def _write_commit(self, rows: DataFrame, partition: Partition, props: dict[str, str]) -> None:
-        """Replace exactly one partition with ``rows`` in one commit carrying ``props``."""
+    def _write_commit(self, rows: DataFrame, partition: Partition, props: dict[str, str],
+                      base: str | None) -> None:  # fmt: skip
+        """Replace exactly one partition with ``rows`` in one commit carrying ``props``.
+
+        ``base`` is the snapshot or version the run staged at (None: not recorded);
+        a commit to the partition by another writer since then must fail it.
+        """
 
     @abstractmethod
     def expire(self, older_than_hours: float, dry_run: bool) -> list[str]:
@@ -359,7 +397,57 @@ class FormatTable(Table):
         value = F.lit(staged.partition.value).cast(columns[self.partition_column].dataType)
         return rows.withColumn(self.partition_column, value).select(*columns.fieldNames())
 
+    def write_staged(self, df: DataFrame, staged: Staged) -> None:
+        """Stage the rows as Parquet, recording the table's version at this point.
+
+        The publish validates from that version: another writer's commit to the
+        partition since then fails it (between an orchestrated run's steps, too).
+
+        Args:
+            df: The rows to stage (without the partition column).
+            staged: Where (:meth:`staged`).
+        """
+        base = self.current_version() if self.exists() else None
+        super().write_staged(df, staged)
+        write_json(staged.path / _BASE.format(fmt=self.fmt), {"base": base})
+
+    def copy_staged(self, staged: Staged, dest: Path) -> None:
+        """Copy a staged run's directory to ``dest`` (for the DP store), without its base.
+
+        Args:
+            staged: The staged partition.
+            dest: A directory that does not exist yet.
+        """
+        # The copy is published again later, on another base: no version recorded.
+        shutil.copytree(staged.path, dest, ignore=shutil.ignore_patterns(_BASE.format(fmt="*")))
+
+    def _recorded_base(self, staged: Staged, manifest: Manifest | ReleaseManifest) -> str | None:
+        """The version the run staged at (None: not recorded, or no table then).
+
+        Raises:
+            PublishError: The run staged before the table existed, and another run
+                has published the partition since.
+        """
+        recorded = staged.path / _BASE.format(fmt=self.fmt)
+        if not recorded.is_file():
+            return None
+        base = json.loads(recorded.read_text())["base"]
+        if base is None and self.published_commit(staged.partition) is not None:
+            raise self._conflict(staged, manifest)  # published since: not by this run
+        return base
+
     def _commit(self, staged: Staged, manifest: Manifest | ReleaseManifest) -> str:
+        version = self._table_commit(staged, manifest)
+        return self._location(Commit(manifest.run_id, version or "?"))
+
+    def _table_commit(self, staged: Staged, manifest: Manifest | ReleaseManifest) -> str | None:
+        """Commit the staged partition to the table.
+
+        Returns:
+            The commit's snapshot id or version when known without a history query
+            (None: :meth:`publish` looks it up).
+        """
+        base = self._recorded_base(staged, manifest)
         props = commit_properties(manifest)
         if not self.exists():
             cols = ", ".join(f"`{n}` {t}" for n, t in manifest.output_schema.items())
@@ -369,16 +457,16 @@ class FormatTable(Table):
                 f"STRING) USING {self.fmt} PARTITIONED BY (`{self.partition_column}`)"
             )
         try:
-            self._write_commit(self._staged_rows(staged, manifest), staged.partition, props)
+            self._write_commit(self._staged_rows(staged, manifest), staged.partition, props, base)
         except Exception as exc:
             self._raise_conflict(exc, staged, manifest)
             raise
-        return self.display
+        return None
 
     def _raise_conflict(self, exc: Exception, staged: Staged,
                         manifest: Manifest | ReleaseManifest) -> None:  # fmt: skip
         """Raise a one-line PublishError if ``exc`` is the format's commit conflict."""
-        if _CONFLICT.search(f"{type(exc).__name__} {exc}"):
+        if isinstance(exc, _Conflict) or _CONFLICT.search(f"{type(exc).__name__} {exc}"):
             raise self._conflict(staged, manifest) from None
 
     def _conflict(self, staged: Staged, manifest: Manifest | ReleaseManifest) -> PublishError:
@@ -406,11 +494,8 @@ class FormatTable(Table):
         """
         write_json(staged.path / layout.MANIFEST, manifest.to_json())
         match_modes(staged.path, self.control_root)
-        self._just_committed = None
-        self._commit(staged, manifest)
-        if self._just_committed is not None and self._just_committed.run_id == manifest.run_id:
-            version: str | None = self._just_committed.version
-        else:  # look the commit up in the table's history
+        version = self._table_commit(staged, manifest)
+        if version is None:  # look the commit up in the table's history
             mine = [c for c, value in self.commits()
                     if value == staged.partition.value and c.run_id == manifest.run_id]  # fmt: skip
             version = mine[-1].version if mine else None
@@ -470,10 +555,11 @@ class FormatTable(Table):
         # No publish commit retained (gc expired them, or Delta cleaned up its log):
         # the newest record of the publish history, if the table still exists.
         history = self.control_root / layout.MANIFESTS / partition.dirname
-        records = [m for m in map(read_manifest, history.glob("*.json")) if m is not None]
+        files = sorted(history.glob("*.json"), key=publish_order)
+        records = [m for m in map(read_manifest, files) if m is not None]
         if not records or not self.exists():
             return None
-        return max(records, key=lambda m: (m.published_at, m.run_id))
+        return records[-1]
 
     def _manifest_of(self, partition: Partition, commit: Commit) -> Manifest | ReleaseManifest:
         history = self.control_root / layout.MANIFESTS / partition.dirname
@@ -610,8 +696,6 @@ class IcebergTable(FormatTable):
     """An Iceberg table in a Hadoop, JDBC or REST catalog (``format: iceberg``)."""
 
     fmt = "iceberg"
-    #: The snapshot a Parquet-staged run's publish validates from (None: the current one).
-    _validate_from: str | None = None
 
     def _opened(self) -> None:
         super()._opened()
@@ -709,7 +793,8 @@ class IcebergTable(FormatTable):
             reader = reader.option("versionAsOf", version)
         return reader.table(self.ident)
 
-    def _write_commit(self, rows: DataFrame, partition: Partition, props: dict[str, str]) -> None:
+    def _write_commit(self, rows: DataFrame, partition: Partition, props: dict[str, str],
+                      base: str | None) -> None:  # fmt: skip
         from pyspark.sql import functions as F
 
         writer = rows.writeTo(self.ident)
@@ -718,7 +803,7 @@ class IcebergTable(FormatTable):
         # Serializable: a commit to this partition by another writer since the
         # snapshot this write started from fails it (Iceberg's ValidationException)
         # rather than one publish silently replacing the other.
-        base = self._validate_from or self.current_version()
+        base = base or self.current_version()
         writer = writer.option("isolation-level", "serializable")
         if base is not None:
             writer = writer.option("validate-from-snapshot-id", base)
@@ -792,9 +877,7 @@ class IcebergTable(FormatTable):
 
         table = self._stages_in_table()
         if table is None:  # staged as Parquet; the publish validates from this snapshot
-            base = self.current_version() if self.exists() else None
             super().write_staged(df, staged)
-            write_json(staged.path / _BASE, {"base": base})
             return
         branch = "anonymize_" + re.sub(r"\W", "_", staged.run_id)
         staged.path.mkdir(parents=True, exist_ok=True)
@@ -829,17 +912,10 @@ class IcebergTable(FormatTable):
             return super().read_staged(staged, schema)
         return self._branch_rows(staged, marker["branch"]).select(*schema.fieldNames())
 
-    def _commit(self, staged: Staged, manifest: Manifest | ReleaseManifest) -> str:
+    def _table_commit(self, staged: Staged, manifest: Manifest | ReleaseManifest) -> str | None:
         marker = self._staged_branch(staged)
         if marker is None:
-            recorded = staged.path / _BASE
-            self._validate_from = None
-            if recorded.is_file():  # the snapshot (or no table) when the run staged
-                base = json.loads(recorded.read_text())["base"]
-                if base is None and self.published_commit(staged.partition) is not None:
-                    raise self._conflict(staged, manifest)  # published since: not by us
-                self._validate_from = base
-            return super()._commit(staged, manifest)
+            return super()._table_commit(staged, manifest)
         table = self._java_table()
         table.refresh()
         head = table.snapshot(marker["branch"])
@@ -871,8 +947,8 @@ class IcebergTable(FormatTable):
             raise
         mine = table.currentSnapshot()  # ours, unless another commit came right after
         if mine.summary().get(_PREFIX + "run-id") == manifest.run_id:
-            self._just_committed = Commit(manifest.run_id, str(mine.snapshotId()))
-        return self.display  # the branch goes with the staged directory (discard)
+            return str(mine.snapshotId())
+        return None  # the branch goes with the staged directory (discard)
 
     def _drop_branch(self, staged: Staged, published: bool) -> None:
         """Remove the run's branch, if it has one; unpublished, its rows go at once.
@@ -963,8 +1039,8 @@ class IcebergTable(FormatTable):
             staged: The staged partition.
             dest: A directory that does not exist yet.
         """
-        # The copy is published again later, on another base: no snapshot recorded.
-        shutil.copytree(staged.path, dest, ignore=shutil.ignore_patterns(_IN_TABLE, _BASE))
+        super().copy_staged(staged, dest)
+        (dest / _IN_TABLE).unlink(missing_ok=True)
         if self._staged_branch(staged) is not None:
             self._write_parquet(staged, dest)
 
@@ -984,8 +1060,6 @@ class IcebergTable(FormatTable):
         Returns:
             ``snapshot <id> (<committed at>)`` and ``orphan <file>`` lines.
         """
-        import datetime as dt
-
         from pyspark.sql import functions as F
 
         if not self.exists():
@@ -1026,8 +1100,6 @@ class IcebergTable(FormatTable):
         it, or a quarantine could not remove its branch. Each goes with its head
         snapshot expired, so its rows cannot be read afterwards.
         """
-        import datetime as dt
-
         dirs = [st.path for st in self.staging_dirs()]
         dirs += [where / layout.QUARANTINED_DATA for _, _, where in self.quarantined()]
         named = {m["branch"] for d in dirs if (m := _branch_marker(d)) is not None}
@@ -1148,10 +1220,11 @@ class DeltaTable(FormatTable):
         Returns:
             The version, or None before the first commit.
         """
-        from pyspark.sql import functions as F
-
-        row = self._history().agg(F.max("version").alias("v")).first()
-        return None if row is None or row.v is None else str(row.v)
+        if not self.exists():
+            return None
+        none = self.spark._jvm.scala.Option.empty()  # noqa: SLF001
+        version = int(self._delta_log().update(False, none, none).version())
+        return None if version < 0 else str(version)  # (the log's listing: no Spark job)
 
     def _read_at(self, version: str | None) -> DataFrame:
         reader = self.spark.read
@@ -1161,9 +1234,16 @@ class DeltaTable(FormatTable):
             return reader.format("delta").load(str(self.path))
         return reader.table(self.ident)
 
-    def _write_commit(self, rows: DataFrame, partition: Partition, props: dict[str, str]) -> None:
+    def _write_commit(self, rows: DataFrame, partition: Partition, props: dict[str, str],
+                      base: str | None) -> None:  # fmt: skip
         from pyspark.sql import functions as F
 
+        # Delta's writer cannot validate from an earlier version: a publish of this
+        # partition by another run since the staging one fails it here instead.
+        if base is not None and any(
+            value == partition.value and int(c.version) > int(base) for c, value in self.commits()
+        ):
+            raise _Conflict(f"partition {partition} committed since version {base}")
         metadata = json.dumps({"anonymize": props}, sort_keys=True)
         writer = rows.writeTo(self.ident).option("userMetadata", metadata)
         # An overwrite that removes and adds no file (an empty partition over nothing)
@@ -1175,6 +1255,214 @@ class DeltaTable(FormatTable):
             writer.overwrite(F.col(self.partition_column) == F.lit(partition.value))
         finally:
             self.spark.conf.set(skip, before)
+
+    # ------------------------------------------------------------------ committing staged files
+    #
+    # Delta Lake has no public way to commit data files written beforehand (nothing
+    # like Iceberg's branches or its Java API's overwrite with added files), so a
+    # publish through Delta's writer reads the staged Parquet back and writes every
+    # row a second time (3.3x a plain write's time in benchmarks/publish_bench.py).
+    # Where nothing in the table asks the writer for more than writing Parquet, the
+    # publish instead commits the staged files themselves, through Delta's own
+    # optimistic transaction (``DeltaLog.startTransaction``: the class its writer
+    # commits with, so its protocol, conflict and log handling apply): the files are
+    # hard-linked into the table's partition directory, then one transaction, started
+    # at the version the run staged at, removes the partition's files as of that
+    # version and adds the staged ones. A commit to the partition by any writer since
+    # then fails it with Delta's conflict exceptions. That transaction class is
+    # Delta's internal Scala API, not a public one: it is used against the pinned jar
+    # only (pipelines/jars.py), and tests/spark/test_backends.py exercises it there.
+    # Committed files carry their row count as statistics, not column min/max: data
+    # skipping inside the partition does not apply to them (partition pruning does).
+
+    #: Table properties under which the staged files may be committed as they are;
+    #: any other ``delta.*`` property (constraints, column mapping, change data feed,
+    #: row tracking, type widening, UniForm, …) has the rows written by Delta's writer.
+    _COMMIT_FILES_PROPERTIES = frozenset({
+        "delta.appendOnly",  # the transaction itself refuses to remove files
+        "delta.checkpointInterval",
+        "delta.checkpoint.writeStatsAsJson",
+        "delta.checkpoint.writeStatsAsStruct",
+        "delta.dataSkippingNumIndexedCols",
+        "delta.dataSkippingStatsColumns",
+        "delta.deletedFileRetentionDuration",
+        "delta.enableDeletionVectors",
+        "delta.enableExpiredLogCleanup",
+        "delta.isolationLevel",
+        "delta.logRetentionDuration",
+    })  # fmt: skip
+
+    def _table_commit(self, staged: Staged, manifest: Manifest | ReleaseManifest) -> str | None:
+        if not self.exists():  # the first publish creates the table (Delta's writer)
+            return super()._table_commit(staged, manifest)
+        base = self._recorded_base(staged, manifest)
+        delta_log = self._delta_log()
+        try:
+            snapshot = self._snapshot(delta_log, base)
+        except _Stale:
+            raise PublishError(
+                f"partition {staged.partition} of {self.display}: version {base}, which run "
+                f"{manifest.run_id} staged at, is no longer in the table's log (cleaned up "
+                "since): nothing of this run was committed: run it again"
+            ) from None
+        files = self._staged_files(staged)
+        target = self._link_target(delta_log, snapshot, staged, files, manifest)
+        if target is None:
+            return super()._table_commit(staged, manifest)
+        linked, created = [], []
+        try:
+            for f in files:  # a second name for each staged file: no byte is copied
+                name = target / f"{re.sub(r'[^0-9A-Za-z_-]', '_', manifest.run_id)}-{f.name}"
+                if name.exists() and not name.samefile(f):  # not this run's: never touched
+                    name = target / f"{uuid.uuid4().hex[:8]}-{name.name}"
+                if not name.exists():  # (else this run's link, from a killed attempt)
+                    os.link(f, name)
+                    created.append(name)
+                # Now, not the staging time: VACUUM keeps unreferenced files younger than
+                # its retention, and the commit records this time.
+                os.utime(name)
+                linked.append(name)
+        except OSError as exc:  # no hard links here (EPERM, EXDEV, …): Delta's writer
+            log.info("%s: staged files not linked (%s); publishing through Delta's writer",
+                     self.display, exc.strerror)  # fmt: skip
+            for name in created:
+                name.unlink(missing_ok=True)
+            return super()._table_commit(staged, manifest)
+        try:
+            match_modes_files(linked, target)
+            version = self._commit_files(delta_log, snapshot, staged.partition, linked, manifest)
+        except Exception as exc:
+            self._unlink_uncommitted(created, manifest.run_id)
+            self._raise_conflict(exc, staged, manifest)
+            raise
+        return str(version)
+
+    def _unlink_uncommitted(self, linked: list[Path], run_id: str) -> None:
+        """Remove a failed publish's links, once sure no commit of its run landed.
+
+        When that cannot be told, they stay: files no version references are
+        orphans, which gc's VACUUM removes after its retention.
+        """
+        try:
+            committed = run_id in self._committed_runs()
+        except Exception:  # noqa: BLE001 (the original error is what gets raised)
+            return
+        if not committed:
+            for f in linked:
+                f.unlink(missing_ok=True)
+
+    def _delta_log(self) -> Any:
+        """The table's ``DeltaLog`` (py4j)."""
+        jvm = self.spark._jvm  # noqa: SLF001
+        if self.path is not None:
+            location = str(self.path)
+        else:
+            location = self.spark.sql(f"DESCRIBE DETAIL {self.ident}").first().location
+        return jvm.org.apache.spark.sql.delta.DeltaLog.forTable(self.spark._jsparkSession, location)  # noqa: SLF001
+
+    def _snapshot(self, delta_log: Any, base: str | None) -> Any:
+        """The table as of the version the run staged at (None: the current one)."""
+        none = self.spark._jvm.scala.Option.empty()  # noqa: SLF001
+        if base is None:
+            return delta_log.update(False, none, none)
+        try:
+            return delta_log.getSnapshotAt(int(base), none, none, False)
+        except Exception as exc:  # its log entries were cleaned up: too old to validate
+            raise _Stale(f"version {base} is no longer readable") from exc
+
+    @staticmethod
+    def _staged_files(staged: Staged) -> list[Path]:
+        """The staged Parquet files holding rows (Spark may write one without)."""
+        import pyarrow.parquet as pq
+
+        names = sorted(staged.path.glob("*.parquet"))
+        files = [p for p in names if p.is_file() and p.name[0] not in "._"]
+        return [p for p in files if pq.read_metadata(p).num_rows > 0]
+
+    def _link_target(self, delta_log: Any, snapshot: Any, staged: Staged, files: list[Path],
+                     manifest: Manifest | ReleaseManifest) -> Path | None:  # fmt: skip
+        """The partition directory the staged files can be committed from, or None.
+
+        None when anything needs Delta's writer: a table property outside
+        :data:`_COMMIT_FILES_PROPERTIES`, a column with metadata (generated, identity,
+        invariants, defaults, CHAR/VARCHAR) or NOT NULL, other partition columns or a
+        partition column other than STRING or DATE, another schema than the staged
+        one, or a table not on the staged files' local filesystem.
+        """
+        from pyspark.sql.types import StructType
+
+        jvm = self.spark._jvm  # noqa: SLF001
+        meta = snapshot.metadata()
+        convert = jvm.scala.jdk.javaapi.CollectionConverters
+        properties = dict(convert.asJava(meta.configuration()))
+        if any(k.startswith("delta.") and k not in self._COMMIT_FILES_PROPERTIES
+               for k in properties):  # fmt: skip
+            return None
+        if list(convert.asJava(meta.partitionColumns())) != [self.partition_column]:
+            return None
+        schema = json.loads(meta.schemaString())
+        if _writer_enforced(schema):
+            return None
+        types = {f.name: f.dataType.simpleString() for f in StructType.fromJson(schema).fields}
+        if types.pop(self.partition_column, None) not in ("string", "date"):
+            return None
+        if types != dict(manifest.output_schema):
+            return None
+        uri = delta_log.dataPath().toUri()
+        if (uri.getScheme() or "file") != "file":
+            return None
+        escape = jvm.org.apache.spark.sql.catalyst.catalog.ExternalCatalogUtils.escapePathName
+        directory = f"{escape(self.partition_column)}={escape(staged.partition.value)}"
+        target = Path(uri.getPath()) / directory
+        if files:
+            target.mkdir(parents=True, exist_ok=True)
+            if target.stat().st_dev != files[0].stat().st_dev:
+                return None  # another filesystem: no hard link
+        return target
+
+    def _commit_files(self, delta_log: Any, snapshot: Any, partition: Partition,
+                      files: list[Path], manifest: Manifest | ReleaseManifest) -> int:  # fmt: skip
+        """One Delta transaction replacing the partition's files with ``files``.
+
+        Returns:
+            The committed table version.
+        """
+        import pyarrow.parquet as pq
+
+        jvm = self.spark._jvm  # noqa: SLF001
+        js = self.spark._jsparkSession  # noqa: SLF001
+        none, some = jvm.scala.Option.empty(), jvm.scala.Some
+        convert = jvm.scala.jdk.javaapi.CollectionConverters
+        txn = delta_log.startTransaction(none, some(snapshot))
+        column = self.partition_column.replace("`", "``")
+        value = partition.value.replace("\\", "\\\\").replace("'", "\\'")
+        predicate = f"`{column}` = '{value}'"
+        # Reading the partition's files through the transaction records the predicate:
+        # the conflict check at commit compares other commits since ``snapshot`` with it.
+        where = js.sessionState().sqlParser().parseExpression(predicate)
+        current = txn.filterFiles(convert.asScala(jvm.java.util.ArrayList([where])).toList(), False)
+        now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+        actions = jvm.java.util.ArrayList()
+        for i in range(current.size()):
+            actions.add(current.apply(i).removeWithTimestamp(now, True))
+        add = jvm.org.apache.spark.sql.delta.actions.AddFile
+        values = getattr(jvm, "scala.collection.immutable.Map$Map1")(
+            self.partition_column, partition.value
+        )
+        hadoop_path = jvm.org.apache.hadoop.fs.Path
+        for f in files:
+            stats = json.dumps({"numRecords": pq.read_metadata(f).num_rows})
+            relative = hadoop_path(f"{f.parent.name}/{f.name}").toUri().toString()
+            actions.add(add.apply(
+                relative, values, f.stat().st_size, int(f.stat().st_mtime * 1000), True, stats,
+                getattr(add, "apply$default$7")(), None, none, none, none, none, none,
+            ))  # fmt: skip
+        metadata = json.dumps({"anonymize": commit_properties(manifest)}, sort_keys=True)
+        operation = getattr(jvm, "org.apache.spark.sql.delta.DeltaOperations$Write")(
+            jvm.org.apache.spark.sql.SaveMode.Overwrite, none, some(predicate), some(metadata),
+            none, none, none, none, none,
+        )  # fmt: skip
+        return int(txn.commit(convert.asScala(actions).toList(), operation))
 
     def expire(self, older_than_hours: float, dry_run: bool) -> list[str]:
         """``VACUUM``: delete data files no version newer than the retention needs.

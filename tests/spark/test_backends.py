@@ -179,7 +179,8 @@ def test_a_failed_commit_leaves_the_table_as_it_was(spark, backend, monkeypatch)
     def boom(*args, **kwargs):
         raise RuntimeError("injected failure in the commit")
 
-    monkeypatch.setattr(cls, "_commit", boom)
+    # the table formats' publish commits through _table_commit (it returns the version)
+    monkeypatch.setattr(cls, "_table_commit" if backend.backend in FORMATS else "_commit", boom)
     with pytest.raises(RuntimeError, match="injected"):
         run_partition(backend.spec, "2026-11-25")
     monkeypatch.undo()
@@ -511,11 +512,11 @@ def test_manifests_outlive_expired_commits(spark, warehouse, key_env):
     assert rows["2026-11-24"]["state"] == "published" and rows["2026-11-24"]["run_id"] == first.run_id
 
 
-@pytest.mark.parametrize("fmt", ["iceberg"], indirect=True)
 def test_a_commit_to_the_partition_since_staging_fails_the_publish_clearly(spark, fmt):
-    """Iceberg validates the publish from the snapshot its staging began at: a run of
-    the partition that published between this run's steps fails this publish
-    (PublishError, one line), nothing of it committed, the other run's data kept."""
+    """Both formats validate the publish from the version its staging began at: a run
+    of the partition that published between this run's steps fails this publish
+    (PublishError, one line), nothing of it committed, the other run's data kept, and
+    (Delta) the staged files it had linked into the table removed again."""
     from pipelines.errors import PublishError
 
     run_partition(fmt.spec, "2026-11-25")
@@ -524,15 +525,83 @@ def test_a_commit_to_the_partition_since_staging_fails_the_publish_clearly(spark
     run_partition(fmt.spec, "2026-11-25", step="validate", run_key=key)
     other = run_partition(fmt.spec, "2026-11-25")  # the other writer, in between
     before = fmt.version(spark)
+    sink = fmt.sink(spark)
+    files = set(sink.path.rglob("*.parquet")) if fmt.backend == "delta" else set()
     with pytest.raises(PublishError) as err:
         run_partition(fmt.spec, "2026-11-25", step="publish", run_key=key)
     assert "another writer committed to it" in str(err.value) and "\n" not in str(err.value)
     assert fmt.version(spark) == before
-    sink = fmt.sink(spark)
     assert sink.read_manifest(Partition.parse("dt", "2026-11-25")).run_id == other.run_id
     assert not sink.staging_dirs()  # the failed run's staging (its branch too) is gone
-    refs = {r.name for r in spark.table(f"anonymize_iceberg.{fmt.spec.sink.table}.refs").collect()}
-    assert refs == {"main"}
+    if fmt.backend == "iceberg":
+        table = f"anonymize_iceberg.{fmt.spec.sink.table}"
+        assert {r.name for r in spark.table(f"{table}.refs").collect()} == {"main"}
+    else:
+        assert set(sink.path.rglob("*.parquet")) == files
+
+
+def test_two_concurrent_delta_publishes_of_one_partition_one_wins_none_lost(spark, warehouse, key_env):
+    """Two runs staged from the same version publish the same partition one after the
+    other: the first commits, the second fails with the one-line conflict (Delta's own
+    conflict check on the transaction), and the partition holds the first run's rows."""
+    from pipelines.errors import PublishError
+
+    setup = fresh_setup(spark, warehouse, "delta")
+    run_partition(setup.spec, "2026-11-25")
+    keys = [f"airflow-{uuid.uuid4().hex[:6]}" for _ in range(2)]
+    for key in keys:  # both stage from the same table version
+        run_partition(setup.spec, "2026-11-25", step="desensitize", run_key=key)
+        run_partition(setup.spec, "2026-11-25", step="validate", run_key=key)
+    first = run_partition(setup.spec, "2026-11-25", step="publish", run_key=keys[0])
+    with pytest.raises(PublishError, match="another writer committed to it"):
+        run_partition(setup.spec, "2026-11-25", step="publish", run_key=keys[1])
+    sink = setup.sink(spark)
+    assert sink.read_manifest(Partition.parse("dt", "2026-11-25")).run_id == first.run_id
+    assert len(setup.rows(spark, "2026-11-25")) == 50
+
+
+def test_a_delta_publish_commits_the_staged_files_without_writing_them_again(spark, warehouse, key_env):
+    """Once the table exists, the publish commits the staged Parquet files themselves
+    (linked into the partition's directory under the run's id, row counts as their
+    statistics): the partition's files afterwards are exactly the staged ones, and
+    the rows equal a fresh read of them."""
+    from pyspark.sql import functions as F
+
+    setup = fresh_setup(spark, warehouse, "delta")
+    run_partition(setup.spec, "2026-11-24")
+    key = f"airflow-{uuid.uuid4().hex[:6]}"
+    run_partition(setup.spec, "2026-11-25", step="desensitize", run_key=key)
+    [st] = setup.sink(spark).staging_dirs()
+    staged = {p.name for p in st.path.glob("*.parquet")}
+    staged_rows = sorted(map(tuple, spark.read.parquet(str(st.path)).collect()))
+    run_partition(setup.spec, "2026-11-25", step="validate", run_key=key)
+    run = run_partition(setup.spec, "2026-11-25", step="publish", run_key=key).run_id
+    sink = setup.sink(spark)
+    table = spark.read.format("delta").load(str(sink.path)).where("dt = '2026-11-25'")
+    files = {tuple(r[0].rsplit("/", 2)[-2:]) for r in table.select(F.input_file_name()).collect()}
+    assert files and all(d == "dt=2026-11-25" for d, _ in files)
+    assert {name for _, name in files} <= {f"{run}-{name}" for name in staged}  # linked
+    assert sorted(map(tuple, table.drop("dt").collect())) == staged_rows
+    last = spark.sql(f"DESCRIBE HISTORY delta.`{sink.path}` LIMIT 1").first()
+    assert last.operation == "WRITE" and last.operationParameters["mode"] == "Overwrite"
+    adds = [json.loads(line)["add"] for line in (sink.path / "_delta_log" /
+            f"{last.version:020d}.json").read_text().splitlines() if '"add"' in line]  # fmt: skip
+    assert sum(json.loads(a["stats"])["numRecords"] for a in adds) == 50
+
+
+def test_a_delta_table_with_a_constraint_is_published_through_deltas_writer(spark, warehouse, key_env):
+    """A CHECK constraint is for Delta's writer to enforce: the staged files are not
+    committed as they are, the rows go through the writer, which refuses a row
+    breaking it (nothing committed)."""
+    setup = fresh_setup(spark, warehouse, "delta")
+    run_partition(setup.spec, "2026-11-24")
+    path = setup.sink(spark).path
+    spark.sql(f"ALTER TABLE delta.`{path}` ADD CONSTRAINT small CHECK (amount < 40)")
+    before = setup.version(spark)
+    with pytest.raises(Exception, match="(?i)constraint|CHECK"):
+        run_partition(setup.spec, "2026-11-25")  # amounts 0..49
+    assert setup.version(spark) == before
+    spark.sql(f"ALTER TABLE delta.`{path}` DROP CONSTRAINT small")
 
 
 @pytest.mark.parametrize("fmt", ["iceberg"], indirect=True)
@@ -571,34 +640,20 @@ def test_an_iceberg_rerun_stages_on_a_branch_and_publishes_its_files(spark, fmt)
 #: rows on the run's branch, before the commit; Delta while its write is putting data
 #: files into the table (its second task is held, so the commit cannot come first).
 KILLED_RUN = """
-import os, signal, sys, threading, time
+import os, signal, sys
 from pipelines.storage import formats
 
 def die(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)
 
 if sys.argv[1] == "iceberg":
-    formats.IcebergTable._commit = die
-else:
-    from pyspark.sql import functions as F
-    real = formats.DeltaTable._write_commit
+    formats.IcebergTable._table_commit = die
+else:  # the staged files are linked into the table; killed before its transaction commits
+    def link_and_die(self, delta_log, snapshot, partition, files, manifest):
+        assert files and all(f.is_file() for f in files)
+        die()
 
-    def write_and_die(self, rows, partition, props):
-        before = set(self.path.rglob("*.parquet"))
-
-        def watch():
-            while not set(self.path.rglob("*.parquet")) - before:
-                time.sleep(0.01)
-            die()
-
-        threading.Thread(target=watch, daemon=True).start()
-        # Two tasks, one at a time (local[1]): the first writes its file, the second
-        # holds the commit back until the watcher has seen that file.
-        slow = F.udf(lambda task, v: (time.sleep(120) if task == 1 else None) or v, "string")
-        rows = rows.repartition(2).withColumn("note", slow(F.spark_partition_id(), "note"))
-        real(self, rows, partition, props)
-
-    formats.DeltaTable._write_commit = write_and_die
+    formats.DeltaTable._commit_files = link_and_die
 sys.argv = ["anonymize", *sys.argv[2:]]
 from pipelines.cli import main
 main()
@@ -632,7 +687,7 @@ def test_a_run_killed_mid_publish_leaves_the_table_as_it_was(spark, fmt, warehou
                           capture_output=True, text=True, timeout=600)  # fmt: skip
     assert done.returncode == -9, done.stderr[-2000:]
     assert fmt.version(spark) == before
-    if fmt.backend == "delta":  # killed mid-write: its files are in the table, unreferenced
+    if fmt.backend == "delta":  # killed before its commit: its files are in the table, unreferenced
         from pyspark.sql import functions as F
 
         sink = fmt.sink(spark)
