@@ -447,7 +447,11 @@ class FormatTable(Table):
             The commit's snapshot id or version when known without a history query
             (None: :meth:`publish` looks it up).
         """
-        base = self._recorded_base(staged, manifest)
+        return self._writer_commit(staged, manifest, self._recorded_base(staged, manifest))
+
+    def _writer_commit(self, staged: Staged, manifest: Manifest | ReleaseManifest,
+                       base: str | None) -> None:  # fmt: skip
+        """Write the staged rows through the format's writer, validated from ``base``."""
         props = commit_properties(manifest)
         if not self.exists():
             cols = ", ".join(f"`{n}` {t}" for n, t in manifest.output_schema.items())
@@ -461,7 +465,6 @@ class FormatTable(Table):
         except Exception as exc:
             self._raise_conflict(exc, staged, manifest)
             raise
-        return None
 
     def _raise_conflict(self, exc: Exception, staged: Staged,
                         manifest: Manifest | ReleaseManifest) -> None:  # fmt: skip
@@ -1150,6 +1153,10 @@ class DeltaTable(FormatTable):
 
     fmt = "delta"
 
+    def _opened(self) -> None:
+        super()._opened()
+        self._catalog_location: str | None = None  # resolved by _delta_log
+
     def _check_session(self) -> None:
         super()._check_session()
         if self.spark.conf.get("spark.sql.catalog.spark_catalog", "") != jars.DELTA_CATALOG:
@@ -1306,12 +1313,13 @@ class DeltaTable(FormatTable):
                 "since): nothing of this run was committed: run it again"
             ) from None
         files = self._staged_files(staged)
-        target = self._link_target(delta_log, snapshot, staged, files, manifest)
+        target = self._link_target(delta_log, snapshot, staged, [f for f, _ in files], manifest)
         if target is None:
-            return super()._table_commit(staged, manifest)
-        linked, created = [], []
+            return self._writer_commit(staged, manifest, base)
+        linked: list[tuple[Path, int]] = []
+        created: list[Path] = []
         try:
-            for f in files:  # a second name for each staged file: no byte is copied
+            for f, rows in files:  # a second name for each staged file: no byte is copied
                 name = target / f"{re.sub(r'[^0-9A-Za-z_-]', '_', manifest.run_id)}-{f.name}"
                 if name.exists() and not name.samefile(f):  # not this run's: never touched
                     name = target / f"{uuid.uuid4().hex[:8]}-{name.name}"
@@ -1321,15 +1329,15 @@ class DeltaTable(FormatTable):
                 # Now, not the staging time: VACUUM keeps unreferenced files younger than
                 # its retention, and the commit records this time.
                 os.utime(name)
-                linked.append(name)
+                linked.append((name, rows))
         except OSError as exc:  # no hard links here (EPERM, EXDEV, …): Delta's writer
             log.info("%s: staged files not linked (%s); publishing through Delta's writer",
                      self.display, exc.strerror)  # fmt: skip
             for name in created:
                 name.unlink(missing_ok=True)
-            return super()._table_commit(staged, manifest)
+            return self._writer_commit(staged, manifest, base)
         try:
-            match_modes_files(linked, target)
+            match_modes_files([name for name, _ in linked], target)
             version = self._commit_files(delta_log, snapshot, staged.partition, linked, manifest)
         except Exception as exc:
             self._unlink_uncommitted(created, manifest.run_id)
@@ -1352,12 +1360,15 @@ class DeltaTable(FormatTable):
                 f.unlink(missing_ok=True)
 
     def _delta_log(self) -> Any:
-        """The table's ``DeltaLog`` (py4j)."""
+        """The table's ``DeltaLog`` (py4j); a catalog table's location is looked up once."""
         jvm = self.spark._jvm  # noqa: SLF001
         if self.path is not None:
             location = str(self.path)
         else:
-            location = self.spark.sql(f"DESCRIBE DETAIL {self.ident}").first().location
+            location = self._catalog_location
+            if location is None:
+                location = self.spark.sql(f"DESCRIBE DETAIL {self.ident}").first().location
+                self._catalog_location = location
         return jvm.org.apache.spark.sql.delta.DeltaLog.forTable(self.spark._jsparkSession, location)  # noqa: SLF001
 
     def _snapshot(self, delta_log: Any, base: str | None) -> Any:
@@ -1371,13 +1382,18 @@ class DeltaTable(FormatTable):
             raise _Stale(f"version {base} is no longer readable") from exc
 
     @staticmethod
-    def _staged_files(staged: Staged) -> list[Path]:
-        """The staged Parquet files holding rows (Spark may write one without)."""
+    def _staged_files(staged: Staged) -> list[tuple[Path, int]]:
+        """The staged Parquet files holding rows (Spark may write one without).
+
+        Returns:
+            ``(file, row count)`` pairs, the count read from the file's footer.
+        """
         import pyarrow.parquet as pq
 
         names = sorted(staged.path.glob("*.parquet"))
         files = [p for p in names if p.is_file() and p.name[0] not in "._"]
-        return [p for p in files if pq.read_metadata(p).num_rows > 0]
+        counted = [(p, pq.read_metadata(p).num_rows) for p in files]
+        return [(p, rows) for p, rows in counted if rows > 0]
 
     def _link_target(self, delta_log: Any, snapshot: Any, staged: Staged, files: list[Path],
                      manifest: Manifest | ReleaseManifest) -> Path | None:  # fmt: skip
@@ -1421,14 +1437,20 @@ class DeltaTable(FormatTable):
         return target
 
     def _commit_files(self, delta_log: Any, snapshot: Any, partition: Partition,
-                      files: list[Path], manifest: Manifest | ReleaseManifest) -> int:  # fmt: skip
+                      files: list[tuple[Path, int]],
+                      manifest: Manifest | ReleaseManifest) -> int:  # fmt: skip
         """One Delta transaction replacing the partition's files with ``files``.
+
+        Args:
+            delta_log: The table's ``DeltaLog``.
+            snapshot: The version the transaction starts at.
+            partition: The partition replaced.
+            files: ``(file in the partition's directory, row count)`` pairs.
+            manifest: The run's manifest (its identity goes in the commit).
 
         Returns:
             The committed table version.
         """
-        import pyarrow.parquet as pq
-
         jvm = self.spark._jvm  # noqa: SLF001
         js = self.spark._jsparkSession  # noqa: SLF001
         none, some = jvm.scala.Option.empty(), jvm.scala.Some
@@ -1450,8 +1472,8 @@ class DeltaTable(FormatTable):
             self.partition_column, partition.value
         )
         hadoop_path = jvm.org.apache.hadoop.fs.Path
-        for f in files:
-            stats = json.dumps({"numRecords": pq.read_metadata(f).num_rows})
+        for f, rows in files:
+            stats = json.dumps({"numRecords": rows})
             relative = hadoop_path(f"{f.parent.name}/{f.name}").toUri().toString()
             actions.add(add.apply(
                 relative, values, f.stat().st_size, int(f.stat().st_mtime * 1000), True, stats,

@@ -637,8 +637,8 @@ def test_an_iceberg_rerun_stages_on_a_branch_and_publishes_its_files(spark, fmt)
 
 
 #: `anonymize run --step publish` that SIGKILLs itself mid-publish: Iceberg with the
-#: rows on the run's branch, before the commit; Delta while its write is putting data
-#: files into the table (its second task is held, so the commit cannot come first).
+#: rows on the run's branch, before the commit; Delta with the staged files linked into
+#: the table's partition directory, before its transaction commits.
 KILLED_RUN = """
 import os, signal, sys
 from pipelines.storage import formats
@@ -650,7 +650,7 @@ if sys.argv[1] == "iceberg":
     formats.IcebergTable._table_commit = die
 else:  # the staged files are linked into the table; killed before its transaction commits
     def link_and_die(self, delta_log, snapshot, partition, files, manifest):
-        assert files and all(f.is_file() for f in files)
+        assert files and all(f.is_file() and rows > 0 for f, rows in files)
         die()
 
     formats.DeltaTable._commit_files = link_and_die
