@@ -216,6 +216,8 @@ class ReleaseManifest:
         error_report: Per metric: mechanism, noise scale and 95 % half-width.
         quality: ``{"release": GateResult}``.
         output_schema: Column -> Spark type name.
+        key_fingerprints: Key name -> fingerprint of the key the contribution
+            bounding's hash seed derives from (never the key).
         republished_from: The run whose stored release a republish copied.
         table_version: The table format's commit that published it (see
             :class:`Manifest`).
@@ -235,6 +237,7 @@ class ReleaseManifest:
     error_report: dict[str, Any]
     quality: dict[str, GateResult]
     output_schema: dict[str, str]
+    key_fingerprints: dict[str, str] = field(default_factory=dict)
     republished_from: str | None = None
     table_version: str | None = None
     version: int = MANIFEST_VERSION

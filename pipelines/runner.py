@@ -74,8 +74,9 @@ def run_partition(
     key and stages; ``validate`` runs the output gate on that staged run (quarantine
     on failure); ``publish`` publishes it. Each step is idempotent: repeating
     ``desensitize`` restages under a new run id (discarding the unpublished old
-    one), and repeating ``validate`` or ``publish`` after the run was published
-    changes nothing.
+    one) from the Iceberg or Delta source version the first try read, and
+    repeating ``validate`` or ``publish`` after the run was published changes
+    nothing.
 
     Besides the errors below, the steps it runs raise: SpecError for a bad spec,
     partition or key (exit 3); MissingInputError when the source partition or the
@@ -128,9 +129,16 @@ def _run_step(ctx: RunContext, step: str, run_key: str | None, run_id: str) -> R
     assert run_key is not None
     pointer = ctx.sink.run_pointer(plan.partition, run_key)
     if step == "desensitize":
-        _discard_unpublished(ctx, layout.pointed_run_id(pointer))
-        write_json(pointer, {"run_key": run_key, "run_id": run_id, "at": now()})
-        return _result(ctx, stage(ctx, run_id), "staged")
+        earlier = json.loads(pointer.read_text()) if pointer.is_file() else {}
+        if ctx.source_version is None:  # a retried or cleared run reads what it read
+            ctx.source_version = earlier.get("source_version")
+        _discard_unpublished(ctx, earlier.get("run_id"))
+        record = {"run_key": run_key, "run_id": run_id, "at": now()}
+        write_json(pointer, record)
+        state = stage(ctx, run_id)
+        if state.source_version is not None:  # Iceberg or Delta source: pin it for retries
+            write_json(pointer, record | {"source_version": state.source_version})
+        return _result(ctx, state, "staged")
     state = _load_state(ctx, run_key, layout.pointed_run_id(pointer))
     if state is None:  # published by an earlier try of this step
         manifest = ctx.sink.read_manifest(plan.partition)
@@ -268,7 +276,7 @@ def _read_and_bind(ctx: RunContext, run_id: str) -> tuple[DataFrame, Any, RunSta
     contract = plan.bound
     in_suite = input_suite(plan, raw.schema, sink.input_history(partition))
     check_escalations(plan.spec, in_suite, output_suite(plan, 0))
-    sink.check_schema_compatible(contract.schema)
+    sink.check_schema_compatible(contract.schema, partition)
     ctx.lap("plan")
     state = RunState(
         identity=ctx.identity(run_id),
@@ -447,7 +455,8 @@ def publish(ctx: RunContext, state: RunState, gx_result: Any) -> RunResult:
     with ctx.discard_on_failure(staged):
         ctx.progress("publishing")
         # The table may have changed since staging.
-        ctx.sink.check_schema_compatible(StructType.fromJson(json.loads(state.output_schema)))
+        output = StructType.fromJson(json.loads(state.output_schema))
+        ctx.sink.check_schema_compatible(output, partition)
         ctx.lap("manifest")
         timings = add_timings(state.timings, ctx.timings)
         manifest = dataclasses.replace(

@@ -1,7 +1,8 @@
 """The ``anonymize`` command.
 
 Exit codes: 0 success; 1 run failed; 2 usage error; 3 bad spec or key;
-4 missing input; 5 quality gate failed; 6 privacy budget exceeded.
+4 missing input; 5 quality gate failed; 6 privacy budget exceeded;
+7 partition busy (another run holds it; nothing was read or written).
 
 Rooms: ``common`` (the Typer apps, consoles, one-line errors, options), ``runs``
 (run, rerun, validate, kanon, demo, build-zip), ``dp`` (release, budget), ``ops``

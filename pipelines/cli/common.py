@@ -18,7 +18,8 @@ from pipelines.errors import PipelinesError, from_worker
 HELP = """The ``anonymize`` command.
 
 Exit codes: 0 success; 1 run failed; 2 usage error; 3 bad spec or key;
-4 missing input; 5 quality gate failed; 6 privacy budget exceeded.
+4 missing input; 5 quality gate failed; 6 privacy budget exceeded;
+7 partition busy (another run holds it; nothing was read or written).
 """
 
 # Tracebacks never show local variables: they may hold cell values or key bytes.

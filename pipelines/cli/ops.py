@@ -53,7 +53,7 @@ def status(
     for path, rows in report.items():
         table = Table(title=str(path))
         for col in ("partition", "state", "run id", "at", "note"):
-            table.add_column(col)
+            table.add_column(col, overflow="fold")  # ids wrap, never cut to "…"
         for r in rows:
             note = ", ".join(r.get("failed", [])) or (
                 f"later run {r['later_quarantine']} quarantined" if "later_quarantine" in r
@@ -64,11 +64,11 @@ def status(
             if r.get("running"):
                 running = f"run {r['running']} holds it now"
                 note = f"{note}; {running}" if note else running
-            if r.get("table_version"):
-                commit = f"commit {r['table_version']}"
-                if r.get("source_version"):
-                    commit += f", source read at {r['source_version']}"
-                note = f"{note}; {commit}" if note else commit
+            versions = [f"commit {r['table_version']}"] if r.get("table_version") else []
+            if r.get("source_version"):
+                versions.append(f"source read at {r['source_version']}")
+            if versions:
+                note = "; ".join([note, ", ".join(versions)] if note else [", ".join(versions)])
             table.add_row(r["partition"], r["state"], r["run_id"] or "", r["at"] or "", note)
         out.print(table)
     if as_json:

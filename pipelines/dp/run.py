@@ -102,6 +102,8 @@ class ReleaseRun:
         ledger: The budget ledger.
         seed: The contribution-bounding hash seed.
         noise: False only for tests of the non-noise logic.
+        key_fingerprints: The fingerprint of the key ``seed`` derives from (the
+            privacy unit's; empty when it has none).
     """
 
     spec: PipelineSpec
@@ -114,6 +116,7 @@ class ReleaseRun:
     ledger: Ledger
     seed: str
     noise: bool = True
+    key_fingerprints: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def release(self) -> Any:
@@ -197,7 +200,9 @@ def release_partition(
         sink = open_table(spec_obj.releases[name].sink, spec_obj.partition_column, wh, spark,
                           spec_obj.quarantine_root(wh, name))  # fmt: skip
         seed = rl.seed_for(unit_key.material if unit_key else None, name)
-        run = ReleaseRun(spec_obj, name, part, spark, wh, source, sink, ledger, seed, noise)
+        fingerprints = {unit_key.name: unit_key.fingerprint} if unit_key else {}
+        run = ReleaseRun(spec_obj, name, part, spark, wh, source, sink, ledger, seed, noise,
+                         fingerprints)  # fmt: skip
         with sink_lease(spec_obj.releases[name].sink, part, warehouse, f"release {name}"):
             prior = ledger.released(spec_obj.name, part.value, name)
             with driver_errors():
@@ -235,6 +240,7 @@ def _release(run: ReleaseRun) -> ReleaseResult:
             error_report=error_report(run.release, plan),
             quality={"release": gate},
             output_schema={f.name: f.dataType.simpleString() for f in table.schema.fields},
+            key_fingerprints=run.key_fingerprints,
         )
         _store(run, staged, manifest)
         stored = True  # from here on the release exists: later runs republish it

@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,33 @@ def _all_field_names() -> set[str]:
 
 
 _FIELD_NAMES = _all_field_names()
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The spec models an annotation can hold (through unions, lists and dicts)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for arg in typing.get_args(annotation):
+        found += _models_in(arg)
+    return found
+
+
+def _fields_at(loc: list[str]) -> set[str]:
+    """The field names the model(s) at ``loc`` (a key's parent path) accept.
+
+    Returns:
+        Their names, or every spec field name when the path cannot be followed.
+    """
+    models: list[type[BaseModel]] = [PipelineSpec]
+    for part in loc:
+        following = [m for m in models if part in m.model_fields]
+        if following:  # a field: the models its annotation holds
+            models = [x for m in following for x in _models_in(m.model_fields[part].annotation)]
+        # else a dict key or list index: the value models stay those already found
+        if not models:
+            return _FIELD_NAMES
+    return {name for m in models for name in m.model_fields} or _FIELD_NAMES
 
 
 def _line_map(text: str) -> dict[tuple[str, ...], int]:
@@ -106,7 +134,7 @@ def _describe(err: dict[str, Any], data: Any) -> tuple[list[str], str]:
         field = ctx.get("discriminator", "'kind'").strip("'")
         return [*loc, field], "missing; every column needs a 'kind'"
     if kind == "extra_forbidden":
-        return loc, f"unknown field{_suggest(loc[-1], _FIELD_NAMES)}"
+        return loc, f"unknown field{_suggest(loc[-1], _fields_at(loc[:-1]))}"
     if kind == "literal_error":
         options = _expected(ctx, "expected")
         return loc, f"unknown '{err.get('input')}'{_suggest(err.get('input'), options)} " + (

@@ -233,11 +233,14 @@ class Table(ABC):
             self.discard(staged)
             raise
 
-    def check_schema_compatible(self, schema: StructType) -> None:  # noqa: B027 (optional hook)
+    def check_schema_compatible(  # noqa: B027 (optional hook)
+        self, schema: StructType, partition: Partition | None = None
+    ) -> None:
         """Refuse to publish a schema the existing table cannot take (default: any schema).
 
         Args:
             schema: The staged output's schema.
+            partition: The partition it would be published as (None: any).
         """
 
     # ------------------------------------------------------------------ shared

@@ -192,12 +192,13 @@ class FormatTable(Table):
         """Refuse, in one line, a session started without the format's jars."""
         extensions = self.spark.conf.get("spark.sql.extensions", "") or ""
         if jars.EXTENSIONS[self.fmt] not in extensions:
-            jars.classpath([self.fmt])  # missing or tampered jars: say so first
+            if jars.jar_dir().is_dir():  # (not when this code runs from a zip: none there)
+                jars.classpath([self.fmt])  # missing or tampered jars: say so first
             raise MissingInputError(
                 f"{self.display}: this Spark session was started without {self.fmt}'s jars "
-                f"and SQL extensions; start it with pipelines.session.get_session, or pass "
-                f"`--jars $(python -m pipelines.jars classpath)` and spark.sql.extensions="
-                f"{jars.EXTENSIONS[self.fmt]} to spark-submit"
+                f"and SQL extensions; start it with pipelines.session.get_session, or give "
+                f"spark-submit the --jars and --conf that `anonymize build-zip --format "
+                f"{self.fmt}` prints (spark.sql.extensions={jars.EXTENSIONS[self.fmt]})"
             )
 
     # ------------------------------------------------------------------ per format
@@ -375,11 +376,14 @@ class FormatTable(Table):
     def _after_stage_moved(self, staged: Staged) -> None:
         remove_if_empty(staged.path.parent)
 
-    def check_schema_compatible(self, schema: StructType) -> None:
+    def check_schema_compatible(
+        self, schema: StructType, partition: Partition | None = None
+    ) -> None:
         """Refuse to publish into an existing table with a different schema.
 
         Args:
             schema: The staged output's schema.
+            partition: Unused (the whole table has one schema).
         """
         if self.exists():
             refuse_schema_change(self.display, self._read_at(None).schema, schema,
@@ -679,6 +683,26 @@ class FormatTable(Table):
         return {**super().describe(), "format": self.fmt, "current_version": current}
 
 
+def _root_cause(exc: Exception) -> str:
+    """The innermost Java exception behind a py4j or PySpark error, in one line.
+
+    Args:
+        exc: The Python-side error.
+
+    Returns:
+        ``<Java class simple name>: <first line of its message>``, or the Python
+        error's first line when no Java exception is attached.
+    """
+    java = getattr(exc, "java_exception", None) or getattr(exc, "_origin", None)
+    if java is None:
+        return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    while java.getCause() is not None and not java.getCause().equals(java):
+        java = java.getCause()
+    message = (str(java.getMessage() or "").strip().splitlines() or [""])[0]
+    name = java.getClass().getSimpleName()
+    return f"{name}: {message}" if message else name
+
+
 def _property(catalog: str, key: str, value: str | KeyRef) -> str:
     """A catalog property's value; a secret reference is read from its variable or file."""
     if isinstance(value, str):
@@ -703,6 +727,28 @@ class IcebergTable(FormatTable):
     def _opened(self) -> None:
         super()._opened()
         self._register_catalog()
+        if self.ref.iceberg_catalog.type in ("jdbc", "rest"):
+            self._probe_catalog()
+
+    def _probe_catalog(self) -> None:
+        """Reach a JDBC or REST catalog once now, so that failing says which and why.
+
+        Raises:
+            MissingInputError: The catalog cannot be loaded or reached (one line: its
+                name, URI and the root cause, with configured values masked).
+        """
+        cat = self.ref.iceberg_catalog
+        try:
+            self.spark.sql(f"SHOW NAMESPACES IN `{cat.name}`").collect()
+        except Exception as exc:
+            cause = _root_cause(exc)
+            for value in self._catalog_conf().values():  # a secret must not be echoed
+                if len(value) >= 4 and value != cat.uri:
+                    cause = cause.replace(value, "***")
+            raise MissingInputError(
+                f"catalog.uri: Iceberg catalog '{cat.name}' ({cat.type}, {cat.uri}) cannot "
+                f"be reached: {cause}"
+            ) from None
 
     def _catalog_conf(self) -> dict[str, str]:
         cat = self.ref.iceberg_catalog
@@ -1080,17 +1126,19 @@ class IcebergTable(FormatTable):
             .collect()
         )
         lines += [f"snapshot {r.snapshot_id} ({r.committed_at:%Y-%m-%d %H:%M:%S})" for r in old]
-        catalog, _, table = self.ident.partition(".")
+        # The procedures get the catalog-qualified name: given ``db.name`` alone, Iceberg
+        # first tries ``db`` as a catalog and logs that failure's stack trace.
+        catalog, table = self.ident.partition(".")[0], self.ident.replace("'", "\\'")
         if not dry_run and old:
             self.spark.sql(
-                f"CALL {catalog}.system.expire_snapshots(table => '{table.replace('`', '')}', "
+                f"CALL {catalog}.system.expire_snapshots(table => '{table}', "
                 f"older_than => TIMESTAMP '{stamp}', retain_last => 1)"
             ).collect()
         floor = dt.datetime.now(dt.UTC) - dt.timedelta(
             hours=max(older_than_hours, ORPHAN_FLOOR_HOURS)
         )
         orphans = self.spark.sql(
-            f"CALL {catalog}.system.remove_orphan_files(table => '{table.replace('`', '')}', "
+            f"CALL {catalog}.system.remove_orphan_files(table => '{table}', "
             f"older_than => TIMESTAMP '{self._local(floor)}', "
             f"dry_run => {str(dry_run).lower()})"
         ).collect()

@@ -154,12 +154,15 @@ class CatalogTable(Table):
                 out.append(Staged(d.name, partition, d))
         return sorted(out, key=lambda st: (st.partition.value, st.run_id))
 
-    def check_schema_compatible(self, schema: StructType) -> None:
+    def check_schema_compatible(
+        self, schema: StructType, partition: Partition | None = None
+    ) -> None:
         """Refuse to publish into an existing table with a different schema.
 
         Args:
             schema: The staged output's schema (:func:`refuse_schema_change` raises
                 PublishError naming the columns that differ).
+            partition: Unused (the whole table has one schema).
         """
         if self.exists():
             refuse_schema_change(self.name, self.spark.table(self.name).schema, schema,

@@ -32,6 +32,7 @@ from pipelines.storage.text import read_text
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
+    from pyspark.sql.types import StructType
 
     from pipelines.manifest import Manifest, ReleaseManifest
 
@@ -168,6 +169,48 @@ class PathTable(Table):
 
     def _after_stage_moved(self, staged: Staged) -> None:
         files.remove_if_empty(staged.path.parent)
+
+    def check_schema_compatible(
+        self, schema: StructType, partition: Partition | None = None
+    ) -> None:
+        """Refuse a column typed otherwise than in the newest other published partition.
+
+        A path table has no schema of its own: each partition's files carry theirs,
+        and a reader of the whole table fails on (or mis-reads) a column whose type
+        differs between partitions. Added and dropped columns are allowed (Parquet
+        schema merging takes them); CSV tables carry no types.
+
+        Args:
+            schema: The staged output's schema.
+            partition: The partition it would replace (not compared with itself).
+
+        Raises:
+            PublishError: A column's type differs (names the columns, both types and
+                the partition compared with).
+        """
+        from pipelines.errors import PublishError
+        from pipelines.manifest import Manifest, read_manifest
+
+        if self.ref.format == "csv" or not self.exists():
+            return
+        for d in sorted(self.root.iterdir(), key=lambda p: p.name, reverse=True):
+            value = dirname_value(self.partition_column, d.name)
+            if value is None or (partition is not None and value == partition.value):
+                continue
+            record = read_manifest(d / layout.MANIFEST)
+            if not isinstance(record, Manifest):
+                continue
+            old = record.output_schema
+            got = {f.name: f.dataType.simpleString() for f in schema.fields}
+            changed = [f"{n} as {t} (it holds {old[n]})" for n, t in got.items()
+                       if n in old and old[n] != t]  # fmt: skip
+            if changed:
+                raise PublishError(
+                    f"sink {self.display}: this run would publish {', '.join(changed)}, "
+                    f"unlike partition {d.name}: a reader of the whole table cannot take both; "
+                    "fix the source partition's types, or publish to a new table"
+                )
+            return
 
     def published_location(self, partition: Partition) -> str | None:
         """The partition's directory, if it exists.

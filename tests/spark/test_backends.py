@@ -424,6 +424,55 @@ def test_a_table_format_source_is_read_at_a_pinned_version(spark, warehouse, key
         run_partition(path_spec, "2026-11-25", source_version="1")
 
 
+def test_a_retried_desensitize_step_reads_the_source_version_its_first_try_read(
+        spark, warehouse, key_env, tmp_path, monkeypatch):  # fmt: skip
+    """Airflow retries or clears a task under the same run id (run key): its
+    desensitize step reads an Iceberg source at the snapshot the first try read; a new
+    run key reads the current one. ``status`` shows that version for a path sink too."""
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app, common
+
+    name = f"r{uuid.uuid4().hex[:8]}"
+    data = spec_data(COLUMNS, source={"table": f"rawb.{name}", "format": "iceberg"},
+                     sink={"path": f"{name}/anon"})  # fmt: skip
+    spec = spec_from_dict(data)
+    src = open_table(spec.source, "dt", session_warehouse(spark), spark)
+    spark.createDataFrame(rows_for("2026-11-25", 20), DDL).writeTo(src.ident).partitionedBy("dt").create()
+    first = run_partition(spec, "2026-11-25", step="desensitize", run_key="manual__one")
+    assert first.input_rows == 20
+    spark.createDataFrame(rows_for("2026-11-25", 5, "late"), DDL).writeTo(src.ident).append()
+    retried = run_partition(spec, "2026-11-25", step="desensitize", run_key="manual__one")
+    assert retried.run_id != first.run_id and retried.input_rows == 20
+    assert retried.record.source_version == first.record.source_version is not None
+    for step in ("validate", "publish"):
+        run_partition(spec, "2026-11-25", step=step, run_key="manual__one")
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(yaml.safe_dump(data))
+    monkeypatch.setattr(common.out, "width", 300)  # one line per partition
+    shown = CliRunner().invoke(app, ["status", str(spec_file), "--warehouse", str(warehouse)])
+    assert shown.exit_code == 0, shown.output
+    assert f"source read at {first.record.source_version}" in " ".join(shown.output.split())
+    other = run_partition(spec, "2026-11-25", step="desensitize", run_key="manual__two")
+    assert other.input_rows == 25 and other.record.source_version != first.record.source_version
+
+
+def test_an_unreachable_jdbc_catalog_is_named_in_one_line(spark, warehouse, key_env, tmp_path):
+    """A JDBC catalog whose database cannot be opened: the error names the YAML path,
+    the catalog, its URI and the cause, instead of a bare Py4JJavaError."""
+    from pipelines.errors import MissingInputError
+
+    uri = f"jdbc:sqlite:{tmp_path}/no/such/dir/catalog.db"
+    sink = {"table": "anonb.t", "format": "iceberg",
+            "catalog": {"name": "unreachable_jdbc", "type": "jdbc", "uri": uri}}  # fmt: skip
+    spec = spec_from_dict(spec_data(COLUMNS, source={"path": "nowhere"}, sink=sink))
+    with pytest.raises(MissingInputError) as caught:
+        open_table(spec.sink, "dt", session_warehouse(spark), spark)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("catalog.uri: Iceberg catalog 'unreachable_jdbc'")
+    assert uri in message and "cannot be reached: " in message
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def jdbc_catalog(request, tmp_path):
     """An Iceberg JDBC catalog's ``uri`` and a query of its own table list: over a

@@ -263,6 +263,7 @@ def test_a_release_publishes_to_a_table_format_charged_once(spark, release_spec,
     the run; a re-run republishes nothing and charges nothing."""
     from pipelines.dp.ledger import Ledger
     from pipelines.dp.run import release_partition
+    from pipelines.keys import resolve_keys
     from pipelines.partition import Partition
     from pipelines.session import session_warehouse
     from pipelines.storage.base import open_table
@@ -278,6 +279,18 @@ def test_a_release_publishes_to_a_table_format_charged_once(spark, release_spec,
     table = open_table(spec.releases["by_region"].sink, "dt", session_warehouse(spark), spark)
     manifest = table.read_manifest(Partition.parse("dt", "2026-11-01"))
     assert manifest.run_id == first.manifest.run_id and manifest.table_version is not None
+    # The bounding hash seed derives from the privacy unit's key: its fingerprint is
+    # recorded in the manifest and in the table's commit, like a desensitizing run's.
+    unit_key = spec.columns[spec.privacy_unit].key
+    assert manifest.key_fingerprints == {unit_key: resolve_keys(spec)[unit_key].fingerprint}
+    if fmt == "iceberg":
+        summary = spark.sql(f"SELECT summary FROM {table.ident}.snapshots ORDER BY committed_at DESC "
+                            "LIMIT 1").first().summary  # fmt: skip
+        committed = summary["anonymize.key-fingerprints"]
+    else:
+        meta = spark.sql(f"DESCRIBE HISTORY {table.ident} LIMIT 1").first().userMetadata
+        committed = json.loads(meta)["anonymize"]["key-fingerprints"]
+    assert json.loads(committed) == manifest.key_fingerprints
     rows = table.read_partition(Partition.parse("dt", "2026-11-01")).toPandas()
     assert sorted(rows["region"]) == ["a", "b", "c"] and sorted(rows.columns) == sorted(["region", *METRICS])
     # The next partition stages in the existing table (Iceberg: on a branch); the DP

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -137,3 +138,27 @@ def test_manifest_stays_strict_json(spark, tables):
     run_partition(spec, "2026-11-25")
     text = (sink / "dt=2026-11-25" / "_manifest.json").read_text()
     json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
+
+
+@pytest.mark.parametrize("drifted", ["int", "string", "bigint"])
+def test_a_path_table_refuses_a_column_typed_unlike_its_other_partitions(spark, tables, drifted):
+    """A source day whose all-null ``amount`` was written as int32 (or as text) would
+    publish a partition that readers of the whole path table cannot merge with the
+    double-typed ones: refused, naming the column, both types and the other partition;
+    nothing of that day is published. With no other partition published, it publishes."""
+    from pipelines.errors import PublishError
+
+    write, make, raw, sink = tables
+    write(clean_rows("2026-11-25", 5))
+    spec = make()
+    run_partition(spec, "2026-11-25")
+    day = raw / "dt=2026-11-26"
+    spark.createDataFrame([("u1", "order 1 shipped", None)], f"uid string, note string, amount {drifted}") \
+        .write.parquet(str(day))  # fmt: skip
+    with pytest.raises(PublishError) as caught:
+        run_partition(spec, "2026-11-26")
+    message = str(caught.value)
+    assert f"amount as {drifted} (it holds double)" in message and "partition dt=2026-11-25" in message
+    assert "\n" not in message and not (sink / "dt=2026-11-26").exists()
+    shutil.rmtree(sink / "dt=2026-11-25")
+    assert run_partition(spec, "2026-11-26").output_rows == 1

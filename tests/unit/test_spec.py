@@ -53,6 +53,17 @@ def test_when_top_level_field_is_unknown_then_rejected():
         spec_from_dict(base(sourse={"table": "x"}))
 
 
+def test_an_unknown_field_is_matched_against_its_own_block_s_fields_only():
+    """``sink.catalog.extra`` once got "did you mean 'delta'?" (a field elsewhere)."""
+    sink = {"table": "db.t", "format": "iceberg", "catalog": {"name": "c", "extra": 1}}
+    with pytest.raises(SpecError, match=r"sink\.catalog\.extra: unknown field") as caught:
+        spec_from_dict(base(sink=sink))
+    assert "did you mean" not in str(caught.value)
+    sink["catalog"] = {"name": "c", "type": "rest", "uir": "https://x"}
+    with pytest.raises(SpecError, match=r"sink\.catalog\.uir: unknown field; did you mean 'uri'"):
+        spec_from_dict(base(sink=sink))
+
+
 def test_when_nested_generalize_method_is_wrong_then_path_names_method():
     data = base(columns={"cid": {"kind": "hash"}, "age": {"kind": "generalize", "method": "bukket"}})
     with pytest.raises(SpecError, match=r"columns\.age\.method: unknown 'bukket'; did you mean 'bucket'"):
