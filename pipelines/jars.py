@@ -113,6 +113,15 @@ class JarChecksumError(PipelinesError):
     """A downloaded or present jar is not the pinned artifact."""
 
 
+def running_from_zip() -> bool:
+    """Whether this package is imported from a zip (``--py-files``) with no jar folder set.
+
+    Returns:
+        True when the jars can only come from the session (spark-submit ``--jars``).
+    """
+    return not os.environ.get("ANONYMIZE_JARS") and not _ROOT.is_dir()
+
+
 def jar_dir() -> Path:
     """Where the jars are: ``$ANONYMIZE_JARS``, else the project's ``.jars/``.
 

@@ -91,6 +91,8 @@ class RunContext:
         timings: Phase -> seconds of this step.
         source_version: Read an Iceberg or Delta source as of this snapshot id or
             version (None: the current one).
+        source_pin: The run key record the version read is written to as soon as
+            it is known (an orchestrated ``desensitize`` step; None otherwise).
     """
 
     plan: RunPlan
@@ -102,6 +104,7 @@ class RunContext:
     progress: Progress
     timings: dict[str, float] = field(default_factory=dict)
     source_version: str | None = None
+    source_pin: Path | None = None
     _mark: float = field(default_factory=time.perf_counter)
 
     def lap(self, name: str) -> None:

@@ -130,14 +130,28 @@ def _run_step(ctx: RunContext, step: str, run_key: str | None, run_id: str) -> R
     pointer = ctx.sink.run_pointer(plan.partition, run_key)
     if step == "desensitize":
         earlier = json.loads(pointer.read_text()) if pointer.is_file() else {}
-        if ctx.source_version is None:  # a retried or cleared run reads what it read
-            ctx.source_version = earlier.get("source_version")
+        pinned = earlier.get("source_version") if ctx.source_version is None else None
+        if ctx.source.ref.format not in ("iceberg", "delta"):
+            pinned = None  # the spec's source is no longer a table format: nothing to pin
+        if pinned is not None:  # a retried or cleared run reads what its first try read
+            ctx.source_version = pinned
         _discard_unpublished(ctx, earlier.get("run_id"))
         record = {"run_key": run_key, "run_id": run_id, "at": now()}
-        write_json(pointer, record)
-        state = stage(ctx, run_id)
-        if state.source_version is not None:  # Iceberg or Delta source: pin it for retries
-            write_json(pointer, record | {"source_version": state.source_version})
+        # The pin is kept through this try and written as soon as the source is read,
+        # so a try that fails later (or is killed) leaves it for the next.
+        write_json(pointer, record | ({"source_version": pinned} if pinned else {}))
+        ctx.source_pin = pointer
+        try:
+            state = stage(ctx, run_id)
+        except MissingInputError as exc:
+            if pinned is not None and str(exc).startswith("--source-version:"):
+                raise MissingInputError(
+                    f"partition {plan.partition}: run key {run_key} first read source "
+                    f"{ctx.source.display} at version {pinned}, which it no longer has "
+                    "(expired by gc?); start a new run (a new DAG run) to read the source "
+                    "as it is now"
+                ) from None
+            raise
         return _result(ctx, state, "staged")
     state = _load_state(ctx, run_key, layout.pointed_run_id(pointer))
     if state is None:  # published by an earlier try of this step
@@ -272,6 +286,9 @@ def _read_and_bind(ctx: RunContext, run_id: str) -> tuple[DataFrame, Any, RunSta
     ctx.progress(f"checking source {source.display}")
     raw = source.read_partition(partition, *ctx.plan.source_reading(), at=ctx.source_version)
     ctx.source_version = source.last_read_version  # the window's reads: the same snapshot
+    if ctx.source_pin is not None and ctx.source_version is not None:
+        record = json.loads(ctx.source_pin.read_text())
+        write_json(ctx.source_pin, record | {"source_version": ctx.source_version})
     plan = ctx.plan = ctx.plan.bind(without_flags(raw).schema, source.display)
     contract = plan.bound
     in_suite = input_suite(plan, raw.schema, sink.input_history(partition))

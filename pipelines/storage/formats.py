@@ -192,7 +192,7 @@ class FormatTable(Table):
         """Refuse, in one line, a session started without the format's jars."""
         extensions = self.spark.conf.get("spark.sql.extensions", "") or ""
         if jars.EXTENSIONS[self.fmt] not in extensions:
-            if jars.jar_dir().is_dir():  # (not when this code runs from a zip: none there)
+            if not jars.running_from_zip():  # (a zip holds no jars: nothing to check)
                 jars.classpath([self.fmt])  # missing or tampered jars: say so first
             raise MissingInputError(
                 f"{self.display}: this Spark session was started without {self.fmt}'s jars "
@@ -683,6 +683,13 @@ class FormatTable(Table):
         return {**super().describe(), "format": self.fmt, "current_version": current}
 
 
+def _without_credentials(uri: str) -> str:
+    """A catalog URI with any user info and password, token or secret parameter masked."""
+    uri = re.sub(r"//[^/@]*@", "//***@", uri)
+    return re.sub(r"(?i)((?:password|passwd|pwd|token|secret|credential)[^=&;]*=)[^&;]*",
+                  r"\1***", uri)  # fmt: skip
+
+
 def _root_cause(exc: Exception) -> str:
     """The innermost Java exception behind a py4j or PySpark error, in one line.
 
@@ -738,15 +745,18 @@ class IcebergTable(FormatTable):
                 name, URI and the root cause, with configured values masked).
         """
         cat = self.ref.iceberg_catalog
-        try:
-            self.spark.sql(f"SHOW NAMESPACES IN `{cat.name}`").collect()
+        try:  # loading the catalog initializes it (REST: its config call; JDBC: connect)
+            self.spark._jsparkSession.sessionState().catalogManager().catalog(cat.name)  # noqa: SLF001
         except Exception as exc:
-            cause = _root_cause(exc)
-            for value in self._catalog_conf().values():  # a secret must not be echoed
-                if len(value) >= 4 and value != cat.uri:
-                    cause = cause.replace(value, "***")
+            uri = _without_credentials(cat.uri or "")
+            cause = _root_cause(exc).replace(cat.uri or "\0", uri)
+            prefix = f"spark.sql.catalog.{cat.name}."
+            secrets = [v for k, v in self._catalog_conf().items()
+                       if k.startswith(prefix) and k[len(prefix):] in cat.properties]  # fmt: skip
+            for value in sorted(secrets, key=len, reverse=True):  # never echoed, not in part
+                cause = cause.replace(value, "***")
             raise MissingInputError(
-                f"catalog.uri: Iceberg catalog '{cat.name}' ({cat.type}, {cat.uri}) cannot "
+                f"catalog.uri: Iceberg catalog '{cat.name}' ({cat.type}, {uri}) cannot "
                 f"be reached: {cause}"
             ) from None
 

@@ -197,7 +197,11 @@ class PathTable(Table):
             value = dirname_value(self.partition_column, d.name)
             if value is None or (partition is not None and value == partition.value):
                 continue
-            record = read_manifest(d / layout.MANIFEST)
+            try:  # only published partitions of this table (dt=latest, a .bak: not)
+                Partition.parse(self.partition_column, value)
+                record = read_manifest(d / layout.MANIFEST)
+            except Exception:  # noqa: BLE001 (not a partition, or not our manifest)
+                continue
             if not isinstance(record, Manifest):
                 continue
             old = record.output_schema

@@ -439,12 +439,22 @@ def test_a_retried_desensitize_step_reads_the_source_version_its_first_try_read(
     spec = spec_from_dict(data)
     src = open_table(spec.source, "dt", session_warehouse(spark), spark)
     spark.createDataFrame(rows_for("2026-11-25", 20), DDL).writeTo(src.ident).partitionedBy("dt").create()
-    first = run_partition(spec, "2026-11-25", step="desensitize", run_key="manual__one")
-    assert first.input_rows == 20
+    from pipelines.errors import MissingInputError
+    from pipelines.storage.path import PathTable
+
+    def fail_after_reading(*args):
+        raise RuntimeError("the first try dies after reading the source")
+
+    with monkeypatch.context() as m:  # the try Airflow retries: it failed after its read
+        m.setattr(PathTable, "check_schema_compatible", fail_after_reading)
+        with pytest.raises(RuntimeError, match="first try dies"):
+            run_partition(spec, "2026-11-25", step="desensitize", run_key="manual__one")
     spark.createDataFrame(rows_for("2026-11-25", 5, "late"), DDL).writeTo(src.ident).append()
+    first = run_partition(spec, "2026-11-25", step="desensitize", run_key="manual__one")
+    assert first.input_rows == 20 and first.record.source_version is not None
     retried = run_partition(spec, "2026-11-25", step="desensitize", run_key="manual__one")
     assert retried.run_id != first.run_id and retried.input_rows == 20
-    assert retried.record.source_version == first.record.source_version is not None
+    assert retried.record.source_version == first.record.source_version
     for step in ("validate", "publish"):
         run_partition(spec, "2026-11-25", step=step, run_key="manual__one")
     spec_file = tmp_path / "spec.yaml"
@@ -455,6 +465,13 @@ def test_a_retried_desensitize_step_reads_the_source_version_its_first_try_read(
     assert f"source read at {first.record.source_version}" in " ".join(shown.output.split())
     other = run_partition(spec, "2026-11-25", step="desensitize", run_key="manual__two")
     assert other.input_rows == 25 and other.record.source_version != first.record.source_version
+    # A pin to a snapshot gc expired (here: one never made) fails the retry saying so.
+    sink = open_table(spec.sink, "dt", session_warehouse(spark), spark)
+    pointer = sink.run_pointer(Partition.parse("dt", "2026-11-25"), "manual__two")
+    pointer.write_text(json.dumps(json.loads(pointer.read_text()) | {"source_version": "123"}))
+    with pytest.raises(MissingInputError, match="run key manual__two first read source .* at "
+                                                "version 123, which it no longer has"):  # fmt: skip
+        run_partition(spec, "2026-11-25", step="desensitize", run_key="manual__two")
 
 
 def test_an_unreachable_jdbc_catalog_is_named_in_one_line(spark, warehouse, key_env, tmp_path):

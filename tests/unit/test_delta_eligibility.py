@@ -40,3 +40,13 @@ def test_a_schema_with_a_writer_check_at_any_depth_goes_through_deltas_writer(sc
 
 def test_nullable_columns_with_comments_only_can_be_committed_as_staged():
     assert not _writer_enforced(PLAIN)
+
+
+def test_a_catalog_uri_in_an_error_has_its_credentials_masked():
+    from pipelines.storage.formats import _without_credentials
+
+    assert _without_credentials("jdbc:postgresql://h:5432/db?user=a&password=s3cr3t") == \
+        "jdbc:postgresql://h:5432/db?user=a&password=***"  # fmt: skip
+    assert _without_credentials("https://svc:t0ken@catalog.example/api") == "https://***@catalog.example/api"
+    assert _without_credentials("https://h/api?token=abc;x=1") == "https://h/api?token=***;x=1"
+    assert _without_credentials("jdbc:sqlite:/data/cat.db") == "jdbc:sqlite:/data/cat.db"
